@@ -1,0 +1,130 @@
+/* config: the YAML configuration (docs/configuration.md is the reference).
+ * Unknown keys are errors; every problem is reported as FILE:LINE:COL: message
+ * and loading collects all of them rather than stopping at the first. */
+#ifndef AG_CONFIG_H
+#define AG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "identity.h"
+#include "policy.h"
+
+typedef struct cfg_upstream {
+    char *name;
+    char *url;               /* scheme://host[:port][/base] without trailing slash */
+    long connect_timeout_ms; /* default 2000 */
+    long timeout_ms;         /* default 30000: whole exchange */
+    int line, col;
+} cfg_upstream;
+
+typedef enum cfg_org_source_kind {
+    CFG_ORG_NONE = 0,
+    CFG_ORG_PATH,   /* name = template parameter */
+    CFG_ORG_QUERY,  /* name = query parameter */
+    CFG_ORG_HEADER, /* name = header name */
+} cfg_org_source_kind;
+
+typedef struct cfg_route {
+    char *path;      /* template */
+    unsigned methods; /* HX_M_* mask; HX_M_ALL when omitted */
+    pol_spec policy;
+    cfg_org_source_kind org_kind;
+    char *org_name;  /* parameter / header name */
+    cfg_upstream *upstream; /* points into cfg_config.upstreams; NULL for none */
+    int line, col;
+    size_t index;    /* position in the file, for logs and metrics labels */
+} cfg_route;
+
+typedef struct cfg_limits {
+    size_t max_header_bytes;   /* whole request head; default 65536 */
+    size_t max_headers;        /* default 100 */
+    size_t max_uri_bytes;      /* default 8192 */
+    size_t max_token_bytes;    /* default 49152 */
+    uint64_t max_body_bytes;   /* default 0 = unlimited (streamed) */
+    size_t max_connections;    /* default 10000 */
+    size_t max_connections_per_ip; /* default 0 = unlimited */
+    long idle_timeout_ms;      /* keep-alive idle; default 60000 */
+    long request_timeout_ms;   /* whole request head must arrive within; default 10000 */
+    size_t max_identity_bytes; /* X-User size cap; default 65536 */
+    size_t max_response_header_bytes; /* from upstream; default 65536 */
+} cfg_limits;
+
+typedef struct cfg_auth {
+    char *auth_url;
+    char *api_key_env;
+    char *api_key_file;
+    char *api_key;             /* inline (warned about) */
+    char *api_base_url;        /* default https://propelauth-api.com */
+    char *verifier_key_file;
+    char *verifier_key_pem;
+    char *issuer;
+    long leeway_seconds;       /* default 60 */
+    long refresh_interval_s;   /* default 3600 */
+    long previous_key_grace_s; /* default 600 */
+    char *ca_file;
+    long fetch_timeout_ms;     /* default 10000 */
+    size_t token_cache_entries; /* default 10000; 0 disables */
+} cfg_auth;
+
+typedef struct cfg_identity {
+    char *user_header;  /* X-User */
+    char *org_header;   /* X-Org */
+    id_orgs_mode user_orgs;
+    bool forward_authorization; /* default true */
+    char **strip_headers;
+    size_t nstrip_headers;
+} cfg_identity;
+
+typedef struct cfg_paths {
+    bool resolve_dot_segments; /* default false */
+    bool merge_slashes;        /* default false */
+    char *org_id_pattern;      /* documented default: unreserved chars, 1..128 */
+} cfg_paths;
+
+typedef struct cfg_log {
+    char *access_log;   /* "stdout" (default), "off", or a file path */
+    char *level;        /* error|warn|info|debug; default info */
+} cfg_log;
+
+typedef struct cfg_config {
+    char *file;          /* path it was loaded from */
+    char *listen;        /* host:port, default 127.0.0.1:8080 */
+    char *admin_listen;  /* NULL = off */
+    int workers;         /* default 0 = number of cores */
+    long shutdown_grace_ms; /* default 10000 */
+    bool trust_forwarded_headers; /* default false: X-Forwarded-* from client replaced */
+    cfg_auth auth;
+    cfg_identity identity;
+    cfg_limits limits;
+    cfg_paths paths;
+    cfg_log log;
+    cfg_upstream *upstreams;
+    size_t nupstreams;
+    cfg_route *routes;
+    size_t nroutes;
+    char hash[17];       /* first 16 hex of SHA-256 of the file bytes */
+} cfg_config;
+
+/* A diagnostic list: errors and warnings, each "FILE:LINE:COL: message". */
+typedef struct cfg_diags {
+    char **errors;
+    size_t nerrors;
+    char **warnings;
+    size_t nwarnings;
+} cfg_diags;
+
+void cfg_diags_free(cfg_diags *d);
+void cfg_diags_print(const cfg_diags *d, FILE *f);
+
+/* Load and validate. Returns 0 with *out set, or -1 with diags->nerrors > 0.
+ * Warnings (lint) may be present either way. Validation includes route
+ * templates, duplicate/ambiguous routes, policy arguments and org sources. */
+int cfg_load_file(const char *path, cfg_config **out, cfg_diags *diags);
+int cfg_load_string(const char *name, const char *yaml, size_t len, cfg_config **out,
+                    cfg_diags *diags);
+void cfg_free(cfg_config *c);
+
+#endif

@@ -1,0 +1,50 @@
+/* httpx: HTTP grammar helpers that decide what crosses the gateway: the
+ * Authorization bearer grammar, header classification (hop-by-hop, framing,
+ * identity look-alikes), request ids. Pure. */
+#ifndef AG_HTTPX_H
+#define AG_HTTPX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Parse an Authorization value: scheme "bearer" in any case, one or more spaces
+ * or tabs, then exactly one non-empty token with no whitespace (surrounding
+ * whitespace ignored). 0 with *tok/*tok_len pointing into v, or -1 with *reason
+ * "auth_header_malformed" / "auth_scheme_not_bearer". */
+int hx_parse_bearer(const char *v, size_t len, const char **tok, size_t *tok_len,
+                    const char **reason);
+
+/* Header name normalized for look-alike comparison: lower-case ASCII letters and
+ * digits only ("X_User", "x-user", "X.USER" all become "xuser"). Returns the
+ * length written (truncated at cap-1, NUL-terminated). */
+size_t hx_name_fold(const char *name, size_t len, char *out, size_t cap);
+
+/* Hop-by-hop and framing headers never forwarded in either direction:
+ * Connection, Keep-Alive, Proxy-*, TE, Trailer(s), Transfer-Encoding, Upgrade,
+ * Content-Length (re-framed by us), HTTP2-Settings, Host (rewritten). */
+bool hx_is_hop_by_hop(const char *name, size_t len);
+
+/* RFC 9110 token characters only, non-empty. */
+bool hx_valid_header_name(const char *name, size_t len);
+/* No CR, LF, NUL or other controls except HTAB. */
+bool hx_valid_header_value(const char *v, size_t len);
+
+/* A client X-Request-Id is kept when 1..128 bytes of [A-Za-z0-9._:-]. */
+bool hx_valid_request_id(const char *v, size_t len);
+
+/* Methods we accept, as a bit per method; 0 for anything else (case-sensitive). */
+enum {
+    HX_M_GET = 1u << 0,
+    HX_M_HEAD = 1u << 1,
+    HX_M_POST = 1u << 2,
+    HX_M_PUT = 1u << 3,
+    HX_M_DELETE = 1u << 4,
+    HX_M_PATCH = 1u << 5,
+    HX_M_OPTIONS = 1u << 6,
+    HX_M_ALL = (1u << 7) - 1,
+};
+unsigned hx_method_bit(const char *m);
+/* "GET, HEAD, POST" for an Allow header; writes into out (cap bytes). */
+size_t hx_methods_format(unsigned mask, char *out, size_t cap);
+
+#endif
