@@ -1,0 +1,11 @@
+/* cmds: the sub-commands of the authgate binary. Each returns the process exit
+ * code. argv[0] is the sub-command name. */
+#ifndef AG_CMDS_H
+#define AG_CMDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_mint(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+
+#endif
