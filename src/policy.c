@@ -97,7 +97,7 @@ void pol_decide(const pol_spec *spec, const pol_input *in, pol_result *r)
     }
     if (in->token == POL_TOKEN_NONE) {
         note(r, "bearer token present", false);
-        deny(r, 401, "missing_token");
+        deny(r, 401, "token_missing");
         return;
     }
     if (in->token != POL_TOKEN_VALID || !in->user) {
@@ -114,7 +114,7 @@ void pol_decide(const pol_spec *spec, const pol_input *in, pol_result *r)
 
     if (!in->org_id) {
         note(r, "org id supplied", false);
-        deny(r, 403, "org_unspecified");
+        deny(r, 403, "org_id_missing");
         return;
     }
     const id_org *org = id_user_get_org(in->user, in->org_id, in->org_id_len);
@@ -133,12 +133,12 @@ void pol_decide(const pol_spec *spec, const pol_input *in, pol_result *r)
     case POL_ORG_MIN_ROLE:
         ok = id_org_is_at_least_role(org, spec->role);
         note(r, "role is at least the required role", ok);
-        reason = "insufficient_role";
+        reason = "role_below_minimum";
         break;
     case POL_ORG_EXACT_ROLE:
         ok = id_org_is_role(org, spec->role);
         note(r, "role is exactly the required role", ok);
-        reason = "wrong_role";
+        reason = "role_mismatch";
         break;
     case POL_ORG_PERMISSION:
         ok = id_org_has_permission(org, spec->permission);
