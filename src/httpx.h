@@ -9,7 +9,7 @@
 
 /* Parse an Authorization value: scheme "bearer" in any case, one or more spaces
  * or tabs, then exactly one non-empty token with no whitespace (surrounding
- * whitespace ignored). 0 with *tok/*tok_len pointing into v, or -1 with *reason
+ * whitespace ignored). 0 with *tok and *tok_len pointing into v, or -1 with *reason
  * "auth_header_malformed" / "auth_scheme_not_bearer". */
 int hx_parse_bearer(const char *v, size_t len, const char **tok, size_t *tok_len,
                     const char **reason);

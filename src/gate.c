@@ -1,0 +1,419 @@
+#include "gate.h"
+
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canon.h"
+#include "httpx.h"
+#include "jwt.h"
+#include "tcache.h"
+
+#define FOLD_MAX 64
+
+struct gate {
+    int refs;
+    cfg_config *cfg;
+    rt_table *routes;
+    char user_fold[FOLD_MAX];
+    char org_fold[FOLD_MAX];
+    char (*strip_fold)[FOLD_MAX];
+    size_t nstrip;
+    regex_t org_re;
+    bool has_org_re;
+};
+
+int gate_new(cfg_config *cfg, gate **out, char *err, size_t errlen)
+{
+    int rc = -1;
+    gate *g = calloc(1, sizeof(*g));
+    if (!g) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    g->refs = 1;
+    g->cfg = cfg;
+    g->routes = rt_new();
+    if (!g->routes) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        cfg_route *r = &cfg->routes[i];
+        void *dup = NULL;
+        char rerr[256];
+        if (rt_add(g->routes, r->path, r->methods, r, &dup, rerr, sizeof(rerr)) != 0) {
+            snprintf(err, errlen, "route %s: %s", r->path, rerr);
+            goto out;
+        }
+    }
+    hx_name_fold(cfg->identity.user_header, strlen(cfg->identity.user_header), g->user_fold,
+                 FOLD_MAX);
+    hx_name_fold(cfg->identity.org_header, strlen(cfg->identity.org_header), g->org_fold,
+                 FOLD_MAX);
+    if (cfg->identity.nstrip_headers) {
+        g->strip_fold = calloc(cfg->identity.nstrip_headers, FOLD_MAX);
+        if (!g->strip_fold) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < cfg->identity.nstrip_headers; i++) {
+            const char *h = cfg->identity.strip_headers[i];
+            hx_name_fold(h, strlen(h), g->strip_fold[i], FOLD_MAX);
+        }
+        g->nstrip = cfg->identity.nstrip_headers;
+    }
+    if (cfg->paths.org_id_pattern && cfg->paths.org_id_pattern[0]) {
+        /* Anchored so the whole decoded id must match, never a substring. */
+        ag_buf re;
+        ag_buf_init(&re);
+        if (ag_buf_printf(&re, "^(%s)$", cfg->paths.org_id_pattern) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        int e = regcomp(&g->org_re, re.p, REG_EXTENDED | REG_NOSUB);
+        ag_buf_free(&re);
+        if (e != 0) {
+            snprintf(err, errlen, "paths.org_id_pattern is not a valid extended regex");
+            goto out;
+        }
+        g->has_org_re = true;
+    }
+    *out = g;
+    g = NULL;
+    rc = 0;
+out:
+    if (g) {
+        g->cfg = NULL; /* the caller keeps cfg on failure */
+        gate_unref(g);
+    }
+    return rc;
+}
+
+gate *gate_ref(gate *g)
+{
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+    return g;
+}
+
+void gate_unref(gate *g)
+{
+    if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    rt_free(g->routes);
+    if (g->has_org_re)
+        regfree(&g->org_re);
+    free(g->strip_fold);
+    if (g->cfg)
+        cfg_free(g->cfg);
+    free(g);
+}
+
+const cfg_config *gate_config(const gate *g)
+{
+    return g->cfg;
+}
+
+const rt_table *gate_routes(const gate *g)
+{
+    return g->routes;
+}
+
+bool gate_header_stripped(const gate *g, const char *name, size_t len)
+{
+    char f[FOLD_MAX];
+    hx_name_fold(name, len, f, sizeof(f));
+    if (strcmp(f, g->user_fold) == 0 || strcmp(f, g->org_fold) == 0)
+        return true;
+    for (size_t i = 0; i < g->nstrip; i++)
+        if (strcmp(f, g->strip_fold[i]) == 0)
+            return true;
+    return false;
+}
+
+void gate_decision_init(gate_decision *d)
+{
+    memset(d, 0, sizeof(*d));
+    ag_buf_init(&d->scratch);
+}
+
+void gate_decision_clear(gate_decision *d)
+{
+    id_user_unref(d->user);
+    d->user = NULL;
+    ag_buf_free(&d->scratch);
+}
+
+static void reject(gate_decision *d, int status, const char *error, const char *reason)
+{
+    d->status = status;
+    d->error = error;
+    d->reason = reason;
+}
+
+/* Org ids are compared byte for byte with the token's map keys; this only keeps
+ * out what no PropelAuth id looks like (controls, separators, huge values). */
+static bool org_id_shape_ok(const gate *g, const char *id, size_t len)
+{
+    if (len == 0 || len > 128)
+        return false;
+    if (g->has_org_re)
+        return regexec(&g->org_re, id, 0, NULL, 0) == 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.' || c == '~';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Find the org id for the route. Returns 0 (present or absent), or -1 after
+ * setting a 400 decision. */
+static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
+                          const gate_request *req, gate_decision *d)
+{
+    size_t len = 0;
+    switch (r->org_kind) {
+    case CFG_ORG_NONE:
+        return 0;
+    case CFG_ORG_PATH: {
+        const rt_param *p = NULL;
+        for (size_t i = 0; i < m->nparams; i++)
+            if (strcmp(m->params[i].name, r->org_name) == 0)
+                p = &m->params[i];
+        if (!p)
+            return 0;
+        if (canon_decode_segment(p->value, p->value_len, d->org_id, sizeof(d->org_id), &len) != 0)
+            goto invalid;
+        /* A query parameter of the same name that disagrees would let the
+         * backend read a different org than the one authorized. */
+        if (d->query) {
+            char qv[GATE_ORG_MAX];
+            size_t qlen = 0;
+            canon_qstatus qs =
+                canon_query_get(d->query, d->query_len, r->org_name, qv, sizeof(qv), &qlen);
+            if (qs == CANON_Q_AMBIGUOUS || qs == CANON_Q_MALFORMED ||
+                (qs == CANON_Q_FOUND && (qlen != len || memcmp(qv, d->org_id, len) != 0))) {
+                reject(d, 400, "bad_request", "org_id_ambiguous");
+                return -1;
+            }
+        }
+        break;
+    }
+    case CFG_ORG_QUERY: {
+        if (!d->query)
+            return 0;
+        canon_qstatus qs = canon_query_get(d->query, d->query_len, r->org_name, d->org_id,
+                                           sizeof(d->org_id), &len);
+        if (qs == CANON_Q_ABSENT)
+            return 0;
+        if (qs == CANON_Q_AMBIGUOUS) {
+            reject(d, 400, "bad_request", "org_id_ambiguous");
+            return -1;
+        }
+        if (qs != CANON_Q_FOUND)
+            goto invalid;
+        break;
+    }
+    case CFG_ORG_HEADER: {
+        const gate_header *found = NULL;
+        for (size_t i = 0; i < req->nheaders; i++) {
+            const gate_header *h = &req->headers[i];
+            if (ag_streq_ci(h->name, h->name_len, r->org_name)) {
+                if (found) {
+                    reject(d, 400, "bad_request", "org_id_ambiguous");
+                    return -1;
+                }
+                found = h;
+            }
+        }
+        if (!found)
+            return 0;
+        if (found->value_len >= sizeof(d->org_id))
+            goto invalid;
+        memcpy(d->org_id, found->value, found->value_len);
+        len = found->value_len;
+        break;
+    }
+    }
+    d->org_id[len] = '\0';
+    if (!org_id_shape_ok(g, d->org_id, len))
+        goto invalid;
+    d->org_id_len = len;
+    d->has_org_id = true;
+    return 0;
+invalid:
+    d->org_id[0] = '\0';
+    reject(d, 400, "bad_request", "org_id_invalid");
+    return -1;
+}
+
+/* Establish the token state: header grammar, then the cache, then the verifier. */
+static pol_token_state check_token(const gate *g, const keys_snapshot *keys,
+                                   struct tc_cache *cache, const gate_request *req,
+                                   int64_t now, gate_decision *d)
+{
+    const gate_header *authz = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const gate_header *h = &req->headers[i];
+        if (ag_streq_ci(h->name, h->name_len, "authorization")) {
+            if (authz) {
+                d->token_sent = true;
+                d->token_reason = "auth_header_duplicate";
+                return POL_TOKEN_INVALID;
+            }
+            authz = h;
+        }
+    }
+    if (!authz)
+        return POL_TOKEN_NONE;
+    d->token_sent = true;
+    const char *tok;
+    size_t tok_len;
+    const char *why = NULL;
+    if (hx_parse_bearer(authz->value, authz->value_len, &tok, &tok_len, &why) != 0) {
+        d->token_reason = "auth_header_invalid";
+        return POL_TOKEN_INVALID;
+    }
+    if (!keys)
+        return POL_KEYS_UNAVAILABLE;
+    if (cache) {
+        id_user *u = tc_get(cache, tok, tok_len, keys->generation, now);
+        if (u) {
+            d->user = u;
+            d->cache_hit = true;
+            return POL_TOKEN_VALID;
+        }
+    }
+    jwt_params p = {
+        .keys = keys->keys,
+        .nkeys = keys->nkeys,
+        .issuer = keys->issuer,
+        .leeway = g->cfg->auth.leeway_seconds,
+        .now = now,
+        .max_token_bytes = g->cfg->limits.max_token_bytes,
+    };
+    json_t *claims = NULL;
+    jwt_status st = jwt_verify(tok, tok_len, &p, &claims);
+    if (st != JWT_OK) {
+        d->token_reason = jwt_status_reason(st);
+        return POL_TOKEN_INVALID;
+    }
+    id_user *u = NULL;
+    const char *reason = NULL;
+    int rc = id_user_from_claims(claims, &u, &reason);
+    json_decref(claims);
+    if (rc != 0) {
+        d->token_reason = reason ? reason : "token_claims";
+        return POL_TOKEN_INVALID;
+    }
+    if (cache)
+        tc_put(cache, tok, tok_len, keys->generation, u);
+    d->user = u;
+    return POL_TOKEN_VALID;
+}
+
+void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cache,
+                 const gate_request *req, int64_t now, gate_decision *d)
+{
+    const cfg_config *c = g->cfg;
+    canon_opts co = {
+        .resolve_dot_segments = c->paths.resolve_dot_segments,
+        .merge_slashes = c->paths.merge_slashes,
+    };
+    const char *why = NULL;
+    size_t cap = sizeof(d->path);
+    if (c->limits.max_uri_bytes && c->limits.max_uri_bytes + 1 < cap)
+        cap = c->limits.max_uri_bytes + 1;
+    if (req->target_len > c->limits.max_uri_bytes) {
+        reject(d, 414, "uri_too_long", "limit_uri");
+        return;
+    }
+    if (canon_target(req->target, req->target_len, &co, d->path, cap, &d->path_len, &d->query,
+                     &d->query_len, &why) != 0) {
+        if (why && strcmp(why, "uri_too_long") == 0)
+            reject(d, 414, "uri_too_long", "limit_uri");
+        else
+            reject(d, 400, "bad_request", why ? why : "path_bad_encoding");
+        return;
+    }
+    if (d->query && canon_query_check(d->query, d->query_len, &why) != 0) {
+        reject(d, 400, "bad_request", why ? why : "path_bad_encoding");
+        return;
+    }
+
+    unsigned mbit = hx_method_bit(req->method);
+    rt_match m;
+    rt_match_path(g->routes, d->path, d->path_len, mbit, &m);
+    if (!m.data) {
+        if (m.allow) {
+            d->allow = m.allow;
+            reject(d, 405, "method_not_allowed", "method_not_allowed");
+        } else {
+            reject(d, 404, "not_found", "no_route");
+        }
+        return;
+    }
+    const cfg_route *r = m.data;
+    d->route = r;
+
+    pol_input in = {.token = POL_TOKEN_NONE};
+    if (r->policy.kind != POL_PUBLIC) {
+        in.token = check_token(g, keys, cache, req, now, d);
+        in.token_reason = d->token_reason;
+        in.user = d->user;
+        /* Without a key an optional route can still serve anonymous requests,
+         * but a token it cannot check must not silently lose its identity. */
+        if (in.token == POL_KEYS_UNAVAILABLE && r->policy.kind == POL_OPTIONAL_USER) {
+            reject(d, 503, "unavailable", "keys_unavailable");
+            return;
+        }
+        if (!keys && pol_needs_token(r->policy.kind))
+            in.token = POL_KEYS_UNAVAILABLE;
+    }
+
+    if (pol_needs_org(r->policy.kind) && in.token == POL_TOKEN_VALID) {
+        if (extract_org_id(g, r, &m, req, d) != 0)
+            return;
+        if (d->has_org_id) {
+            in.org_id = d->org_id;
+            in.org_id_len = d->org_id_len;
+        }
+    }
+
+    pol_decide(&r->policy, &in, &d->pol);
+    if (d->pol.status != 0) {
+        int s = d->pol.status;
+        reject(d, s, s == 401 ? "unauthorized" : s == 403 ? "forbidden" : "unavailable",
+               d->pol.reason);
+        return;
+    }
+    if (r->policy.kind == POL_OPTIONAL_USER && in.token == POL_TOKEN_INVALID)
+        d->reason = "token_invalid_ignored";
+    else
+        d->reason = "ok";
+    d->status = 0;
+    if (d->pol.inject_user && d->user) {
+        d->x_user = id_user_header(d->user, c->identity.user_orgs, d->pol.org, &d->scratch);
+        if (!d->x_user) {
+            reject(d, 500, "internal", "out_of_memory");
+            return;
+        }
+        if (c->limits.max_identity_bytes && strlen(d->x_user) > c->limits.max_identity_bytes) {
+            d->x_user = NULL;
+            reject(d, 431, "request_header_fields_too_large", "identity_too_large");
+            return;
+        }
+    }
+    if (d->pol.org)
+        d->x_org = id_org_header(d->pol.org);
+}
+
+int gate_error_body(const gate_decision *d, ag_buf *out)
+{
+    /* Only constants from our own tables: error bodies never echo request bytes. */
+    return ag_buf_printf(out, "{\"error\":\"%s\",\"reason\":\"%s\"}\n",
+                         d->error ? d->error : "error", d->reason ? d->reason : "unknown");
+}

@@ -1,0 +1,87 @@
+/* gate: the decision engine shared by the daemon and `authgate explain`.
+ * A gate is the compiled form of one loaded configuration (routes in a trie,
+ * folded header names); it is immutable and reference counted so a reload can
+ * swap it while requests in flight finish under the one they started with.
+ * gate_decide is pure apart from the clock value it is given. */
+#ifndef AG_GATE_H
+#define AG_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "identity.h"
+#include "keys.h"
+#include "policy.h"
+#include "routes.h"
+#include "util.h"
+
+struct tc_cache;
+
+typedef struct gate gate;
+
+/* Takes ownership of cfg. */
+int gate_new(cfg_config *cfg, gate **out, char *err, size_t errlen);
+gate *gate_ref(gate *g);
+void gate_unref(gate *g);
+const cfg_config *gate_config(const gate *g);
+const rt_table *gate_routes(const gate *g);
+
+/* One request header as the front end saw it. */
+typedef struct gate_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} gate_header;
+
+typedef struct gate_request {
+    const char *method;
+    const char *target; /* raw request-target */
+    size_t target_len;
+    const gate_header *headers;
+    size_t nheaders;
+} gate_request;
+
+#define GATE_PATH_MAX 8192
+#define GATE_ORG_MAX 256
+
+typedef struct gate_decision {
+    int status;                 /* 0: forward; otherwise the HTTP status to answer */
+    const char *error;          /* error class for the JSON body ("unauthorized", ...) */
+    const char *reason;         /* stable reason code */
+    bool token_sent;            /* for WWW-Authenticate error="invalid_token" */
+    unsigned allow;             /* 405: HX_M_* mask for Allow */
+    const cfg_route *route;     /* NULL when no route matched */
+    char path[GATE_PATH_MAX];   /* canonical path (forwarded) */
+    size_t path_len;
+    const char *query;          /* raw query, points into the request target */
+    size_t query_len;
+    char org_id[GATE_ORG_MAX];  /* decoded org id, when the route has a source */
+    size_t org_id_len;
+    bool has_org_id;
+    id_user *user;              /* reference held when the token verified */
+    const char *token_reason;   /* why a sent token was not accepted */
+    bool cache_hit;
+    pol_result pol;
+    const char *x_user;         /* header values to inject (NULL = none) */
+    const char *x_org;
+    ag_buf scratch;             /* backing store for x_user when not precomputed */
+} gate_decision;
+
+void gate_decision_init(gate_decision *d);
+void gate_decision_clear(gate_decision *d); /* drops the user reference, frees scratch */
+
+/* Decide. keys may be NULL (not loaded). cache may be NULL. */
+void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cache,
+                 const gate_request *req, int64_t now, gate_decision *d);
+
+/* Is this client header one that must never reach an upstream (identity headers
+ * and look-alikes, configured strip_headers)? Hop-by-hop is separate (httpx). */
+bool gate_header_stripped(const gate *g, const char *name, size_t len);
+
+/* Writes the JSON error body for a decision into out. */
+int gate_error_body(const gate_decision *d, ag_buf *out);
+
+#endif

@@ -1,0 +1,983 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "gate.h"
+#include "httpx.h"
+#include "keys.h"
+#include "log.h"
+#include "tcache.h"
+#include "worker.h"
+
+#define MAX_REQ_HEADERS_HARD 1000
+
+typedef struct srv {
+    char *config_path;
+    char *config_dir;
+    pthread_mutex_t mu;
+    gate *gate;             /* current; guarded by mu */
+    uint64_t gate_gen;      /* atomic */
+    keys_store *keys;
+    worker *workers;
+    int nworkers;
+    int stopping;           /* atomic */
+    int64_t stop_deadline_ms;
+} srv;
+
+int64_t now_ms(void)
+{
+    return (int64_t)(ag_now_mono_ns() / 1000000ull);
+}
+
+static void worker_refresh(worker *w)
+{
+    srv *s = w->srv;
+    uint64_t gg = __atomic_load_n(&s->gate_gen, __ATOMIC_ACQUIRE);
+    static __thread uint64_t seen_gate_gen;
+    if (gg != seen_gate_gen || !w->gate) {
+        pthread_mutex_lock(&s->mu);
+        gate *g = gate_ref(s->gate);
+        pthread_mutex_unlock(&s->mu);
+        gate_unref(w->gate);
+        w->gate = g;
+        seen_gate_gen = gg;
+    }
+    uint64_t kg = keys_generation(s->keys);
+    if (kg != w->keys_gen) {
+        keys_snapshot_unref(w->keys);
+        w->keys = keys_acquire(s->keys);
+        w->keys_gen = w->keys ? w->keys->generation : 0;
+    }
+}
+
+/* ---- exchange lifecycle ------------------------------------------------ */
+
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    worker *w = cls;
+    xchg *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->w = w;
+    x->conn = conn;
+    x->t_start_ns = ag_now_mono_ns();
+    size_t len = strlen(uri);
+    /* MHD decodes this buffer in place after we return: keep the raw bytes. */
+    x->target = ag_strndup(uri, len);
+    if (!x->target) {
+        free(x);
+        return NULL;
+    }
+    x->target_len = len;
+    gate_decision_init(&x->d);
+    ag_buf_init(&x->resp_hdrs);
+    ag_buf_init(&x->url);
+    x->resp_content_length = -1;
+    w->nx++;
+    return x;
+}
+
+static void xchg_free(xchg *x)
+{
+    px_abort(x);
+    gate_decision_clear(&x->d);
+    if (x->gate)
+        gate_unref(x->gate);
+    ag_buf_free(&x->resp_hdrs);
+    ag_buf_free(&x->url);
+    free(x->reqbody.p);
+    free(x->respbody.p);
+    free(x->target);
+    x->w->nx--;
+    free(x);
+}
+
+void srv_resume(xchg *x)
+{
+    if (x->suspended) {
+        x->suspended = false;
+        MHD_resume_connection(x->conn);
+    }
+}
+
+void srv_upstream_progress(xchg *x)
+{
+    srv_resume(x);
+}
+
+static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
+{
+    if (!log_access_enabled())
+        return;
+    ag_buf b;
+    ag_buf_init(&b);
+    const gate_decision *d = &x->d;
+    const char *decision = x->status == 0 ? "aborted"
+                           : d->status == 0 && d->route ? (x->upstream_error ? "error" : "allow")
+                           : x->status >= 500           ? "error"
+                           : x->status == 400 || x->status == 413 || x->status == 414 ||
+                                   x->status == 431
+                               ? "reject"
+                               : "deny";
+    const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e6;
+    int rc = ag_buf_printf(&b, "{\"ts\":%lld.%03ld,\"request_id\":", (long long)ts.tv_sec,
+                           ts.tv_nsec / 1000000);
+    rc |= ag_buf_json_str(&b, x->request_id, strlen(x->request_id));
+    rc |= ag_buf_puts(&b, ",\"peer\":");
+    rc |= ag_buf_json_str(&b, x->client_addr, strlen(x->client_addr));
+    rc |= ag_buf_puts(&b, ",\"method\":");
+    const char *m = x->method ? x->method : "";
+    rc |= ag_buf_json_str(&b, m, strnlen(m, 32));
+    rc |= ag_buf_puts(&b, ",\"path\":");
+    if (d->path_len)
+        rc |= ag_buf_json_str(&b, d->path, d->path_len);
+    else
+        rc |= ag_buf_json_str(&b, x->target ? x->target : "",
+                              x->target_len > 512 ? 512 : x->target_len);
+    rc |= ag_buf_puts(&b, ",\"route\":");
+    if (d->route)
+        rc |= ag_buf_json_str(&b, d->route->path, strlen(d->route->path));
+    else
+        rc |= ag_buf_puts(&b, "null");
+    rc |= ag_buf_printf(&b, ",\"policy\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d",
+                        d->route ? pol_kind_name(d->route->policy.kind) : "", decision, reason,
+                        x->status);
+    rc |= ag_buf_puts(&b, ",\"user_id\":");
+    if (d->user)
+        rc |= ag_buf_json_str(&b, id_user_id(d->user), strlen(id_user_id(d->user)));
+    else
+        rc |= ag_buf_puts(&b, "null");
+    rc |= ag_buf_puts(&b, ",\"org_id\":");
+    if (d->has_org_id && d->pol.org)
+        rc |= ag_buf_json_str(&b, d->org_id, d->org_id_len);
+    else
+        rc |= ag_buf_puts(&b, "null");
+    rc |= ag_buf_puts(&b, ",\"upstream\":");
+    if (d->route && d->route->upstream && d->status == 0)
+        rc |= ag_buf_json_str(&b, d->route->upstream->name, strlen(d->route->upstream->name));
+    else
+        rc |= ag_buf_puts(&b, "null");
+    if (x->upstream_status)
+        rc |= ag_buf_printf(&b, ",\"upstream_status\":%ld", x->upstream_status);
+    else
+        rc |= ag_buf_puts(&b, ",\"upstream_status\":null");
+    double up_ms = x->t_upstream_ns && x->t_upstream_hdr_ns
+                       ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e6
+                       : 0.0;
+    rc |= ag_buf_printf(&b, ",\"duration_ms\":%.3f,\"upstream_ms\":%.3f,\"cache\":%s", dur, up_ms,
+                        d->cache_hit ? "true" : "false");
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        rc |= ag_buf_printf(&b, ",\"terminated\":%d", (int)toe);
+    rc |= ag_buf_puts(&b, "}\n");
+    if (rc == 0)
+        log_access_write(b.p, b.len);
+    ag_buf_free(&b);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    xchg *x = *req_cls;
+    if (!x)
+        return;
+    *req_cls = NULL;
+    access_log(x, toe);
+    xchg_free(x);
+}
+
+static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                    enum MHD_ConnectionNotificationCode code)
+{
+    worker *w = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        w->open_conns++;
+    else
+        w->open_conns--;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static enum MHD_Result queue_error(xchg *x)
+{
+    gate_decision *d = &x->d;
+    ag_buf body;
+    ag_buf_init(&body);
+    enum MHD_Result ret = MHD_NO;
+    if (gate_error_body(d, &body) != 0)
+        goto out;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body.len, body.p, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        goto out;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (x->request_id[0])
+        MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    if (d->status == 401)
+        MHD_add_response_header(r, "WWW-Authenticate",
+                                d->token_sent ? "Bearer error=\"invalid_token\"" : "Bearer");
+    if (d->status == 405 && d->allow) {
+        char allow[128];
+        hx_methods_format(d->allow, allow, sizeof(allow));
+        MHD_add_response_header(r, "Allow", allow);
+    }
+    if (x->close_after)
+        MHD_add_response_header(r, "Connection", "close");
+    x->status = d->status;
+    x->state = XS_RESPONDED;
+    ret = MHD_queue_response(x->conn, (unsigned)d->status, r);
+    MHD_destroy_response(r);
+out:
+    ag_buf_free(&body);
+    return ret;
+}
+
+static enum MHD_Result reject_now(xchg *x, int status, const char *error, const char *reason,
+                                  bool close)
+{
+    x->d.status = status;
+    x->d.error = error;
+    x->d.reason = reason;
+    x->close_after = close;
+    return queue_error(x);
+}
+
+static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    xchg *x = cls;
+    xbuf *b = &x->respbody;
+    if (b->len > 0) {
+        size_t k = b->len < max ? b->len : max;
+        memcpy(buf, b->p + b->off, k);
+        b->off += k;
+        b->len -= k;
+        if (b->len == 0)
+            b->off = 0;
+        if (x->recv_paused) {
+            x->recv_paused = false;
+            px_unpause(x);
+        }
+        return (ssize_t)k;
+    }
+    if (x->upstream_done) {
+        bool complete = x->upstream_result == CURLE_OK && !x->upstream_error &&
+                        (x->resp_content_length < 0 ||
+                         (int64_t)x->resp_bytes == x->resp_content_length);
+        return complete ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    x->suspended = true;
+    MHD_suspend_connection(x->conn);
+    return 0;
+}
+
+static enum MHD_Result queue_upstream_error(xchg *x)
+{
+    const char *reason = x->upstream_error ? x->upstream_error : "upstream_protocol";
+    bool timeout = strcmp(reason, "upstream_timeout") == 0;
+    return reject_now(x, timeout ? 504 : 502, timeout ? "gateway_timeout" : "bad_gateway", reason,
+                      false);
+}
+
+static enum MHD_Result queue_proxied(xchg *x)
+{
+    long st = x->upstream_status;
+    bool no_body = x->is_head || st == 204 || st == 304 || (st >= 100 && st < 200);
+    /* Parse the headers we kept: Content-Length decides the framing we offer. */
+    const char *p = x->resp_hdrs.p ? x->resp_hdrs.p : "";
+    const char *end = p + x->resp_hdrs.len;
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && ag_streq_ci(line, (size_t)(colon - line), "content-length")) {
+            char *e2;
+            long long v = strtoll(colon + 1, &e2, 10);
+            if (v >= 0)
+                x->resp_content_length = v;
+        }
+        line = eol + 1;
+    }
+    struct MHD_Response *r;
+    if (no_body && !(x->is_head && x->resp_content_length > 0))
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_callback(x->resp_content_length >= 0
+                                                  ? (uint64_t)x->resp_content_length
+                                                  : MHD_SIZE_UNKNOWN,
+                                              32 * 1024, body_reader, x, NULL);
+    if (!r)
+        return MHD_NO;
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && colon > line) {
+            size_t nlen = (size_t)(colon - line);
+            const char *v = colon + 1;
+            const char *vend = eol;
+            while (v < vend && (*v == ' ' || *v == '\t'))
+                v++;
+            while (vend > v && (vend[-1] == '\r' || vend[-1] == ' ' || vend[-1] == '\t'))
+                vend--;
+            if (!hx_is_hop_by_hop(line, nlen) && hx_valid_header_name(line, nlen) &&
+                hx_valid_header_value(v, (size_t)(vend - v)) && vend > v) {
+                char name[256], val[8192];
+                if (nlen < sizeof(name) && (size_t)(vend - v) < sizeof(val)) {
+                    memcpy(name, line, nlen);
+                    name[nlen] = '\0';
+                    memcpy(val, v, (size_t)(vend - v));
+                    val[vend - v] = '\0';
+                    if (MHD_add_response_header(r, name, val) != MHD_YES)
+                        log_debug("dropped upstream header %s", name);
+                }
+            }
+        }
+        line = eol + 1;
+    }
+    MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    x->status = (int)st;
+    x->state = XS_RESPONDED;
+    enum MHD_Result ret = MHD_queue_response(x->conn, (unsigned)st, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- the access handler -------------------------------------------------- */
+
+typedef struct hdr_collect {
+    gate_header *h;
+    size_t n, cap;
+    size_t bytes;
+    int n_cl, n_te, n_host;
+    const char *cl, *te;
+    bool bad_name, bad_value;
+} hdr_collect;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    hdr_collect *c = cls;
+    if (!value) {
+        value = "";
+        value_size = 0;
+    }
+    if (!hx_valid_header_name(key, key_size))
+        c->bad_name = true;
+    if (!hx_valid_header_value(value, value_size))
+        c->bad_value = true;
+    if (ag_streq_ci(key, key_size, "content-length")) {
+        c->n_cl++;
+        c->cl = value;
+    } else if (ag_streq_ci(key, key_size, "transfer-encoding")) {
+        c->n_te++;
+        c->te = value;
+    } else if (ag_streq_ci(key, key_size, "host")) {
+        c->n_host++;
+    }
+    c->bytes += key_size + value_size + 4;
+    if (c->n < c->cap)
+        c->h[c->n] = (gate_header){key, key_size, value, value_size};
+    c->n++;
+    return MHD_YES;
+}
+
+static void make_request_id(xchg *x)
+{
+    const char *rid = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid && hx_valid_request_id(rid, strlen(rid))) {
+        snprintf(x->request_id, sizeof(x->request_id), "%s", rid);
+        return;
+    }
+    unsigned char r[12];
+    static __thread uint64_t state;
+    if (state == 0 && ag_random(&state, sizeof(state)) != 0)
+        state = ag_now_mono_ns() | 1;
+    for (size_t i = 0; i < sizeof(r); i += 4) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        uint32_t v = (uint32_t)(state >> 16);
+        memcpy(r + i, &v, 4);
+    }
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(x->request_id + 2 * i, 3, "%02x", r[i]);
+}
+
+static void client_address(xchg *x)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    x->client_addr[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, x->client_addr,
+                  sizeof(x->client_addr));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, x->client_addr,
+                  sizeof(x->client_addr));
+}
+
+/* Headers arrived: check framing and limits that libmicrohttpd 0.9.75 does not
+ * enforce itself, then decide. Returns MHD_YES/NO for the handler. */
+static enum MHD_Result on_headers(xchg *x, const char *method, const char *version)
+{
+    worker *w = x->w;
+    x->method = method;
+    x->gate = gate_ref(w->gate);
+    const cfg_config *c = gate_config(x->gate);
+    make_request_id(x);
+    client_address(x);
+    x->is_head = strcmp(method, "HEAD") == 0;
+
+    gate_header hs[128];
+    hdr_collect hc = {.h = hs, .cap = AG_ARRAY_LEN(hs)};
+    gate_header *heap = NULL;
+    MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_header, &hc);
+    if (hc.n > c->limits.max_headers || hc.n > MAX_REQ_HEADERS_HARD)
+        return reject_now(x, 431, "request_header_fields_too_large", "limit_headers", true);
+    if (hc.bytes > c->limits.max_header_bytes)
+        return reject_now(x, 431, "request_header_fields_too_large", "limit_headers", true);
+    if (hc.n > hc.cap) {
+        heap = calloc(hc.n, sizeof(*heap));
+        if (!heap)
+            return MHD_NO;
+        hdr_collect again = {.h = heap, .cap = hc.n};
+        MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_header, &again);
+        hc = again;
+    }
+    enum MHD_Result ret = MHD_YES;
+    if (hc.bad_name) {
+        ret = reject_now(x, 400, "bad_request", "bad_header_name", true);
+        goto out;
+    }
+    if (hc.bad_value) {
+        ret = reject_now(x, 400, "bad_request", "bad_header_value", true);
+        goto out;
+    }
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && hc.n_host != 1) {
+        ret = reject_now(x, 400, "bad_request", "bad_host", true);
+        goto out;
+    }
+    if (hc.n_te > 0 && hc.n_cl > 0) {
+        ret = reject_now(x, 400, "bad_request", "framing_te_and_cl", true);
+        goto out;
+    }
+    if (hc.n_te > 1 || (hc.n_te == 1 && strcasecmp(hc.te, "chunked") != 0)) {
+        ret = reject_now(x, 400, "bad_request", "framing_bad_te", true);
+        goto out;
+    }
+    x->body_declared = 0;
+    if (hc.n_cl > 1) {
+        ret = reject_now(x, 400, "bad_request", "framing_bad_content_length", true);
+        goto out;
+    }
+    if (hc.n_cl == 1) {
+        const char *v = hc.cl;
+        uint64_t n = 0;
+        if (!*v)
+            goto bad_cl;
+        for (; *v; v++) {
+            if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
+                goto bad_cl;
+            n = n * 10 + (uint64_t)(*v - '0');
+        }
+        x->body_declared = n;
+        x->has_body = n > 0;
+    } else if (hc.n_te == 1) {
+        x->body_declared = UINT64_MAX;
+        x->has_body = true;
+    }
+    if (c->limits.max_body_bytes && x->body_declared != UINT64_MAX &&
+        x->body_declared > c->limits.max_body_bytes) {
+        ret = reject_now(x, 413, "payload_too_large", "limit_body", true);
+        goto out;
+    }
+
+    gate_request req = {
+        .method = method,
+        .target = x->target,
+        .target_len = x->target_len,
+        .headers = hc.h,
+        .nheaders = hc.n,
+    };
+    gate_decide(x->gate, w->keys, w->cache, &req, ag_now_wall(), &x->d);
+    if (x->d.status != 0) {
+        x->state = XS_REJECTED;
+        /* 400-class protocol errors close; so does any denial of a request
+         * with a body we have not read, which must never be parsed as the
+         * next request. Otherwise answer once the request is complete, which
+         * keeps the connection alive. */
+        bool proto = x->d.status == 400 || x->d.status == 414 || x->d.status == 431;
+        if (proto || x->has_body) {
+            x->close_after = true;
+            ret = queue_error(x);
+        }
+        goto out;
+    }
+    x->state = XS_PROXYING;
+    if (px_start(x) != 0) {
+        x->state = XS_REJECTED;
+        x->d.status = 502;
+        x->d.error = "bad_gateway";
+        x->d.reason = x->upstream_error;
+        if (x->has_body) {
+            x->close_after = true;
+            ret = queue_error(x);
+        }
+    }
+out:
+    free(heap);
+    return ret;
+bad_cl:
+    ret = reject_now(x, 400, "bad_request", "framing_bad_content_length", true);
+    goto out;
+}
+
+static enum MHD_Result on_upload(xchg *x, const char *data, size_t *size)
+{
+    const cfg_config *c = gate_config(x->gate);
+    if (x->state != XS_PROXYING || x->upstream_done) {
+        /* Nobody wants these bytes any more; let MHD finish reading them. */
+        *size = 0;
+        return MHD_YES;
+    }
+    uint64_t lim = c->limits.max_body_bytes;
+    if (lim && x->body_seen + *size > lim) {
+        px_abort(x);
+        x->upstream_done = true;
+        return reject_now(x, 413, "payload_too_large", "limit_body", true);
+    }
+    xbuf *b = &x->reqbody;
+    if (b->len == 0)
+        b->off = 0;
+    if (xbuf_space(b) < *size && b->off > 0) {
+        memmove(b->p, b->p + b->off, b->len);
+        b->off = 0;
+    }
+    size_t k = xbuf_space(b) < *size ? xbuf_space(b) : *size;
+    memcpy(b->p + b->off + b->len, data, k);
+    b->len += k;
+    x->body_seen += k;
+    *size -= k;
+    if (*size > 0) {
+        x->suspended = true;
+        MHD_suspend_connection(x->conn);
+    }
+    if (x->send_paused && k > 0) {
+        x->send_paused = false;
+        px_unpause(x);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **req_cls)
+{
+    xchg *x = *req_cls;
+    if (!x)
+        return MHD_NO;
+    if (x->state == XS_NEW)
+        return on_headers(x, method, version);
+    if (x->state == XS_RESPONDED) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (x->state == XS_REJECTED) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return on_upload(x, upload_data, upload_data_size);
+    }
+    /* The whole request has been received. */
+    if (x->state == XS_REJECTED)
+        return queue_error(x);
+    x->client_body_done = true;
+    if (x->send_paused) {
+        x->send_paused = false;
+        px_unpause(x);
+    }
+    if (x->resp_headers_done)
+        return queue_proxied(x);
+    if (x->upstream_done)
+        return queue_upstream_error(x);
+    x->suspended = true;
+    MHD_suspend_connection(conn);
+    return MHD_YES;
+}
+
+/* ---- workers --------------------------------------------------------------- */
+
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= sizeof(host))
+        return -1;
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    char *h = host;
+    if (h[0] == '[') {
+        h++;
+        h[strlen(h) - 1] = '\0';
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai) != 0 || !ai)
+        return -1;
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *sl = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static int make_listener(const char *spec)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (parse_listen(spec, &ss, &sl) != 0) {
+        log_error("listen: cannot parse address %s (want HOST:PORT)", spec);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* One listener per worker: the kernel spreads connections across them. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        log_error("listen on %s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int worker_init(worker *w, srv *s, int id)
+{
+    const cfg_config *c = gate_config(s->gate);
+    w->srv = s;
+    w->id = id;
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->ep < 0 || w->evfd < 0)
+        return -1;
+    w->listen_fd = make_listener(c->listen);
+    if (w->listen_fd < 0)
+        return -1;
+    if (px_worker_init(w) != 0)
+        return -1;
+    w->cache = c->auth.token_cache_entries
+                   ? tc_new(c->auth.token_cache_entries, 64u * 1024 * 1024 / (size_t)s->nworkers)
+                   : NULL;
+    unsigned conn_limit = (unsigned)(c->limits.max_connections / (size_t)s->nworkers);
+    if (conn_limit < 1)
+        conn_limit = 1;
+    /* The per-connection pool holds the whole request head; size it from the
+     * configured header limit (default 32 KiB would refuse many-org tokens). */
+    size_t pool = c->limits.max_header_bytes + c->limits.max_uri_bytes + 16384;
+    w->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, access_handler,
+        w, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd, MHD_OPTION_URI_LOG_CALLBACK,
+        uri_log_cb, w, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)c->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((c->limits.idle_timeout_ms + 999) / 1000), MHD_OPTION_END);
+    if (!w->mhd) {
+        log_error("libmicrohttpd failed to start worker %d", id);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    w->mhd_ep = di ? di->epoll_fd : -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->mhd_ep};
+    if (w->mhd_ep < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->mhd_ep, &ev) != 0)
+        return -1;
+    ev.data.fd = w->evfd;
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) != 0)
+        return -1;
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    srv *s = w->srv;
+    struct epoll_event evs[64];
+    bool quiesced = false;
+    worker_refresh(w);
+    for (;;) {
+        int stopping = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
+        if (stopping && !quiesced) {
+            MHD_quiesce_daemon(w->mhd);
+            quiesced = true;
+        }
+        if (stopping) {
+            bool idle = w->nx == 0;
+            if (stopping > 1 || idle || now_ms() >= s->stop_deadline_ms)
+                break;
+        }
+        int64_t t = 250;
+        MHD_UNSIGNED_LONG_LONG mt;
+        if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && (int64_t)mt < t)
+            t = (int64_t)mt;
+        if (w->curl_deadline_ms >= 0) {
+            int64_t ct = w->curl_deadline_ms - now_ms();
+            if (ct < t)
+                t = ct < 0 ? 0 : ct;
+        }
+        int n = epoll_wait(w->ep, evs, (int)AG_ARRAY_LEN(evs), (int)t);
+        if (n < 0 && errno != EINTR)
+            break;
+        worker_refresh(w);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == w->mhd_ep) {
+                continue;
+            } else if (fd == w->evfd) {
+                uint64_t v;
+                ssize_t r = read(w->evfd, &v, sizeof(v));
+                (void)r;
+            } else {
+                px_socket_event(w, fd, evs[i].events);
+            }
+        }
+        if (w->curl_deadline_ms >= 0 && now_ms() >= w->curl_deadline_ms)
+            px_timeout(w);
+        px_drain_messages(w);
+        px_check_deadlines(w, now_ms());
+        MHD_run(w->mhd);
+        px_drain_messages(w);
+    }
+    /* Suspended connections must be resumed before the daemon is stopped. */
+    for (xchg *x = w->active; x; x = x->next)
+        srv_resume(x);
+    px_worker_cleanup(w);
+    MHD_stop_daemon(w->mhd);
+    w->mhd = NULL;
+    __atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void worker_destroy(worker *w)
+{
+    if (w->mhd)
+        MHD_stop_daemon(w->mhd);
+    if (w->multi)
+        px_worker_cleanup(w);
+    if (w->cache)
+        tc_free(w->cache);
+    gate_unref(w->gate);
+    keys_snapshot_unref(w->keys);
+    if (w->ep >= 0)
+        close(w->ep);
+    if (w->evfd >= 0)
+        close(w->evfd);
+}
+
+static void wake_all(srv *s)
+{
+    uint64_t one = 1;
+    for (int i = 0; i < s->nworkers; i++) {
+        ssize_t r = write(s->workers[i].evfd, &one, sizeof(one));
+        (void)r;
+    }
+}
+
+static void reload(srv *s)
+{
+    cfg_config *cfg = NULL;
+    cfg_diags diags = {0};
+    char err[256];
+    if (cfg_load_file(s->config_path, &cfg, &diags) != 0) {
+        log_error("reload failed, keeping the running policy:");
+        for (size_t i = 0; i < diags.nerrors; i++)
+            log_error("%s", diags.errors[i]);
+        cfg_diags_free(&diags);
+        return;
+    }
+    cfg_diags_free(&diags);
+    gate *g = NULL;
+    char hash[17];
+    memcpy(hash, cfg->hash, sizeof(hash));
+    if (gate_new(cfg, &g, err, sizeof(err)) != 0) {
+        log_error("reload failed, keeping the running policy: %s", err);
+        cfg_free(cfg);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    gate *old = s->gate;
+    s->gate = g;
+    __atomic_add_fetch(&s->gate_gen, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&s->mu);
+    gate_unref(old);
+    wake_all(s);
+    log_info("reloaded %s (policy %s)", s->config_path, hash);
+}
+
+int srv_main(const char *config_path)
+{
+    int rc = 1;
+    srv s = {0};
+    cfg_config *cfg = NULL;
+    cfg_diags diags = {0};
+    char err[512];
+    pthread_t *threads = NULL;
+    int started = 0;
+    pthread_mutex_init(&s.mu, NULL);
+
+    if (cfg_load_file(config_path, &cfg, &diags) != 0) {
+        cfg_diags_print(&diags, stderr);
+        goto out;
+    }
+    for (size_t i = 0; i < diags.nwarnings; i++)
+        log_warn("%s", diags.warnings[i]);
+    log_level lvl;
+    if (cfg->log.level && log_level_from_name(cfg->log.level, &lvl) == 0)
+        log_set_level(lvl);
+    if (log_access_open(cfg->log.access_log) != 0) {
+        log_error("cannot open access log %s: %s", cfg->log.access_log, strerror(errno));
+        goto out;
+    }
+    s.config_path = ag_strdup(config_path);
+    char *tmp = ag_strdup(config_path);
+    s.config_dir = ag_strdup(tmp ? dirname(tmp) : ".");
+    free(tmp);
+    if (keys_start(&cfg->auth, s.config_dir, &s.keys, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    s.nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s.nworkers < 1)
+        s.nworkers = 1;
+    char listen_spec[256];
+    snprintf(listen_spec, sizeof(listen_spec), "%s", cfg->listen);
+    char hash[17];
+    memcpy(hash, cfg->hash, sizeof(hash));
+    if (gate_new(cfg, &s.gate, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    cfg = NULL; /* owned by the gate */
+    s.gate_gen = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    s.workers = calloc((size_t)s.nworkers, sizeof(worker));
+    threads = calloc((size_t)s.nworkers, sizeof(pthread_t));
+    if (!s.workers || !threads)
+        goto out;
+    for (int i = 0; i < s.nworkers; i++) {
+        s.workers[i].ep = s.workers[i].evfd = -1;
+        if (worker_init(&s.workers[i], &s, i) != 0) {
+            log_error("cannot start worker %d", i);
+            goto out;
+        }
+    }
+    for (int i = 0; i < s.nworkers; i++) {
+        if (pthread_create(&threads[i], NULL, worker_main, &s.workers[i]) != 0)
+            goto stop;
+        started++;
+    }
+    log_info("listening on %s with %d workers (policy %s)", listen_spec, s.nworkers, hash);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(&s);
+            keys_refresh_now(s.keys);
+        } else if (sig == SIGUSR1) {
+            log_access_reopen();
+        } else {
+            int prev = __atomic_load_n(&s.stopping, __ATOMIC_ACQUIRE);
+            if (prev == 0) {
+                log_info("shutting down: draining in-flight requests (up to %ld ms)",
+                         gate_config(s.gate)->shutdown_grace_ms);
+                s.stop_deadline_ms = now_ms() + gate_config(s.gate)->shutdown_grace_ms;
+            } else {
+                log_info("second signal: exiting now");
+            }
+            __atomic_store_n(&s.stopping, prev + 1, __ATOMIC_RELEASE);
+            wake_all(&s);
+            if (prev == 0) {
+                /* Wait for the drain while still answering a second signal. */
+                struct timespec poll = {0, 50 * 1000000};
+                for (;;) {
+                    siginfo_t si;
+                    int r = sigtimedwait(&set, &si, &poll);
+                    if (r == SIGTERM || r == SIGINT) {
+                        __atomic_store_n(&s.stopping, 2, __ATOMIC_RELEASE);
+                        wake_all(&s);
+                    }
+                    bool all_done = true;
+                    for (int i = 0; i < started; i++)
+                        if (!__atomic_load_n(&s.workers[i].finished, __ATOMIC_ACQUIRE))
+                            all_done = false;
+                    if (all_done)
+                        break;
+                }
+            }
+            break;
+        }
+    }
+    rc = 0;
+stop:
+    __atomic_store_n(&s.stopping, 2, __ATOMIC_RELEASE);
+    wake_all(&s);
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    log_info("stopped");
+out:
+    if (s.workers)
+        for (int i = 0; i < s.nworkers; i++)
+            worker_destroy(&s.workers[i]);
+    free(s.workers);
+    free(threads);
+    if (s.gate)
+        gate_unref(s.gate);
+    if (s.keys)
+        keys_stop(s.keys);
+    if (cfg)
+        cfg_free(cfg);
+    cfg_diags_free(&diags);
+    free(s.config_path);
+    free(s.config_dir);
+    log_access_close();
+    pthread_mutex_destroy(&s.mu);
+    return rc;
+}
