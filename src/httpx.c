@@ -1,0 +1,212 @@
+/* httpx: see httpx.h. Small, pure grammar checks; every function treats its
+ * input as attacker bytes with an explicit length. */
+#include "httpx.h"
+
+#include <string.h>
+
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+static bool is_ows(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Bearer grammar, as adopted in propelauth-libraries.md §4.1 and security.md
+ * case 22. The reference is FastAPI's HTTPBearer: it splits the value at the
+ * first space (str.partition), compares the scheme caselessly with "bearer",
+ * then strips whitespace around the credentials; PropelAuth then requires the
+ * credentials to be a single word. Consequences we reproduce:
+ *   - the separator must start with a space: "Bearer\t<tok>" has no space, so
+ *     its scheme is "Bearer\t<tok>" and it fails (case 22 lists it as 401);
+ *   - after that first space, further spaces and tabs are skipped
+ *     ("Bearer  <tok>", "Bearer \t<tok>" pass), as FastAPI's strip() does;
+ *   - OWS around the whole value is ignored (servers trim it; MHD keeps
+ *     trailing whitespace, so we trim here);
+ *   - the token is one non-empty run without whitespace or control bytes
+ *     ("Bearer a b", "Bearer a, Bearer b" fail).
+ * Every failure has the one reason code of security.md §5,
+ * "auth_header_invalid": the distinction between a malformed value and
+ * another scheme changes no decision (both are 401, or anonymous on optional
+ * routes), so it is not worth a second code. */
+int hx_parse_bearer(const char *v, size_t len, const char **tok, size_t *tok_len,
+                    const char **reason)
+{
+    int rc = -1;
+    const char *t = NULL;
+    size_t tl = 0;
+    if (!v)
+        goto out;
+    size_t b = 0, e = len;
+    while (b < e && is_ows((unsigned char)v[b]))
+        b++;
+    while (e > b && is_ows((unsigned char)v[e - 1]))
+        e--;
+    static const char scheme[] = "bearer";
+    const size_t slen = sizeof(scheme) - 1;
+    if (e - b < slen + 2 || v[b + slen] != ' ')
+        goto out;
+    for (size_t i = 0; i < slen; i++)
+        if (lower((unsigned char)v[b + i]) != scheme[i])
+            goto out;
+    size_t p = b + slen + 1;
+    while (p < e && is_ows((unsigned char)v[p]))
+        p++;
+    if (p == e)
+        goto out;
+    for (size_t i = p; i < e; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c <= 0x20 || c == 0x7f)
+            goto out;
+    }
+    t = v + p;
+    tl = e - p;
+    rc = 0;
+out:
+    if (tok)
+        *tok = t;
+    if (tok_len)
+        *tok_len = tl;
+    if (reason)
+        *reason = rc == 0 ? NULL : "auth_header_invalid";
+    return rc;
+}
+
+size_t hx_name_fold(const char *name, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (!out || cap == 0)
+        return 0;
+    for (size_t i = 0; name && i < len && n + 1 < cap; i++) {
+        int c = lower((unsigned char)name[i]);
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* Compare a header name with a lower-case pattern, caselessly and with '_'
+ * equal to '-': WSGI-style backends map both to the same variable, so
+ * "Transfer_Encoding" must be treated like "Transfer-Encoding" (case 52). */
+static bool name_eq(const char *name, size_t len, const char *pat, bool prefix)
+{
+    size_t plen = strlen(pat);
+    if (prefix ? len < plen : len != plen)
+        return false;
+    for (size_t i = 0; i < plen; i++) {
+        int c = lower((unsigned char)name[i]);
+        if (c == '_')
+            c = '-';
+        if (c != pat[i])
+            return false;
+    }
+    return true;
+}
+
+bool hx_is_hop_by_hop(const char *name, size_t len)
+{
+    static const char *const exact[] = {
+        "connection", "keep-alive", "te",   "trailer",        "trailers",
+        "transfer-encoding", "upgrade", "content-length", "http2-settings", "host",
+    };
+    if (!name)
+        return false;
+    /* MHD keeps whitespace before the colon in the name (security.md §2 item
+     * 4); such names are invalid and rejected elsewhere, but they must still
+     * never slip through as forwardable. */
+    while (len > 0 && is_ows((unsigned char)name[len - 1]))
+        len--;
+    if (name_eq(name, len, "proxy-", true))
+        return true;
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (name_eq(name, len, exact[i], false))
+            return true;
+    return false;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool hx_valid_header_name(const char *name, size_t len)
+{
+    if (!name || len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return false;
+    return true;
+}
+
+/* field-value = *( VCHAR / obs-text / SP / HTAB ). An empty value is valid
+ * grammar; how it is handed to libcurl ("Name;" vs "Name:") is the
+ * forwarder's business. */
+bool hx_valid_header_value(const char *v, size_t len)
+{
+    if (!v && len > 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+bool hx_valid_request_id(const char *v, size_t len)
+{
+    if (!v || len == 0 || len > 128)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} methods[] = {
+    {"GET", HX_M_GET},       {"HEAD", HX_M_HEAD},   {"POST", HX_M_POST},
+    {"PUT", HX_M_PUT},       {"DELETE", HX_M_DELETE}, {"PATCH", HX_M_PATCH},
+    {"OPTIONS", HX_M_OPTIONS},
+};
+
+unsigned hx_method_bit(const char *m)
+{
+    if (!m)
+        return 0;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(m, methods[i].name) == 0)
+            return methods[i].bit;
+    return 0;
+}
+
+/* Truncates at cap - 1 like hx_name_fold; the full list is 43 bytes, so a
+ * 64-byte buffer never truncates. Returns the length written. */
+size_t hx_methods_format(unsigned mask, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (!out || cap == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (!(mask & methods[i].bit))
+            continue;
+        const char *parts[2] = {n > 0 ? ", " : "", methods[i].name};
+        for (size_t p = 0; p < 2; p++)
+            for (const char *s = parts[p]; *s && n + 1 < cap; s++)
+                out[n++] = *s;
+    }
+    out[n] = '\0';
+    return n;
+}

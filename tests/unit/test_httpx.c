@@ -1,0 +1,255 @@
+/* Table tests for the HTTP grammar helpers: Authorization bearer grammar
+ * (security.md case 22-23, propelauth-libraries.md §4.1), header name
+ * classification (cases 52, 54, 58), request ids and methods (case 39). */
+#include <string.h>
+
+#include "httpx.h"
+#include "testutil.h"
+
+#define TOK "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2ln"
+
+typedef struct brow {
+    const char *v;
+    const char *tok; /* NULL: rejected */
+} brow;
+
+static void run_brows(const char *label, const brow *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *t = (const char *)1, *why = (const char *)1;
+        size_t tl = 99;
+        size_t len = strlen(rows[i].v);
+        int rc = hx_parse_bearer(rows[i].v, len, &t, &tl, &why);
+        if (rows[i].tok) {
+            ck_assert_msg(rc == 0, "%s row %zu \"%s\" rejected", label, i, rows[i].v);
+            ck_assert_uint_eq(tl, strlen(rows[i].tok));
+            ck_assert_int_eq(memcmp(t, rows[i].tok, tl), 0);
+            /* a view into the value, not a copy */
+            ck_assert(t >= rows[i].v && t + tl <= rows[i].v + len);
+            ck_assert_ptr_null(why);
+        } else {
+            ck_assert_msg(rc == -1, "%s row %zu \"%s\" accepted", label, i, rows[i].v);
+            ck_assert_str_eq(why, "auth_header_invalid");
+            ck_assert_ptr_null(t);
+            ck_assert_uint_eq(tl, 0);
+        }
+    }
+}
+
+START_TEST(test_B22_authorization_grammar)
+{
+    static const brow rows[] = {
+        {"Bearer " TOK, TOK},
+        {"bearer " TOK, TOK},
+        {"BEARER " TOK, TOK},
+        {"Bearer   " TOK, TOK},
+        {"Bearer " TOK " ", TOK},
+        {"Bearer\t" TOK, NULL},
+        {"Bearer", NULL},
+        {"Bearer ", NULL},
+        {"Bearer a b", NULL},
+        {"Token " TOK, NULL},
+        {"Basic dXNlcjpw", NULL},
+        {TOK, NULL},
+        {"", NULL},
+    };
+    run_brows("B22", rows, sizeof(rows) / sizeof(rows[0]));
+}
+END_TEST
+
+START_TEST(test_B23_two_credentials_in_one_header)
+{
+    /* The comma-joined form that some stacks build from two headers fails
+     * the grammar; a comma without a space is one word, which the grammar
+     * passes whole and the token parser then rejects (still 401, never a
+     * choice between two credentials). */
+    static const brow rows[] = {
+        {"Bearer " TOK ", Bearer other.token.sig", NULL},
+        {"Bearer " TOK " Bearer other", NULL},
+        {"Bearer " TOK ",other", TOK ",other"},
+    };
+    run_brows("B23", rows, sizeof(rows) / sizeof(rows[0]));
+}
+END_TEST
+
+/* propelauth-libraries.md §4.1: the FastAPI-derived choices spelled out. */
+START_TEST(test_B22_libraries_4_1_rows)
+{
+    static const brow rows[] = {
+        {"Bearer whatisthis", "whatisthis"}, /* grammar ok; the token check fails it */
+        {"token " TOK, NULL},
+        {"Bearer \t " TOK, TOK},  /* FastAPI strips credentials after the first space */
+        {" \tBearer " TOK "\t ", TOK}, /* OWS around the value */
+        {"Bearer  " TOK "  ", TOK},
+        {"Bearer " TOK "\r", NULL},
+        {"Bearer " TOK "\r\nX-User: x", NULL},
+        {"Bearer " TOK "\x0b", NULL},
+        {"Bearer " TOK "\x7f", NULL},
+        {"Bearerx " TOK, NULL},
+        {"Bearer: " TOK, NULL},
+        {"Bear " TOK, NULL},
+        {"Bearer\xa0" TOK, NULL},
+        {"Bearer x", "x"},
+    };
+    run_brows("4.1", rows, sizeof(rows) / sizeof(rows[0]));
+    /* NUL inside the given length is a control byte, not an end */
+    const char v[] = "Bearer ab\0cd";
+    const char *t, *why;
+    size_t tl;
+    ck_assert_int_eq(hx_parse_bearer(v, sizeof(v) - 1, &t, &tl, &why), -1);
+    ck_assert_int_eq(hx_parse_bearer(NULL, 0, &t, &tl, &why), -1);
+    ck_assert_str_eq(why, "auth_header_invalid");
+}
+END_TEST
+
+START_TEST(test_F52_name_fold)
+{
+    static const char *const same[] = {"X-User", "x-user", "X_User", "X.USER", "X-User_",
+                                       "x user", "X-USER "};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        char out[16];
+        size_t n = hx_name_fold(same[i], strlen(same[i]), out, sizeof(out));
+        ck_assert_str_eq(out, "xuser");
+        ck_assert_uint_eq(n, 5);
+    }
+    char out[4];
+    ck_assert_uint_eq(hx_name_fold("X-Org-Id", 8, out, sizeof(out)), 3);
+    ck_assert_str_eq(out, "xor");
+    ck_assert_uint_eq(hx_name_fold("X-Org", 5, out, 0), 0);
+    ck_assert_uint_eq(hx_name_fold("--", 2, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "");
+    char o2[16];
+    ck_assert_uint_eq(hx_name_fold("X-Us\0er", 7, o2, sizeof(o2)), 5);
+    ck_assert_str_eq(o2, "xuser");
+}
+END_TEST
+
+START_TEST(test_F54_hop_by_hop)
+{
+    static const char *const hop[] = {
+        "Connection", "connection", "CONNECTION", "Keep-Alive", "keep_alive", "TE", "te",
+        "Trailer",    "Trailers",   "Transfer-Encoding", "transfer_encoding", "Upgrade",
+        "Content-Length", "content-length", "HTTP2-Settings", "Host", "host",
+        "Proxy-Authorization", "Proxy-Connection", "proxy-authenticate", "Proxy_Foo",
+        "Connection ", "Transfer-Encoding\t",
+    };
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        ck_assert_msg(hx_is_hop_by_hop(hop[i], strlen(hop[i])), "%s not hop-by-hop", hop[i]);
+    static const char *const pass[] = {
+        "X-User", "Authorization", "Content-Type", "Accept", "Proxy", "Proxies", "Hosts",
+        "Connections", "T", "Tex", "Trailer-X", "Upgrade-Insecure-Requests", "X-Forwarded-For",
+        "Content-Length0", "",
+    };
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
+        ck_assert_msg(!hx_is_hop_by_hop(pass[i], strlen(pass[i])), "%s hop-by-hop", pass[i]);
+    ck_assert(!hx_is_hop_by_hop(NULL, 0));
+}
+END_TEST
+
+START_TEST(test_F52_header_name_validity)
+{
+    static const char *const ok[] = {"X-User", "x_org", "Content-Type", "a", "!#$%&'*+-.^_`|~09Az"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        ck_assert_msg(hx_valid_header_name(ok[i], strlen(ok[i])), "%s invalid", ok[i]);
+    static const char *const bad[] = {"X-User ", " X-User", "X User", "X-User\t", "X:User",
+                                      "X-\xc3\xa9", "X\x01", "X\x7f", "(x)", "a/b", "a@b",
+                                      "a\"b", "", "X-User\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!hx_valid_header_name(bad[i], strlen(bad[i])), "%s valid", bad[i]);
+    ck_assert(!hx_valid_header_name("a\0b", 3));
+    ck_assert(!hx_valid_header_name(NULL, 0));
+}
+END_TEST
+
+START_TEST(test_F58_header_value_validity)
+{
+    static const char *const ok[] = {"plain", "", "a\tb", "caf\xe9", " spaced ",
+                                     "{\"user_id\":\"x\"}"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        ck_assert_msg(hx_valid_header_value(ok[i], strlen(ok[i])), "\"%s\" invalid", ok[i]);
+    static const char *const bad[] = {"a\rTransfer-Encoding: chunked", "a\nb", "a\x0b", "\x7f",
+                                      "a\x1f", "\r"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!hx_valid_header_value(bad[i], strlen(bad[i])), "row %zu valid", i);
+    ck_assert(!hx_valid_header_value("a\0b", 3));
+    ck_assert(hx_valid_header_value(NULL, 0));
+}
+END_TEST
+
+START_TEST(test_request_id)
+{
+    char max[129];
+    memset(max, 'a', 128);
+    max[128] = '\0';
+    ck_assert(hx_valid_request_id(max, 128));
+    char over[130];
+    memset(over, 'a', 129);
+    over[129] = '\0';
+    ck_assert(!hx_valid_request_id(over, 129));
+    ck_assert(hx_valid_request_id("req-1.2_3:4", 11));
+    ck_assert(hx_valid_request_id("A", 1));
+    ck_assert(!hx_valid_request_id("", 0));
+    ck_assert(!hx_valid_request_id("a b", 3));
+    ck_assert(!hx_valid_request_id("a\r\nb", 4));
+    ck_assert(!hx_valid_request_id("a/b", 3));
+    ck_assert(!hx_valid_request_id("a\"b", 3));
+    ck_assert(!hx_valid_request_id("a\0b", 3));
+    ck_assert(!hx_valid_request_id(NULL, 5));
+}
+END_TEST
+
+START_TEST(test_C39_methods)
+{
+    ck_assert_uint_eq(hx_method_bit("GET"), HX_M_GET);
+    ck_assert_uint_eq(hx_method_bit("HEAD"), HX_M_HEAD);
+    ck_assert_uint_eq(hx_method_bit("POST"), HX_M_POST);
+    ck_assert_uint_eq(hx_method_bit("PUT"), HX_M_PUT);
+    ck_assert_uint_eq(hx_method_bit("DELETE"), HX_M_DELETE);
+    ck_assert_uint_eq(hx_method_bit("PATCH"), HX_M_PATCH);
+    ck_assert_uint_eq(hx_method_bit("OPTIONS"), HX_M_OPTIONS);
+    static const char *const bad[] = {"get", "Get", "GET\x0b", "GET ", " GET", "FOO", "TRACE",
+                                      "CONNECT", "", "GETX", "GE"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(hx_method_bit(bad[i]) == 0, "\"%s\" accepted", bad[i]);
+    ck_assert_uint_eq(hx_method_bit(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_methods_format)
+{
+    char out[64];
+    ck_assert_uint_eq(hx_methods_format(HX_M_GET | HX_M_HEAD | HX_M_POST, out, sizeof(out)), 15);
+    ck_assert_str_eq(out, "GET, HEAD, POST");
+    hx_methods_format(HX_M_ALL, out, sizeof(out));
+    ck_assert_str_eq(out, "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS");
+    ck_assert_uint_eq(hx_methods_format(HX_M_DELETE, out, sizeof(out)), 6);
+    ck_assert_str_eq(out, "DELETE");
+    ck_assert_uint_eq(hx_methods_format(0, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "");
+    ck_assert_uint_eq(hx_methods_format(1u << 20, out, sizeof(out)), 0);
+    char small[6];
+    ck_assert_uint_eq(hx_methods_format(HX_M_GET | HX_M_POST, small, sizeof(small)), 5);
+    ck_assert_str_eq(small, "GET, ");
+    ck_assert_uint_eq(hx_methods_format(HX_M_GET, small, 0), 0);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("httpx");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_B22_authorization_grammar);
+    tcase_add_test(tc, test_B23_two_credentials_in_one_header);
+    tcase_add_test(tc, test_B22_libraries_4_1_rows);
+    tcase_add_test(tc, test_F52_name_fold);
+    tcase_add_test(tc, test_F54_hop_by_hop);
+    tcase_add_test(tc, test_F52_header_name_validity);
+    tcase_add_test(tc, test_F58_header_value_validity);
+    tcase_add_test(tc, test_request_id);
+    tcase_add_test(tc, test_C39_methods);
+    tcase_add_test(tc, test_methods_format);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+AG_TEST_MAIN(make_suite)
