@@ -1,0 +1,351 @@
+/* authgate explain: run the real matcher and policy engine offline on one
+ * request and show why it would be allowed or denied. --json prints one object;
+ * --batch reads JSON lines of requests on stdin (for differential testing). */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "config.h"
+#include "gate.h"
+#include "httpx.h"
+#include "identity.h"
+#include "keys.h"
+#include "log.h"
+#include "routes.h"
+
+#define MAX_HDRS 64
+
+typedef struct xreq {
+    char *method;
+    char *target;
+    char *names[MAX_HDRS];
+    char *values[MAX_HDRS];
+    size_t nh;
+} xreq;
+
+static void xreq_free(xreq *r)
+{
+    free(r->method);
+    free(r->target);
+    for (size_t i = 0; i < r->nh; i++) {
+        free(r->names[i]);
+        free(r->values[i]);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+static int xreq_add(xreq *r, const char *name, size_t nlen, const char *value)
+{
+    if (r->nh >= MAX_HDRS)
+        return -1;
+    r->names[r->nh] = ag_strndup(name, nlen);
+    r->values[r->nh] = ag_strdup(value);
+    if (!r->names[r->nh] || !r->values[r->nh])
+        return -1;
+    r->nh++;
+    return 0;
+}
+
+static int add_header_line(xreq *r, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    if (!colon || colon == line)
+        return -1;
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return xreq_add(r, line, (size_t)(colon - line), v);
+}
+
+static void decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now,
+                   gate_decision *d)
+{
+    gate_header hs[MAX_HDRS];
+    for (size_t i = 0; i < r->nh; i++)
+        hs[i] = (gate_header){r->names[i], strlen(r->names[i]), r->values[i],
+                              strlen(r->values[i])};
+    gate_request req = {
+        .method = r->method,
+        .target = r->target,
+        .target_len = strlen(r->target),
+        .headers = hs,
+        .nheaders = r->nh,
+    };
+    gate_decide(g, ks, NULL, &req, now, d);
+}
+
+static void print_json(const gate_decision *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "decision", json_string(d->status == 0 ? "allow" : "deny"));
+    json_object_set_new(o, "status", json_integer(d->status == 0 ? 0 : d->status));
+    json_object_set_new(o, "reason", json_string(d->reason ? d->reason : ""));
+    json_object_set_new(o, "route", d->route ? json_string(d->route->path) : json_null());
+    json_object_set_new(o, "policy",
+                        d->route ? json_string(pol_kind_name(d->route->policy.kind)) : json_null());
+    json_object_set_new(o, "token_reason",
+                        d->token_reason ? json_string(d->token_reason) : json_null());
+    json_object_set_new(o, "org_id",
+                        d->has_org_id ? json_stringn(d->org_id, d->org_id_len) : json_null());
+    json_object_set_new(o, "x_user", d->x_user ? json_loads(d->x_user, 0, NULL) : json_null());
+    json_object_set_new(o, "x_org", d->x_org ? json_loads(d->x_org, 0, NULL) : json_null());
+    json_object_set_new(o, "x_user_raw", d->x_user ? json_string(d->x_user) : json_null());
+    char *s = json_dumps(o, JSON_COMPACT);
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static const char *org_source(const cfg_route *r, char *buf, size_t cap)
+{
+    switch (r->org_kind) {
+    case CFG_ORG_PATH:
+        snprintf(buf, cap, "path parameter {%s}", r->org_name);
+        break;
+    case CFG_ORG_QUERY:
+        snprintf(buf, cap, "query parameter %s", r->org_name);
+        break;
+    case CFG_ORG_HEADER:
+        snprintf(buf, cap, "header %s", r->org_name);
+        break;
+    default:
+        snprintf(buf, cap, "none");
+    }
+    return buf;
+}
+
+static void print_text(const gate *g, const xreq *r, const gate_decision *d, const char *file)
+{
+    char buf[256];
+    printf("request:   %s %s\n", r->method, r->target);
+    if (d->path_len)
+        printf("canonical: %.*s%s%.*s\n", (int)d->path_len, d->path, d->query ? "?" : "",
+               (int)d->query_len, d->query ? d->query : "");
+    if (d->path_len) {
+        void *cands[16];
+        size_t n = rt_candidates(gate_routes(g), d->path, d->path_len, cands, 16);
+        printf("routes matching the path (most specific first):\n");
+        if (n == 0)
+            printf("  (none)\n");
+        for (size_t i = 0; i < n; i++) {
+            const cfg_route *c = cands[i];
+            hx_methods_format(c->methods, buf, sizeof(buf));
+            printf("  %s %-40s %-10s %s (%s:%d)\n", c == d->route ? "=>" : "  ", c->path, buf,
+                   pol_kind_name(c->policy.kind), file, c->line);
+        }
+    }
+    if (d->route) {
+        const cfg_route *c = d->route;
+        printf("route:     %s (%s:%d:%d)\n", c->path, file, c->line, c->col);
+        printf("policy:    %s", pol_kind_name(c->policy.kind));
+        if (c->policy.role)
+            printf(" role=%s", c->policy.role);
+        if (c->policy.permission)
+            printf(" permission=%s", c->policy.permission);
+        for (size_t i = 0; i < c->policy.npermissions; i++)
+            printf("%s%s", i ? "," : " permissions=", c->policy.permissions[i]);
+        printf("\n");
+        if (pol_needs_org(c->policy.kind))
+            printf("org id:    %s from %s\n", d->has_org_id ? d->org_id : "(absent)",
+                   org_source(c, buf, sizeof(buf)));
+        if (d->user)
+            printf("token:     valid, user %s\n", id_user_id(d->user));
+        else if (d->token_reason)
+            printf("token:     rejected (%s)\n", d->token_reason);
+        else if (c->policy.kind != POL_PUBLIC)
+            printf("token:     none\n");
+        if (d->pol.nchecks)
+            printf("checks:\n");
+        for (size_t i = 0; i < d->pol.nchecks; i++)
+            printf("  [%s] %s\n", d->pol.check_ok[i] ? "pass" : "FAIL", d->pol.checks[i]);
+    }
+    if (d->status == 0) {
+        printf("decision:  ALLOW: forwarded to upstream %s\n",
+               d->route && d->route->upstream ? d->route->upstream->name : "?");
+        printf("%s: %s\n", gate_config(g)->identity.user_header, d->x_user ? d->x_user : "(not sent)");
+        printf("%s: %s\n", gate_config(g)->identity.org_header, d->x_org ? d->x_org : "(not sent)");
+    } else {
+        printf("decision:  DENY: %d %s (%s)\n", d->status, d->error ? d->error : "",
+               d->reason ? d->reason : "");
+        if (d->allow) {
+            hx_methods_format(d->allow, buf, sizeof(buf));
+            printf("allow:     %s\n", buf);
+        }
+    }
+}
+
+static int batch(const gate *g, keys_snapshot *ks, int64_t now)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        json_error_t je;
+        json_t *o = json_loadb(line, (size_t)n, 0, &je);
+        xreq r = {0};
+        const char *m = o ? json_string_value(json_object_get(o, "method")) : NULL;
+        const char *t = o ? json_string_value(json_object_get(o, "target")) : NULL;
+        if (!m || !t) {
+            printf("{\"error\":\"bad input line\"}\n");
+            json_decref(o);
+            rc = 2;
+            continue;
+        }
+        r.method = ag_strdup(m);
+        r.target = ag_strdup(t);
+        json_t *hs = json_object_get(o, "headers");
+        size_t i;
+        json_t *pair;
+        json_array_foreach(hs, i, pair)
+        {
+            const char *hn = json_string_value(json_array_get(pair, 0));
+            const char *hv = json_string_value(json_array_get(pair, 1));
+            if (hn && hv)
+                xreq_add(&r, hn, strlen(hn), hv);
+        }
+        json_t *jn = json_object_get(o, "now");
+        int64_t at = json_is_integer(jn) ? (int64_t)json_integer_value(jn) : now;
+        gate_decision d;
+        gate_decision_init(&d);
+        decide(g, ks, &r, at, &d);
+        print_json(&d);
+        fflush(stdout);
+        gate_decision_clear(&d);
+        xreq_free(&r);
+        json_decref(o);
+    }
+    free(line);
+    return rc;
+}
+
+int cmd_explain(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"token", required_argument, NULL, 't'},
+        {"token-file", required_argument, NULL, 'T'}, {"header", required_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},          {"batch", no_argument, NULL, 'b'},
+        {"now", required_argument, NULL, 'n'},     {NULL, 0, NULL, 0}};
+    const char *file = NULL;
+    char *token = NULL;
+    bool json = false, is_batch = false;
+    int64_t now = ag_now_wall();
+    xreq r = {0};
+    int rc = 2, ch;
+    cfg_config *cfg = NULL;
+    gate *g = NULL;
+    keys_store *ks = NULL;
+    keys_snapshot *snap = NULL;
+    cfg_diags diags = {0};
+    char err[512];
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:t:T:H:jbn:", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            file = optarg;
+            break;
+        case 't':
+            free(token);
+            token = ag_strdup(optarg);
+            break;
+        case 'T': {
+            FILE *f = fopen(optarg, "r");
+            char buf[65536];
+            size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+            if (f)
+                fclose(f);
+            if (!f) {
+                fprintf(stderr, "explain: cannot read %s\n", optarg);
+                goto out;
+            }
+            buf[n] = '\0';
+            while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+                buf[--n] = '\0';
+            free(token);
+            token = ag_strdup(buf);
+            break;
+        }
+        case 'H':
+            if (add_header_line(&r, optarg) != 0) {
+                fprintf(stderr, "explain: bad --header '%s' (want 'Name: value')\n", optarg);
+                goto out;
+            }
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'b':
+            is_batch = true;
+            break;
+        case 'n':
+            now = strtoll(optarg, NULL, 10);
+            break;
+        default:
+            goto usage;
+        }
+    }
+    if (!file || (!is_batch && argc - optind != 2) || (is_batch && argc != optind))
+        goto usage;
+    log_set_level(LOG_WARN);
+    if (cfg_load_file(file, &cfg, &diags) != 0) {
+        cfg_diags_print(&diags, stderr);
+        goto out;
+    }
+    char *tmp = ag_strdup(file);
+    char *dir = tmp ? dirname(tmp) : ".";
+    int krc = keys_start(&cfg->auth, dir, &ks, err, sizeof(err));
+    free(tmp);
+    if (krc != 0) {
+        fprintf(stderr, "explain: %s\n", err);
+        goto out;
+    }
+    snap = keys_acquire(ks);
+    if (gate_new(cfg, &g, err, sizeof(err)) != 0) {
+        fprintf(stderr, "explain: %s\n", err);
+        goto out;
+    }
+    cfg = NULL;
+    if (is_batch) {
+        rc = batch(g, snap, now);
+        goto out;
+    }
+    r.method = ag_strdup(argv[optind]);
+    r.target = ag_strdup(argv[optind + 1]);
+    if (token) {
+        ag_buf v;
+        ag_buf_init(&v);
+        ag_buf_printf(&v, "Bearer %s", token);
+        xreq_add(&r, "Authorization", 13, v.p ? v.p : "");
+        ag_buf_free(&v);
+    }
+    gate_decision d;
+    gate_decision_init(&d);
+    decide(g, snap, &r, now, &d);
+    if (json)
+        print_json(&d);
+    else
+        print_text(g, &r, &d, file);
+    rc = d.status == 0 ? 0 : 1;
+    gate_decision_clear(&d);
+    goto out;
+usage:
+    fprintf(stderr, "usage: authgate explain -c FILE [--token T | --token-file F] "
+                    "[--header 'Name: value']... [--json] [--now EPOCH] METHOD TARGET\n"
+                    "       authgate explain -c FILE --batch < requests.jsonl\n");
+out:
+    free(token);
+    xreq_free(&r);
+    keys_snapshot_unref(snap);
+    if (g)
+        gate_unref(g);
+    if (cfg)
+        cfg_free(cfg);
+    if (ks)
+        keys_stop(ks);
+    cfg_diags_free(&diags);
+    return rc;
+}
