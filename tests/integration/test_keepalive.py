@@ -1,0 +1,127 @@
+"""Keep-alive: many requests over one client connection, with denials
+interleaved, and upstream connections reused (issue 2, "Forwarding")."""
+
+import http.client
+import os
+import time
+import unittest
+
+import harness as H
+from test_policies import ORG_A, ORG_B, ORG_X, minted, policy_config, route
+
+
+class ClientKeepAlive(H.GatewayCase):
+    N = 200
+
+    @classmethod
+    def make_config(cls, echo):
+        return policy_config(echo, extra_routes=[route("/get-only", "public", methods=["GET"])])
+
+    def test_200_requests_one_connection_with_denials(self):
+        admin = minted("admin_b")
+        member = minted("member_a")
+        body = os.urandom(3000)
+        plan = [
+            ("GET", "/public/ka", None, None, 200),
+            ("GET", "/api/whoami", admin, None, 200),
+            ("GET", "/api/whoami", None, None, 401),
+            ("GET", "/api/org/%s/billing" % ORG_B, admin, None, 200),
+            ("GET", "/api/org/%s/member" % ORG_X, member, None, 403),
+            ("GET", "/nope/nothing", None, None, 404),
+            ("POST", "/api/whoami", None, body, 401),      # denial with an unread body
+            ("POST", "/api/org/%s/min-admin" % ORG_A, member, body, 403),
+            ("POST", "/public/ka-post", None, body, 200),
+            ("POST", "/get-only", None, body, 405),
+            ("GET", "/api/whoami", "junk.token.here", None, 401),
+        ]
+        c = self.gw.conn()
+        c.auto_open = 0  # never silently reconnect: a closed socket must fail the test
+        c.connect()
+        sock = c.sock
+        local = sock.getsockname()
+        before = self.echo.count()
+        expected_forwarded = 0
+        try:
+            for i in range(self.N):
+                method, path, tok, b, status = plan[i % len(plan)]
+                try:
+                    r = self.req(method, path, body=b, token=tok, conn=c)
+                except (http.client.HTTPException, OSError) as e:
+                    self.fail("request %d (%s %s) failed on the kept-alive connection: %r" %
+                              (i, method, path, e))
+                self.assertEqual(r.status, status, "request %d %s %s: %r" % (i, method, path, r))
+                self.assertNotEqual((r.header("Connection") or "").lower(), "close",
+                                    "request %d (%d) announced Connection: close" % (i, status))
+                self.assertIs(c.sock, sock, "connection was closed after request %d (%s %s -> %d)"
+                              % (i, method, path, status))
+                if status == 200:
+                    expected_forwarded += 1
+                    if path.startswith("/public/ka-post"):
+                        self.assertEqual(r.json()["body_bytes"], len(body))
+            self.assertEqual(sock.getsockname(), local)
+        finally:
+            c.close()
+        recs = self.echo.wait_new(before, expected_forwarded)
+        self.assertEqual(len(recs), expected_forwarded,
+                         "upstream saw %d requests, %d were allowed" %
+                         (len(recs), expected_forwarded))
+        H.log("%d requests over one connection (local port %d), %d forwarded" %
+              (self.N, local[1], expected_forwarded))
+
+    def test_http10_without_keepalive_closes(self):
+        raw = b"GET /public/h10 HTTP/1.0\r\nHost: gw\r\n\r\n"
+        t0 = time.time()
+        resp = H.raw_exchange(self.gw.port, raw, timeout=5.0, read_until_close=True)
+        self.assertLess(time.time() - t0, 4.0, "HTTP/1.0 connection was not closed")
+        self.assertTrue(resp.startswith(b"HTTP/1."), resp[:100])
+        self.assertIn(b" 200 ", resp.split(b"\r\n")[0])
+
+
+class UpstreamKeepAlive(unittest.TestCase):
+    """Upstream connections are kept alive and reused: 40 client requests on
+    fresh client connections must not open 40 upstream connections."""
+
+    gw = None
+    up = None
+    _skip = None
+
+    @classmethod
+    def setUpClass(cls):
+        miss = H.missing_binaries()
+        if miss:
+            cls._skip = "not built: %s (run make)" % ", ".join(miss)
+            return
+        cls.up = H.RawUpstream()
+        cfg = {
+            "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
+            "upstreams": {"app": {"url": cls.up.url}},
+            "routes": [{"path": "/public/**", "policy": "public"}],
+        }
+        try:
+            cls.gw = H.Gateway(cfg, name="upka")
+        except Exception:
+            cls.up.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.gw.stop() if cls.gw else ""
+        if cls.up:
+            cls.up.stop()
+        if problems:
+            raise AssertionError(problems)
+
+    def setUp(self):
+        if self._skip:
+            self.skipTest(self._skip)
+
+    def test_upstream_connections_reused(self):
+        n = 40
+        for i in range(n):
+            r = self.gw.request("GET", "/public/%d" % i)
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.up.count(), n)
+        conns = self.up.connections
+        H.log("%d sequential requests used %d upstream connections" % (n, conns))
+        self.assertLessEqual(conns, max(4, 2 * (os.cpu_count() or 1)),
+                             "%d requests opened %d upstream connections" % (n, conns))
