@@ -65,6 +65,14 @@ run: deps
 deps:
 	./scripts/install-deps.sh
 
+bench: all
+	./bench/run.sh $(BUILD)
+
+conformance: all
+	./tests/conformance/run.sh $(BUILD)
+
+-include mk/fuzz.mk
+
 clean:
 	rm -rf build
 

@@ -280,6 +280,7 @@ static pol_token_state check_token(const gate *g, const keys_snapshot *keys,
     if (!keys)
         return POL_KEYS_UNAVAILABLE;
     if (cache) {
+        d->cache_used = true;
         id_user *u = tc_get(cache, tok, tok_len, keys->generation, now);
         if (u) {
             d->user = u;

@@ -64,6 +64,7 @@ typedef struct gate_decision {
     id_user *user;              /* reference held when the token verified */
     const char *token_reason;   /* why a sent token was not accepted */
     bool cache_hit;
+    bool cache_used;            /* a cache lookup happened (hit or miss) */
     pol_result pol;
     const char *x_user;         /* header values to inject (NULL = none) */
     const char *x_org;

@@ -21,8 +21,12 @@
 #include "gate.h"
 #include "httpx.h"
 #include "keys.h"
+#include "admin.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "tcache.h"
+#include "version.h"
 #include "worker.h"
 
 #define MAX_REQ_HEADERS_HARD 1000
@@ -38,6 +42,9 @@ typedef struct srv {
     int nworkers;
     int stopping;           /* atomic */
     int64_t stop_deadline_ms;
+    char policy_hash[17];   /* guarded by mu */
+    int64_t policy_loaded_at;
+    adm_server *admin;
 } srv;
 
 int64_t now_ms(void)
@@ -121,6 +128,20 @@ void srv_upstream_progress(xchg *x)
     srv_resume(x);
 }
 
+static const char *decision_name(const xchg *x)
+{
+    const gate_decision *d = &x->d;
+    if (x->status == 0)
+        return "aborted";
+    if (d->status == 0 && d->route)
+        return x->upstream_error ? "error" : "allow";
+    if (x->status >= 500)
+        return "error";
+    if (x->status == 400 || x->status == 413 || x->status == 414 || x->status == 431)
+        return "reject";
+    return "deny";
+}
+
 static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
 {
     if (!log_access_enabled())
@@ -128,13 +149,7 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     ag_buf b;
     ag_buf_init(&b);
     const gate_decision *d = &x->d;
-    const char *decision = x->status == 0 ? "aborted"
-                           : d->status == 0 && d->route ? (x->upstream_error ? "error" : "allow")
-                           : x->status >= 500           ? "error"
-                           : x->status == 400 || x->status == 413 || x->status == 414 ||
-                                   x->status == 431
-                               ? "reject"
-                               : "deny";
+    const char *decision = decision_name(x);
     const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -193,6 +208,23 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     ag_buf_free(&b);
 }
 
+static void record_metrics(xchg *x)
+{
+    const gate_decision *d = &x->d;
+    int shard = x->w->id;
+    const char *decision = decision_name(x);
+    const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
+    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e9;
+    double up = x->t_upstream_ns && x->t_upstream_hdr_ns
+                    ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e9
+                    : -1.0;
+    met_request(shard, d->route ? d->route->path : NULL, x->status, decision, reason, dur, up);
+    if (d->cache_used)
+        met_cache(shard, d->cache_hit);
+    if (x->upstream_error && d->route && d->route->upstream)
+        met_upstream_error(shard, d->route->upstream->name, x->upstream_error);
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -201,6 +233,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     access_log(x, toe);
+    record_metrics(x);
     xchg_free(x);
 }
 
@@ -208,10 +241,13 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                     enum MHD_ConnectionNotificationCode code)
 {
     worker *w = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         w->open_conns++;
-    else
+        met_connections(w->id, 1);
+    } else {
         w->open_conns--;
+        met_connections(w->id, -1);
+    }
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -815,7 +851,10 @@ static void reload(srv *s)
     cfg_config *cfg = NULL;
     cfg_diags diags = {0};
     char err[256];
+    sd_notify_msg("RELOADING=1");
     if (cfg_load_file(s->config_path, &cfg, &diags) != 0) {
+        met_reload(false);
+        sd_notify_msg("READY=1\nSTATUS=reload failed; previous policy still active");
         log_error("reload failed, keeping the running policy:");
         for (size_t i = 0; i < diags.nerrors; i++)
             log_error("%s", diags.errors[i]);
@@ -827,6 +866,8 @@ static void reload(srv *s)
     char hash[17];
     memcpy(hash, cfg->hash, sizeof(hash));
     if (gate_new(cfg, &g, err, sizeof(err)) != 0) {
+        met_reload(false);
+        sd_notify_msg("READY=1\nSTATUS=reload failed; previous policy still active");
         log_error("reload failed, keeping the running policy: %s", err);
         cfg_free(cfg);
         return;
@@ -834,11 +875,39 @@ static void reload(srv *s)
     pthread_mutex_lock(&s->mu);
     gate *old = s->gate;
     s->gate = g;
+    memcpy(s->policy_hash, hash, sizeof(s->policy_hash));
+    s->policy_loaded_at = ag_now_wall();
     __atomic_add_fetch(&s->gate_gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->mu);
     gate_unref(old);
     wake_all(s);
+    met_reload(true);
+    sd_notify_msg("READY=1\nSTATUS=serving");
     log_info("reloaded %s (policy %s)", s->config_path, hash);
+}
+
+static void admin_status(void *ctx, adm_status *st)
+{
+    srv *s = ctx;
+    keys_status ks;
+    keys_get_status(s->keys, &ks);
+    memset(st, 0, sizeof(*st));
+    st->keys_ready = ks.ready;
+    st->policy_loaded = true;
+    st->draining = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE) != 0;
+    pthread_mutex_lock(&s->mu);
+    memcpy(st->policy_hash, s->policy_hash, sizeof(st->policy_hash));
+    st->policy_loaded_at = s->policy_loaded_at;
+    pthread_mutex_unlock(&s->mu);
+    memcpy(st->key_fingerprint, ks.fingerprint, sizeof(st->key_fingerprint));
+    snprintf(st->key_error, sizeof(st->key_error), "%s", ks.last_error);
+    st->gauges.keys_ready = ks.ready;
+    st->gauges.key_loaded_at = ks.loaded_at;
+    st->gauges.key_refresh_ok = ks.refresh_ok;
+    st->gauges.key_refresh_failures = ks.refresh_failures;
+    st->gauges.policy_hash = st->policy_hash;
+    st->gauges.policy_loaded_at = st->policy_loaded_at;
+    st->gauges.version = AUTHGATE_VERSION;
 }
 
 int srv_main(const char *config_path)
@@ -880,6 +949,11 @@ int srv_main(const char *config_path)
     snprintf(listen_spec, sizeof(listen_spec), "%s", cfg->listen);
     char hash[17];
     memcpy(hash, cfg->hash, sizeof(hash));
+    memcpy(s.policy_hash, cfg->hash, sizeof(s.policy_hash));
+    s.policy_loaded_at = ag_now_wall();
+    char admin_spec[256] = "";
+    if (cfg->admin_listen)
+        snprintf(admin_spec, sizeof(admin_spec), "%s", cfg->admin_listen);
     if (gate_new(cfg, &s.gate, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
@@ -896,6 +970,13 @@ int srv_main(const char *config_path)
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    if (met_init(s.nworkers + 1) != 0)
+        goto out;
+    if (admin_spec[0] &&
+        adm_start(admin_spec, admin_status, &s, &s.admin, err, sizeof(err)) != 0) {
+        log_error("admin listener: %s", err);
+        goto out;
+    }
     s.workers = calloc((size_t)s.nworkers, sizeof(worker));
     threads = calloc((size_t)s.nworkers, sizeof(pthread_t));
     if (!s.workers || !threads)
@@ -913,6 +994,9 @@ int srv_main(const char *config_path)
         started++;
     }
     log_info("listening on %s with %d workers (policy %s)", listen_spec, s.nworkers, hash);
+    if (admin_spec[0])
+        log_info("admin listener on %s", admin_spec);
+    sd_notify_msg("READY=1\nSTATUS=serving");
 
     for (;;) {
         int sig = 0;
@@ -926,6 +1010,7 @@ int srv_main(const char *config_path)
         } else {
             int prev = __atomic_load_n(&s.stopping, __ATOMIC_ACQUIRE);
             if (prev == 0) {
+                sd_notify_msg("STOPPING=1");
                 log_info("shutting down: draining in-flight requests (up to %ld ms)",
                          gate_config(s.gate)->shutdown_grace_ms);
                 s.stop_deadline_ms = now_ms() + gate_config(s.gate)->shutdown_grace_ms;
@@ -963,9 +1048,12 @@ stop:
         pthread_join(threads[i], NULL);
     log_info("stopped");
 out:
+    if (s.admin)
+        adm_stop(s.admin);
     if (s.workers)
         for (int i = 0; i < s.nworkers; i++)
             worker_destroy(&s.workers[i]);
+    met_shutdown();
     free(s.workers);
     free(threads);
     if (s.gate)
