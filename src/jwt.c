@@ -142,7 +142,7 @@ static void set_err(char *err, size_t errlen, const char *msg)
 /* Exactly one PEM block of the expected kind and nothing but whitespace
  * around it: two keys or trailing junk are configuration mistakes that a
  * lenient loader would silently resolve by picking one. */
-static int pem_single_public_block(const char *pem, size_t len)
+static int pem_single_public_block(const char *pem, size_t len, size_t *start, size_t *end)
 {
     static const char *const begins[] = {"-----BEGIN PUBLIC KEY-----",
                                          "-----BEGIN RSA PUBLIC KEY-----"};
@@ -162,6 +162,8 @@ static int pem_single_public_block(const char *pem, size_t len)
         if (memmem(pem + s + 1, e - s - 1, "-----BEGIN", 10) != NULL ||
             memchr(pem + s, '\0', e - s) != NULL)
             return -1;
+        *start = s;
+        *end = e;
         return 0;
     }
     return -1;
@@ -198,7 +200,8 @@ int jwt_key_from_pem(const char *pem, size_t len, jwt_key **out, char *err, size
         set_err(err, errlen, "verifier key: empty or oversized PEM");
         goto out;
     }
-    if (pem_single_public_block(pem, len) != 0) {
+    size_t start = 0, end = 0;
+    if (pem_single_public_block(pem, len, &start, &end) != 0) {
         set_err(err, errlen,
                 "verifier key: expected exactly one 'BEGIN PUBLIC KEY' or 'BEGIN RSA PUBLIC KEY' "
                 "block and nothing else");
@@ -211,8 +214,8 @@ int jwt_key_from_pem(const char *pem, size_t len, jwt_key **out, char *err, size
         set_err(err, errlen, "verifier key: cannot create decoder");
         goto out;
     }
-    const unsigned char *data = (const unsigned char *)pem;
-    size_t dlen = len;
+    const unsigned char *data = (const unsigned char *)pem + start;
+    size_t dlen = end - start;
     if (OSSL_DECODER_from_data(dctx, &data, &dlen) != 1 || !pkey) {
         set_err(err, errlen, "verifier key: not a parsable RSA public key");
         goto out;
