@@ -51,6 +51,12 @@
 #define ECHO_PATTERN_MOD 251
 /* Reader block: big enough for throughput, small enough to keep memory flat. */
 #define ECHO_BLOCK (64 * 1024)
+/* Per-connection memory: the gateway forwards request heads up to 64 KiB by
+ * default, and libmicrohttpd's own default (32 KiB) would refuse those. The
+ * pool is zeroed between keep-alive requests, so it is all resident: --fixed
+ * keeps the library default to stay light with thousands of bench connections. */
+#define ECHO_CONN_MEMORY (96 * 1024)
+#define ECHO_CONN_MEMORY_FIXED (32 * 1024)
 /* Chunked JSON replies are cut this small so a client really sees several chunks. */
 #define ECHO_JSON_CHUNK 64
 
@@ -799,7 +805,9 @@ int main(int argc, char **argv)
         flags, (uint16_t)g_opts.port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)g_opts.threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)20000, MHD_OPTION_CONNECTION_TIMEOUT,
+        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(g_opts.fixed ? ECHO_CONN_MEMORY_FIXED : ECHO_CONN_MEMORY),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)20000, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
     if (daemon == NULL) {
         fprintf(stderr, "ag-echo: cannot listen on %s port %u (in use?)\n", g_opts.listen,
