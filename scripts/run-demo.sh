@@ -118,15 +118,18 @@ cat <<EOF
  ALLOW (200, the upstream echoes the X-User / X-Org it received):
    curl -s -H "Authorization: Bearer \$ALICE" \$AG/api/whoami
    curl -s -H "Authorization: Bearer \$ALICE" \$AG/api/org/\$ORG/billing
+   curl -s -X DELETE -H "Authorization: Bearer \$CAROL" \$AG/api/org/\$ORG   # exact role Owner
    curl -s \$AG/api/feed                       # optional_user: no token, no X-User
 
  401 (no token / garbage token):
    curl -si \$AG/api/whoami
    curl -si -H "Authorization: Bearer not.a.token" \$AG/api/whoami
 
- 403 (bob is a Member; the route needs Admin / can_view_billing):
+ 403 (bob is a Member: the routes need Admin / can_view_billing;
+      alice is Admin, but DELETE needs exactly Owner):
    curl -si -H "Authorization: Bearer \$BOB" \$AG/api/org/\$ORG/admin/settings
    curl -si -H "Authorization: Bearer \$BOB" \$AG/api/org/\$ORG/billing
+   curl -si -X DELETE -H "Authorization: Bearer \$ALICE" \$AG/api/org/\$ORG
 
  A forged identity header is stripped before the upstream sees it:
    curl -s -H "Authorization: Bearer \$BOB" -H 'X-User: {"user_id":"admin"}' \$AG/api/whoami
