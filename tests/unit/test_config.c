@@ -1,0 +1,731 @@
+/* config: fixture files with their exact expected diagnostics, a round trip of
+ * every key, defaults, and the hostile-file cases of security.md group J. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "httpx.h"
+#include "testutil.h"
+#include "util.h"
+
+#define FIX "tests/unit/fixtures/config/"
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ag_buf b;
+    ag_buf_init(&b);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        ck_assert_int_eq(ag_buf_append(&b, tmp, n), 0);
+    fclose(f);
+    if (!b.p)
+        ck_assert_int_eq(ag_buf_puts(&b, ""), 0);
+    return ag_buf_steal(&b);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+static int load_str(const char *yaml, cfg_config **c, cfg_diags *d)
+{
+    memset(d, 0, sizeof(*d));
+    *c = NULL;
+    return cfg_load_string("t.yaml", yaml, strlen(yaml), c, d);
+}
+
+static bool has_diag(char **list, size_t n, const char *needle)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strstr(list[i], needle))
+            return true;
+    return false;
+}
+
+static void dump(const cfg_diags *d)
+{
+    cfg_diags_print(d, stderr);
+}
+
+/* A minimal valid file, with a hole where a test adds its own lines. */
+#define BASE_AUTH                                                                                  \
+    "auth:\n"                                                                                      \
+    "  verifier_key_pem: \"-----BEGIN PUBLIC KEY-----\\nx\\n-----END PUBLIC KEY-----\\n\"\n"       \
+    "  issuer: https://auth.example.test\n"                                                        \
+    "upstreams:\n"                                                                                 \
+    "  app: http://127.0.0.1:9000\n"
+
+/* ---- fixtures with expected diagnostics ----------------------------------- */
+
+static const struct {
+    const char *name;
+    int rc;
+} fixtures[] = {
+    {"bad_syntax", -1},      {"bad_unknown_keys", -1}, {"bad_types", -1},
+    {"bad_duplicates", -1},  {"bad_auth_both", -1},    {"bad_auth_neither", -1},
+    {"bad_auth_fetch", -1},  {"bad_auth_manual", -1},  {"bad_upstreams", -1},
+    {"bad_routes", -1},      {"bad_hostile", -1},      {"empty", -1},
+    {"bad_multidoc", -1},    {"warn_lint", 0},
+};
+
+/* Each line of NAME.expected is "LINE:COL: message" (warnings after errors,
+ * as cfg_diags_print writes them); {DIR} stands for the fixture directory made
+ * absolute, where relative paths in the file resolve. */
+START_TEST(test_fixture_diagnostics)
+{
+    const char *name = fixtures[_i].name;
+    char yaml[256], exp_path[256], dir[PATH_MAX];
+    snprintf(yaml, sizeof yaml, FIX "%s.yaml", name);
+    snprintf(exp_path, sizeof exp_path, FIX "%s.expected", name);
+    ck_assert_ptr_nonnull(realpath(FIX, dir));
+
+    cfg_config *c = NULL;
+    cfg_diags d = {0};
+    int rc = cfg_load_file(yaml, &c, &d);
+    ck_assert_msg(rc == fixtures[_i].rc, "%s: rc %d", name, rc);
+    ck_assert(rc == 0 ? c != NULL : c == NULL);
+
+    char *expected = slurp(exp_path);
+    size_t got_n = d.nerrors + d.nwarnings, want_n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(expected, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        ag_buf want;
+        ag_buf_init(&want);
+        ck_assert_int_eq(ag_buf_printf(&want, "%s:", yaml), 0);
+        for (const char *p = line; *p;) {
+            if (strncmp(p, "{DIR}", 5) == 0) {
+                ck_assert_int_eq(ag_buf_puts(&want, dir), 0);
+                p += 5;
+            } else {
+                ck_assert_int_eq(ag_buf_append(&want, p, 1), 0);
+                p++;
+            }
+        }
+        const char *got = NULL;
+        if (want_n < d.nerrors)
+            got = d.errors[want_n];
+        else if (want_n < got_n)
+            got = d.warnings[want_n - d.nerrors];
+        if (!got || strcmp(got, want.p) != 0) {
+            dump(&d);
+            ck_abort_msg("%s line %zu:\n want: %s\n  got: %s", name, want_n + 1, want.p,
+                         got ? got : "(nothing)");
+        }
+        ag_buf_free(&want);
+        want_n++;
+    }
+    if (got_n != want_n)
+        dump(&d);
+    ck_assert_msg(got_n == want_n, "%s: %zu diagnostics, expected %zu", name, got_n, want_n);
+    ck_assert_msg(rc == 0 || d.nerrors > 0, "failure without an error");
+    free(expected);
+    cfg_diags_free(&d);
+    cfg_free(c);
+}
+END_TEST
+
+START_TEST(test_multiple_errors_at_once)
+{
+    cfg_config *c = NULL;
+    cfg_diags d = {0};
+    ck_assert_int_eq(cfg_load_file(FIX "bad_routes.yaml", &c, &d), -1);
+    ck_assert_ptr_null(c);
+    /* one per broken route at least, in file order */
+    ck_assert_uint_ge(d.nerrors, 18);
+    int prev = 0;
+    for (size_t i = 0; i < d.nerrors; i++) {
+        int line = atoi(d.errors[i] + strlen(FIX "bad_routes.yaml:"));
+        ck_assert_int_ge(line, prev);
+        prev = line;
+    }
+    cfg_diags_free(&d);
+}
+END_TEST
+
+/* ---- round trip ----------------------------------------------------------- */
+
+START_TEST(test_good_full_every_key)
+{
+    cfg_config *c = NULL;
+    cfg_diags d = {0};
+    char dir[PATH_MAX], want[PATH_MAX + 64];
+    ck_assert_ptr_nonnull(realpath(FIX, dir));
+    int rc = cfg_load_file(FIX "good_full.yaml", &c, &d);
+    if (rc != 0)
+        dump(&d);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(d.nerrors, 0);
+    ck_assert_uint_eq(d.nwarnings, 0);
+
+    ck_assert_str_eq(c->file, FIX "good_full.yaml");
+    ck_assert_str_eq(c->listen, "[::1]:18080");
+    ck_assert_str_eq(c->admin_listen, "127.0.0.1:19090");
+    ck_assert_int_eq(c->workers, 3);
+    ck_assert_int_eq(c->shutdown_grace_ms, 2500);
+    ck_assert(c->trust_forwarded_headers);
+
+    snprintf(want, sizeof want, "%s/verifier.pem", dir);
+    ck_assert_str_eq(c->auth.verifier_key_file, want);
+    ck_assert_str_eq(c->auth.issuer, "https://auth.example.test");
+    ck_assert_ptr_null(c->auth.auth_url);
+    ck_assert_ptr_null(c->auth.verifier_key_pem);
+    ck_assert_int_eq(c->auth.leeway_seconds, 5);
+    ck_assert_int_eq(c->auth.refresh_interval_s, 600);
+    ck_assert_int_eq(c->auth.previous_key_grace_s, 90);
+    ck_assert_int_eq(c->auth.fetch_timeout_ms, 1500);
+    ck_assert_uint_eq(c->auth.token_cache_entries, 0);
+
+    ck_assert_uint_eq(c->nupstreams, 2);
+    ck_assert_str_eq(c->upstreams[0].name, "app");
+    ck_assert_str_eq(c->upstreams[0].url, "http://127.0.0.1:9000"); /* trailing '/' dropped */
+    ck_assert_int_eq(c->upstreams[0].connect_timeout_ms, 100);
+    ck_assert_int_eq(c->upstreams[0].timeout_ms, 200);
+    ck_assert_int_eq(c->upstreams[0].line, 18);
+    ck_assert_int_eq(c->upstreams[0].col, 3);
+    ck_assert_str_eq(c->upstreams[1].name, "billing");
+    ck_assert_str_eq(c->upstreams[1].url, "https://billing.internal:8443/base");
+    ck_assert_int_eq(c->upstreams[1].connect_timeout_ms, 2000);
+    ck_assert_int_eq(c->upstreams[1].timeout_ms, 30000);
+
+    ck_assert_str_eq(c->identity.user_header, "X-Auth-User");
+    ck_assert_str_eq(c->identity.org_header, "X-Auth-Org");
+    ck_assert_int_eq(c->identity.user_orgs, ID_ORGS_REQUESTED);
+    ck_assert(!c->identity.forward_authorization);
+    ck_assert_uint_eq(c->identity.nstrip_headers, 2);
+    ck_assert_str_eq(c->identity.strip_headers[0], "X-Debug-User");
+    ck_assert_str_eq(c->identity.strip_headers[1], "X-Internal");
+
+    ck_assert_uint_eq(c->limits.max_header_bytes, 32768);
+    ck_assert_uint_eq(c->limits.max_headers, 50);
+    ck_assert_uint_eq(c->limits.max_uri_bytes, 4096);
+    ck_assert_uint_eq(c->limits.max_token_bytes, 16384);
+    ck_assert_uint_eq(c->limits.max_body_bytes, 1048576);
+    ck_assert_uint_eq(c->limits.max_connections, 500);
+    ck_assert_uint_eq(c->limits.max_connections_per_ip, 20);
+    ck_assert_int_eq(c->limits.idle_timeout_ms, 5000);
+    ck_assert_int_eq(c->limits.request_timeout_ms, 3000);
+    ck_assert_uint_eq(c->limits.max_identity_bytes, 8192);
+    ck_assert_uint_eq(c->limits.max_response_header_bytes, 16384);
+
+    ck_assert(c->paths.resolve_dot_segments);
+    ck_assert(c->paths.merge_slashes);
+    ck_assert_str_eq(c->paths.org_id_pattern, "[0-9a-f-]{36}");
+    snprintf(want, sizeof want, "%s/logs/access.log", dir);
+    ck_assert_str_eq(c->log.access_log, want);
+    ck_assert_str_eq(c->log.level, "debug");
+
+    ck_assert_uint_eq(c->nroutes, 10);
+    const cfg_route *r = c->routes;
+    ck_assert_str_eq(r[0].path, "/healthz");
+    ck_assert_uint_eq(r[0].methods, HX_M_GET | HX_M_HEAD);
+    ck_assert_int_eq(r[0].policy.kind, POL_PUBLIC);
+    ck_assert_int_eq(r[0].org_kind, CFG_ORG_NONE);
+    ck_assert_ptr_eq(r[0].upstream, &c->upstreams[0]);
+    ck_assert_int_eq(r[0].line, 46);
+    ck_assert_int_eq(r[0].col, 5);
+    ck_assert_uint_eq(r[0].index, 0);
+
+    ck_assert_int_eq(r[1].policy.kind, POL_REQUIRE_USER);
+    ck_assert_uint_eq(r[1].methods, HX_M_ALL);
+    ck_assert_int_eq(r[2].policy.kind, POL_OPTIONAL_USER);
+
+    ck_assert_int_eq(r[3].policy.kind, POL_ORG_MEMBER);
+    ck_assert_uint_eq(r[3].methods, HX_M_GET);
+    ck_assert_int_eq(r[3].org_kind, CFG_ORG_PATH); /* default from {org_id} */
+    ck_assert_str_eq(r[3].org_name, "org_id");
+
+    ck_assert_int_eq(r[4].policy.kind, POL_ORG_EXACT_ROLE);
+    ck_assert_str_eq(r[4].policy.role, "Owner");
+    ck_assert_uint_eq(r[4].methods, HX_M_DELETE);
+
+    ck_assert_int_eq(r[5].policy.kind, POL_ORG_MIN_ROLE);
+    ck_assert_str_eq(r[5].policy.role, "Admin");
+    ck_assert_str_eq(r[5].path, "/api/org/{org_id}/admin/**");
+
+    ck_assert_int_eq(r[6].policy.kind, POL_ORG_PERMISSION);
+    ck_assert_str_eq(r[6].policy.permission, "can_view_billing");
+    ck_assert_int_eq(r[6].org_kind, CFG_ORG_PATH);
+    ck_assert_str_eq(r[6].org_name, "org");
+    ck_assert_ptr_eq(r[6].upstream, &c->upstreams[1]);
+    ck_assert_uint_eq(r[6].methods, HX_M_GET | HX_M_POST);
+
+    ck_assert_int_eq(r[7].policy.kind, POL_ORG_ALL_PERMISSIONS);
+    ck_assert_uint_eq(r[7].policy.npermissions, 2);
+    ck_assert_str_eq(r[7].policy.permissions[0], "can_view_billing");
+    ck_assert_str_eq(r[7].policy.permissions[1], "can_view_reports");
+    ck_assert_int_eq(r[7].org_kind, CFG_ORG_QUERY);
+    ck_assert_str_eq(r[7].org_name, "org_id");
+
+    ck_assert_int_eq(r[8].org_kind, CFG_ORG_QUERY);
+    ck_assert_str_eq(r[8].org_name, "tenant");
+
+    ck_assert_int_eq(r[9].org_kind, CFG_ORG_HEADER);
+    ck_assert_str_eq(r[9].org_name, "X-Tenant-Id");
+    ck_assert_uint_eq(r[9].methods, HX_M_PUT | HX_M_PATCH | HX_M_OPTIONS);
+
+    ck_assert_uint_eq(strlen(c->hash), 16);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_good_fetch)
+{
+    cfg_config *c = NULL;
+    cfg_diags d = {0};
+    int rc = cfg_load_file(FIX "good_fetch.yaml", &c, &d);
+    if (rc != 0)
+        dump(&d);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(c->auth.auth_url, "https://auth.example.test/");
+    ck_assert_str_eq(c->auth.api_key_env, "PROPELAUTH_API_KEY");
+    ck_assert_str_eq(c->auth.api_base_url, "http://127.0.0.1:4010");
+    ck_assert_ptr_nonnull(strstr(c->auth.ca_file, "/fixtures/config/verifier.pem"));
+    ck_assert_int_eq(c->auth.ca_file[0], '/');
+    ck_assert_int_eq(c->auth.refresh_interval_s, 3600);
+    ck_assert_int_eq(c->auth.previous_key_grace_s, 30);
+    ck_assert_ptr_null(c->auth.issuer);
+    /* one upstream: routes may omit it */
+    ck_assert_ptr_eq(c->routes[0].upstream, &c->upstreams[0]);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+    cfg_config *c;
+    cfg_diags d;
+    int rc = load_str(BASE_AUTH "routes:\n  - path: /x\n    policy: public\n", &c, &d);
+    if (rc != 0)
+        dump(&d);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(c->listen, "127.0.0.1:8080");
+    ck_assert_ptr_null(c->admin_listen);
+    ck_assert_int_eq(c->workers, 0);
+    ck_assert_int_eq(c->shutdown_grace_ms, 10000);
+    ck_assert(!c->trust_forwarded_headers);
+    ck_assert_str_eq(c->auth.api_base_url, "https://propelauth-api.com");
+    ck_assert_int_eq(c->auth.leeway_seconds, 60);
+    ck_assert_int_eq(c->auth.refresh_interval_s, 3600);
+    ck_assert_int_eq(c->auth.previous_key_grace_s, 600);
+    ck_assert_int_eq(c->auth.fetch_timeout_ms, 10000);
+    ck_assert_uint_eq(c->auth.token_cache_entries, 10000);
+    ck_assert_str_eq(c->identity.user_header, "X-User");
+    ck_assert_str_eq(c->identity.org_header, "X-Org");
+    ck_assert_int_eq(c->identity.user_orgs, ID_ORGS_ALL);
+    ck_assert(c->identity.forward_authorization);
+    ck_assert_uint_eq(c->identity.nstrip_headers, 0);
+    ck_assert_uint_eq(c->limits.max_header_bytes, 65536);
+    ck_assert_uint_eq(c->limits.max_headers, 100);
+    ck_assert_uint_eq(c->limits.max_uri_bytes, 8192);
+    ck_assert_uint_eq(c->limits.max_token_bytes, 49152);
+    ck_assert_uint_eq(c->limits.max_body_bytes, 0);
+    ck_assert_uint_eq(c->limits.max_connections, 10000);
+    ck_assert_uint_eq(c->limits.max_connections_per_ip, 0);
+    ck_assert_int_eq(c->limits.idle_timeout_ms, 60000);
+    ck_assert_int_eq(c->limits.request_timeout_ms, 10000);
+    ck_assert_uint_eq(c->limits.max_identity_bytes, 65536);
+    ck_assert_uint_eq(c->limits.max_response_header_bytes, 65536);
+    ck_assert(!c->paths.resolve_dot_segments);
+    ck_assert(!c->paths.merge_slashes);
+    ck_assert_str_eq(c->paths.org_id_pattern, "[A-Za-z0-9._~-]{1,128}");
+    ck_assert_str_eq(c->log.access_log, "stdout");
+    ck_assert_str_eq(c->log.level, "info");
+    ck_assert_uint_eq(c->routes[0].methods, HX_M_ALL);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_durations_and_hash)
+{
+    const char *forms[][2] = {{"45", "45"}, {"30s", "30"}, {"10m", "600"}, {"2h", "7200"}};
+    for (size_t i = 0; i < 4; i++) {
+        char y[1024];
+        snprintf(y, sizeof y,
+                 "auth:\n  auth_url: https://a.example\n  api_key_env: K\n  refresh_interval: "
+                 "%s\nupstreams: {app: \"http://h\"}\nroutes: [{path: /x, policy: public}]\n",
+                 forms[i][0]);
+        cfg_config *c;
+        cfg_diags d;
+        int rc = load_str(y, &c, &d);
+        if (rc != 0)
+            dump(&d);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_int_eq(c->auth.refresh_interval_s, atol(forms[i][1]));
+        cfg_free(c);
+        cfg_diags_free(&d);
+    }
+    /* the hash follows the bytes: one more newline, another hash */
+    cfg_config *c;
+    cfg_diags d;
+    const char *y = BASE_AUTH "routes: [{path: /x, policy: public}]\n";
+    ck_assert_int_eq(load_str(y, &c, &d), 0);
+    char h1[17];
+    memcpy(h1, c->hash, 17);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    ck_assert_int_eq(load_str(BASE_AUTH "routes: [{path: /x, policy: public}]\n\n", &c, &d), 0);
+    ck_assert_str_ne(c->hash, h1);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_hash_value)
+{
+    /* A valid file whose SHA-256 we know: compute it over BASE_AUTH + routes. */
+    char dir[] = "/tmp/agcfgXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/h.yaml", dir);
+    const char *y = "auth:\n  auth_url: https://a.example\n  api_key_env: K\n"
+                    "upstreams: {app: \"http://h\"}\nroutes: [{path: /x, policy: public}]\n";
+    write_file(path, y, 0600);
+    cfg_config *c;
+    cfg_diags d = {0};
+    ck_assert_int_eq(cfg_load_file(path, &c, &d), 0);
+    /* printf '%s' "$y" | sha256sum | cut -c1-16 */
+    ck_assert_str_eq(c->hash, "e4dbcd79235860eb");
+    cfg_free(c);
+    cfg_diags_free(&d);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- security.md group J -------------------------------------------------- */
+
+START_TEST(test_J87_empty_truncated_missing)
+{
+    const char *inputs[] = {"", "\n\n", "# only a comment\n", "~\n", "---\n"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(inputs); i++) {
+        cfg_config *c;
+        cfg_diags d;
+        ck_assert_int_eq(load_str(inputs[i], &c, &d), -1);
+        ck_assert_ptr_null(c);
+        ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:1: configuration is empty"));
+        cfg_diags_free(&d);
+    }
+    /* half-written: cut in the middle of the routes */
+    cfg_config *c;
+    cfg_diags d;
+    ck_assert_int_eq(load_str(BASE_AUTH "routes:\n  - path: /x\n    pol", &c, &d), -1);
+    ck_assert_uint_ge(d.nerrors, 1);
+    cfg_diags_free(&d);
+    ck_assert_int_eq(load_str(BASE_AUTH "routes: []\n", &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "routes: at least one route is required"));
+    cfg_diags_free(&d);
+    ck_assert_int_eq(load_str(BASE_AUTH, &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:1: routes: missing"));
+    cfg_diags_free(&d);
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(cfg_load_file(FIX "no-such-file.yaml", &c, &d), -1);
+    ck_assert_ptr_null(c);
+    ck_assert_uint_eq(d.nerrors, 1);
+    ck_assert_str_eq(d.errors[0],
+                     FIX "no-such-file.yaml:1:1: cannot open: No such file or directory");
+    cfg_diags_free(&d);
+    ck_assert_int_eq(cfg_load_file(FIX, &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "not a regular file"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_J89_alias_bomb)
+{
+    const char *y = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+                    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                    "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                    "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                    "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                    "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                    "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n";
+    cfg_config *c;
+    cfg_diags d;
+    ck_assert_int_eq(load_str(y, &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:4: YAML anchors and aliases are not supported"));
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:2:8: YAML anchors and aliases are not supported"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_J89_big_scalar_deep_nesting_tags)
+{
+    cfg_config *c;
+    cfg_diags d;
+    size_t big = 1 << 20;
+    char *y = malloc(big + 64);
+    ck_assert_ptr_nonnull(y);
+    strcpy(y, "listen: ");
+    memset(y + 8, 'a', big);
+    strcpy(y + 8 + big, "\n");
+    ck_assert_int_eq(load_str(y, &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:9: value longer than 65536 bytes"));
+    cfg_diags_free(&d);
+    free(y);
+
+    char deep[256] = "routes: ";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    ck_assert_int_eq(load_str(deep, &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "nesting deeper than 32 levels"));
+    cfg_diags_free(&d);
+
+    ck_assert_int_eq(load_str("listen: !!python/object:os.system x\n", &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:9: YAML tags are not supported"));
+    cfg_diags_free(&d);
+
+    ck_assert_int_eq(load_str("listen: \"a\\0b\"\n", &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:9: NUL byte in value"));
+    cfg_diags_free(&d);
+
+    /* A hostile mapping with many keys: every duplicate found, quickly. */
+    ag_buf b;
+    ag_buf_init(&b);
+    for (int i = 0; i < 20000; i++)
+        ck_assert_int_eq(ag_buf_printf(&b, "k%d: 1\n", i % 10000), 0);
+    ck_assert_int_eq(load_str(b.p, &c, &d), -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "duplicate key \"k0\" (first at line 1)"));
+    ck_assert(has_diag(d.errors, d.nerrors, "too many errors"));
+    ck_assert_uint_eq(d.nerrors, 101); /* 100 shown plus the "too many" line */
+    cfg_diags_free(&d);
+    ag_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_J89_file_permissions)
+{
+    char dir[] = "/tmp/agcfgXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cfgp[64], keyp[64];
+    snprintf(cfgp, sizeof cfgp, "%s/c.yaml", dir);
+    snprintf(keyp, sizeof keyp, "%s/api.key", dir);
+    write_file(keyp, "secret\n", 0644);
+    write_file(cfgp,
+               "auth:\n  auth_url: https://a.example\n  api_key_file: api.key\n"
+               "upstreams: {app: \"http://h\"}\nroutes: [{path: /x, policy: public}]\n",
+               0666);
+    cfg_config *c;
+    cfg_diags d = {0};
+    ck_assert_int_eq(cfg_load_file(cfgp, &c, &d), 0);
+    ck_assert_str_eq(c->auth.api_key_file, keyp); /* resolved next to the config */
+    ck_assert(has_diag(d.warnings, d.nwarnings,
+                       "3:17: warning: auth.api_key_file: "));
+    ck_assert(has_diag(d.warnings, d.nwarnings, "accessible by group or others (mode 0644)"));
+    ck_assert(has_diag(d.warnings, d.nwarnings, "file is writable by others (mode 0666)"));
+    cfg_free(c);
+    cfg_diags_free(&d);
+
+    ck_assert_int_eq(chmod(keyp, 0600), 0);
+    ck_assert_int_eq(chmod(cfgp, 0640), 0);
+    ck_assert_int_eq(cfg_load_file(cfgp, &c, &d), 0);
+    ck_assert_uint_eq(d.nwarnings, 0);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    unlink(keyp);
+    unlink(cfgp);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_J90_overlap_rules)
+{
+    cfg_config *c;
+    cfg_diags d;
+    /* Different specificity: loads, precedence decides. */
+    int rc = load_str(BASE_AUTH "routes:\n"
+                                "  - path: /api/org/{org_id}/settings\n"
+                                "    policy: require_org_member_with_minimum_role\n"
+                                "    role: Admin\n"
+                                "  - path: /api/org/{org_id}/{page}\n"
+                                "    policy: require_org_member\n",
+                      &c, &d);
+    if (rc != 0)
+        dump(&d);
+    ck_assert_int_eq(rc, 0);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    /* Same shape with overlapping methods: both locations named. */
+    rc = load_str(BASE_AUTH "routes:\n"
+                            "  - path: /a/{x}\n"
+                            "    methods: [GET, POST]\n"
+                            "    policy: public\n"
+                            "  - path: /a/{y}\n"
+                            "    methods: [POST]\n"
+                            "    policy: require_user\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_uint_eq(d.nerrors, 1);
+    ck_assert_str_eq(d.errors[0], "t.yaml:10:5: route \"/a/{y}\": same path shape and overlapping "
+                                  "methods as route \"/a/{x}\" at line 7 (ambiguous; give them "
+                                  "disjoint methods or different paths)");
+    cfg_diags_free(&d);
+    /* Disjoint methods: fine. */
+    rc = load_str(BASE_AUTH "routes:\n"
+                            "  - {path: \"/a/{x}\", methods: [GET], policy: public}\n"
+                            "  - {path: \"/a/{y}\", methods: [POST], policy: require_user}\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, 0);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    /* A public catch-all next to protected routes is deterministic, not a lint hit. */
+    rc = load_str(BASE_AUTH "routes:\n"
+                            "  - {path: /**, policy: public}\n"
+                            "  - {path: /api/**, policy: require_user}\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(d.nwarnings, 0);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_upstream_choice)
+{
+    cfg_config *c;
+    cfg_diags d;
+    int rc = load_str("auth: {auth_url: \"https://a\", api_key_env: K}\n"
+                      "upstreams: {a: \"http://h1\", b: \"http://h2:81\"}\n"
+                      "routes:\n"
+                      "  - {path: /x, policy: public, upstream: b}\n"
+                      "  - {path: /y, policy: public}\n",
+                      &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_uint_eq(d.nerrors, 1);
+    ck_assert_str_eq(d.errors[0],
+                     "t.yaml:5:5: route \"/y\": upstream is required when 2 upstreams are defined");
+    cfg_diags_free(&d);
+    rc = load_str("auth: {auth_url: \"https://a\", api_key_env: K}\n"
+                  "routes: [{path: /x, policy: public}]\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:1: upstreams: missing"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_identity_rules)
+{
+    cfg_config *c;
+    cfg_diags d;
+    int rc = load_str(BASE_AUTH "identity:\n"
+                                "  user_header: X-Who\n"
+                                "  org_header: x-who\n"
+                                "  strip_headers: [\"Bad Header\", Connection]\n"
+                                "routes: [{path: /x, policy: public}]\n",
+                      &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "identity: user_header and org_header must differ"));
+    ck_assert(has_diag(d.errors, d.nerrors,
+                       "identity.strip_headers[]: \"Bad Header\" is not a valid header name"));
+    cfg_diags_free(&d);
+    rc = load_str(BASE_AUTH "identity: {user_header: Authorization}\n"
+                            "routes: [{path: /x, policy: public}]\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert(has_diag(d.errors, d.nerrors,
+                       "identity.user_header: \"Authorization\" is reserved"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_10k_routes_load)
+{
+    ag_buf b;
+    ag_buf_init(&b);
+    ck_assert_int_eq(ag_buf_puts(&b, BASE_AUTH "routes:\n"), 0);
+    for (int i = 0; i < 10000; i++)
+        ck_assert_int_eq(ag_buf_printf(&b,
+                                       "  - path: /svc%d/org/{org_id}/items\n"
+                                       "    methods: [GET, POST]\n"
+                                       "    policy: require_org_member\n",
+                                       i),
+                         0);
+    cfg_config *c;
+    cfg_diags d;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = load_str(b.p, &c, &d);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(c->nroutes, 10000);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_msg(s < 5.0, "10k routes took %.2fs", s);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    ag_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_demo_config_loads)
+{
+    /* The demo file must always be valid (make run depends on it), apart from
+     * the key file, which another part of the tree provides. */
+    cfg_config *c = NULL;
+    cfg_diags d = {0};
+    int rc = cfg_load_file("config/demo.yaml", &c, &d);
+    bool only_key_missing = rc != 0 && d.nerrors == 1 && strstr(d.errors[0], "verifier_key_file");
+    if (rc != 0 && !only_key_missing)
+        dump(&d);
+    ck_assert(rc == 0 || only_key_missing);
+    ck_assert_uint_eq(d.nwarnings, 0);
+    if (c) {
+        ck_assert_str_eq(c->listen, "127.0.0.1:8080");
+        ck_assert_str_eq(c->auth.issuer, "https://auth.demo.authgate.local");
+        ck_assert_str_eq(c->upstreams[0].url, "http://127.0.0.1:9000");
+        bool seen[POL__COUNT] = {0};
+        for (size_t i = 0; i < c->nroutes; i++)
+            seen[c->routes[i].policy.kind] = true;
+        for (int k = 0; k < POL__COUNT; k++)
+            ck_assert_msg(seen[k], "demo has no %s route", pol_kind_name((pol_kind)k));
+    }
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_fixture_diagnostics, 0, (int)AG_ARRAY_LEN(fixtures));
+    tcase_add_test(tc, test_multiple_errors_at_once);
+    tcase_add_test(tc, test_good_full_every_key);
+    tcase_add_test(tc, test_good_fetch);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_durations_and_hash);
+    tcase_add_test(tc, test_hash_value);
+    tcase_add_test(tc, test_J87_empty_truncated_missing);
+    tcase_add_test(tc, test_J89_alias_bomb);
+    tcase_add_test(tc, test_J89_big_scalar_deep_nesting_tags);
+    tcase_add_test(tc, test_J89_file_permissions);
+    tcase_add_test(tc, test_J90_overlap_rules);
+    tcase_add_test(tc, test_upstream_choice);
+    tcase_add_test(tc, test_identity_rules);
+    tcase_add_test(tc, test_10k_routes_load);
+    tcase_add_test(tc, test_demo_config_loads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+AG_TEST_MAIN(make_suite)
