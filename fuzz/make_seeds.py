@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Write the seed corpora in fuzz/corpus/<target>/ from the security.md rows.
+
+One file per payload, named after the case and the attack (as Envoy names its
+corpus files), so a crash on a seed points back at the catalog. Token seeds
+that carry a real signature use fuzz/keys/test-private.pem (a test-only key;
+fuzz_jwt trusts its public half) and always fail a post-signature check, so
+the "never JWT_OK" property holds on the seeds themselves.
+
+Run from the repository root: python3 fuzz/make_seeds.py
+"""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+KEY = os.path.join(ROOT, "fuzz", "keys", "test-private.pem")
+NOW = 1700000000  # fuzz_jwt's fixed clock
+ISS = "https://auth.example.test"
+
+A = "0b5f6e1c-6a7d-4c8e-9f10-1a2b3c4d5e6f"
+B = "7d0e2b44-3f1a-4e55-8c21-9a8b7c6d5e4f"
+X = "e3c1a9b2-5d4f-4a6b-8e7c-0f1e2d3c4b5a"
+
+
+def put(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def canon_seeds():
+    rows = {
+        "C25_dot_segments": "/public/../api/org/%s/settings" % X,
+        "C25_dot_then_dotdot": "/public/./../api/org/%s/settings" % X,
+        "C25_climb_two": "/api/org/%s/billing/../../%s/billing" % (A, X),
+        "C25_root_underflow": "/..",
+        "C25_etc_passwd": "/public/../../etc/passwd",
+        "C26_pct_2e2e": "/public/%%2e%%2e/api/org/%s/settings" % X,
+        "C26_pct_2E2E": "/public/%%2E%%2E/api/org/%s/settings" % X,
+        "C26_dot_pct": "/public/.%%2e/api/org/%s/settings" % X,
+        "C26_pct_dot": "/public/%%2e./api/org/%s/settings" % X,
+        "C26_single": "/public/%2e/x",
+        "C27_percent_2f": "/api/org/%s%%2Fbilling" % B,
+        "C27_relative_with_percent_2f": "/public/..%%2Fapi%%2Forg%%2F%s%%2Fsettings" % X,
+        "C27_prefix_2f": "/public%2F..%2Fapi/me",
+        "C27_lower_2f": "/a%2fb",
+        "C27_5C": "/public%5C..%5Capi",
+        "C27_backslash": "/public\\..\\api\\me",
+        "C28_double_dot": "/public/%252e%252e/api/me",
+        "C28_double_slash": "/api/org/%s%%252Fbilling" % B,
+        "C28_pct25": "/x%25",
+        "C28_pct2525": "/x%2525",
+        "C29_nul": "/public%%00/../api/org/%s/settings" % X,
+        "C29_nul_in_param": "/api/org/%s%%00%s/billing" % (B, X),
+        "C29_crlf": '/api/me%0d%0aX-User:%20{"user_id":"admin"}',
+        "C29_raw_01": "/api/me\x01",
+        "C29_raw_7f": "/api/me\x7f",
+        "C29_raw_0b": "/api/me\x0b",
+        "C30_leading_double": "//api/org/%s/settings" % X,
+        "C30_inner_double": "/api//org/%s/settings" % X,
+        "C30_empty_param": "/api/org//billing",
+        "C30_double_then_dots": "/public//../api/me",
+        "C30_triple": "///",
+        "C32_fragment": "/public/x#/../../api/me",
+        "C32_fragment_end": "/api/org/%s/settings#x" % X,
+        "C32_encoded_delims": "/a%23b/c%3Fd",
+        "C32_query_and_fragment": "/api/me?x=1#frag",
+        "C34_trailing_slash": "/api/me/",
+        "C34_trailing_dot": "/api/org/%s/settings." % X,
+        "C34_suffix": "/api/org/%s/settings.json" % X,
+        "C34_space": "/api/org/%s/settings%%20" % X,
+        "C34_slash_dot": "/api/org/%s/settings/." % X,
+        "C36_pct": "/foo%",
+        "C36_pct1": "/foo%1",
+        "C36_pctzz": "/foo%zz",
+        "C36_space": "/public /../api/me",
+        "C37_absolute": "http://admin.internal/api/org/%s/settings" % X,
+        "C37_userinfo": "http://u@evil/",
+        "C37_asterisk": "*",
+        "C37_authority": "app:80",
+        "C37_relative": "api/me",
+        "C40_param_dots": "/api/org/%2e%2e/billing",
+        "C40_param_space": "/api/org/%s%%20/billing" % B,
+        "C40_proto": "/api/org/__proto__/billing",
+        "C40_upper": "/api/org/%s/billing" % B.upper(),
+        "C45_query_path": "/public/x?/../../api/org/%s/settings" % X,
+        "C47_raw_query": "/api/reports?org_id=%s&q=a+b%%20c%%2B&x=%%E2%%82%%AC" % B,
+        "norm_unreserved": "/%7e%41%2d%5f%2E%30x",
+        "norm_utf8": "/caf%c3%a9/\xc3\xa9",
+        "norm_overlong": "/\xc0\xae\xc0\xae/x",
+        "norm_semicolon": "/public/..;/api/me",
+        "norm_semicolon_enc": "/public/..%3b/api/me",
+    }
+    for name, path in rows.items():
+        put("canon", name + "_strict", b"\x00" + path.encode("latin-1"))
+        put("canon", name + "_lenient", b"\x03" + path.encode("latin-1"))
+
+
+def query_seeds():
+    rows = {
+        "D41_repeat": "org_id=%s&org_id=%s" % (B, X),
+        "D41_repeat_rev": "org_id=%s&org_id=%s" % (X, B),
+        "D41_semicolon": "a=1;org_id=%s&org_id=%s" % (X, B),
+        "D42_case_pair": "ORG_ID=%s&org_id=%s" % (B, X),
+        "D42_case_alone": "Org_Id=%s" % B,
+        "D42_php_array": "org_id[]=%s&org_id=%s" % (X, B),
+        "D43_encoded_key": "org%%5Fid=%s" % X,
+        "D43_encoded_amp": "org_id=%s%%26org_id%%3D%s" % (B, X),
+        "D43_plus": "org_id=+%s" % B,
+        "D43_nul": "org_id=%s%%00" % B,
+        "D43_bare": "org_id",
+        "D43_empty": "org_id=",
+        "D43_value_then_bare": "org_id=%s&org_id" % B,
+        "D43_leading_amps": "&&&org_id=%s" % B,
+        "D43_bad_escape": "org_id=%zz",
+        "D47_forwarded": "org_id=%s&q=a+b%%20c%%2B&x=%%E2%%82%%AC" % B,
+        "ctl": "org_id=%s&q=\x01" % B,
+    }
+    for name, q in rows.items():
+        put("query", name, b"\x00" + q.encode("latin-1"))
+
+
+def bearer_seeds():
+    tok = "eyJhbGciOiJSUzI1NiJ9.eyJ1c2VyX2lkIjoidTEifQ.c2ln"
+    rows = {
+        "B22_Bearer": "Bearer " + tok,
+        "B22_lower": "bearer " + tok,
+        "B22_upper": "BEARER " + tok,
+        "B22_spaces": "Bearer   " + tok,
+        "B22_trailing": "Bearer %s " % tok,
+        "B22_tab": "Bearer\t" + tok,
+        "B22_bare_scheme": "Bearer",
+        "B22_scheme_space": "Bearer ",
+        "B22_two_words": "Bearer a b",
+        "B22_token_scheme": "Token " + tok,
+        "B22_basic": "Basic dXNlcjpw",
+        "B22_token_only": tok,
+        "B22_empty": "",
+        "B23_comma": "Bearer %s, Bearer other.token.sig" % tok,
+        "F52_name_variant": "X_User ",
+        "F54_hop": "Transfer_Encoding",
+        "F58_cr": "a\rTransfer-Encoding: chunked",
+        "C39_method": "GET",
+    }
+    for name, v in rows.items():
+        put("bearer", name, v)
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jws(header, payload, sign=True, sig=None):
+    h = b64u(json.dumps(header, separators=(",", ":")).encode()) if not isinstance(header, bytes) else b64u(header)
+    p = b64u(json.dumps(payload, separators=(",", ":")).encode())
+    signing_input = (h + "." + p).encode()
+    if sig is None and sign:
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", KEY], input=signing_input,
+                             check=True, capture_output=True).stdout
+    return signing_input.decode() + "." + (b64u(sig) if sig is not None else "")
+
+
+def jwt_seeds():
+    base = {"sub": "u1", "user_id": "u1", "iss": ISS, "iat": NOW - 10, "exp": NOW + 1800,
+            "org_id_to_org_member_info": {B: {
+                "org_id": B, "org_name": "B", "url_safe_org_name": "b", "org_metadata": {},
+                "user_role": "Admin", "inherited_user_roles_plus_current_role": ["Admin", "Member"],
+                "user_permissions": ["can_view_billing"]}}}
+    rs = {"alg": "RS256", "typ": "JWT"}
+
+    def claims(**kw):
+        c = dict(base)
+        for k, v in kw.items():
+            if v is None:
+                c.pop(k, None)
+            else:
+                c[k] = v
+        return c
+
+    # good signatures, each failing one post-signature check
+    put("jwt", "A12_signed_wrong_issuer", jws(rs, claims(iss=ISS + "/")))
+    put("jwt", "A11_signed_expired", jws(rs, claims(exp=NOW - 61)))
+    put("jwt", "A11_signed_iat_future", jws(rs, claims(iat=NOW + 61)))
+    put("jwt", "A11_signed_nbf_future", jws(rs, claims(nbf=NOW + 3600)))
+    put("jwt", "A9_signed_exp_string", jws(rs, claims(exp=str(NOW + 1800))))
+    put("jwt", "A9_signed_no_user_id", jws(rs, claims(user_id=None)))
+    put("jwt", "A9_signed_sub_number", jws(rs, claims(sub=5)))
+    put("jwt", "A18_signed_org_map_array", jws(rs, claims(org_id_to_org_member_info=[], iss="x")))
+    # header attacks (case 1-7)
+    for alg in ["none", "None", "NONE", "nOnE"]:
+        put("jwt", "A1_alg_" + alg, jws({"alg": alg, "typ": "JWT"}, base, sign=False))
+    put("jwt", "A1_alg_none_junk_sig", jws({"alg": "none"}, base, sig=b"junk"))
+    put("jwt", "A2_hs256", jws({"alg": "HS256"}, base, sig=b"\x01" * 32))
+    for i, alg in enumerate(["rs256", "RS256 ", "RS384", "PS256", "ES256"]):
+        put("jwt", "A3_alg_%d" % i, jws({"alg": alg}, base, sig=b"\x02" * 256))
+    put("jwt", "A3_alg_array", jws({"alg": ["RS256"]}, base, sig=b"\x02" * 256))
+    put("jwt", "A3_alg_null", jws({"alg": None}, base, sig=b"\x02" * 256))
+    put("jwt", "A3_alg_absent", jws({"typ": "JWT"}, base, sig=b"\x02" * 256))
+    # Keys named by the token are ignored (only configured keys verify), so a
+    # trusted signature over these headers would verify; the payload carries
+    # a wrong issuer to keep every seed a reject.
+    bad_iss = claims(iss=ISS + "/x")
+    put("jwt", "A4_jku", jws({"alg": "RS256", "jku": "http://127.0.0.1:1/keys"}, bad_iss))
+    put("jwt", "A4_jwk", jws({"alg": "RS256", "jwk": {"kty": "RSA", "n": "AQAB", "e": "AQAB"}},
+                             bad_iss))
+    put("jwt", "A4_jwk_junk_sig", jws({"alg": "RS256", "jwk": {"kty": "RSA"}}, base,
+                                      sig=b"\x03" * 256))
+    put("jwt", "A5_kid_path", jws({"alg": "RS256", "kid": "../../../../dev/null"}, bad_iss))
+    put("jwt", "A5_kid_sql", jws({"alg": "RS256", "kid": "' OR '1'='1"}, base, sig=b"\x04" * 256))
+    put("jwt", "A5_kid_object", jws({"alg": "RS256", "kid": {"a": 1}}, base))
+    put("jwt", "A5_kid_long", jws({"alg": "RS256", "kid": "k" * 2048}, base))
+    put("jwt", "A7_crit", jws({"alg": "RS256", "crit": ["exp"]}, base))
+    put("jwt", "A7_crit_empty", jws({"alg": "RS256", "crit": []}, base))
+    # structure (13-17)
+    for name, t in {"A13_two_parts": "a.b", "A13_four_parts": "a.b.c.d",
+                    "A13_five_parts": "a.b.c.d.e", "A13_dots": "..", "A13_dot": ".",
+                    "A13_many_dots": "." * 2000, "A13_high_bytes": "\x80\xff.\x80.\xfe"}.items():
+        put("jwt", name, t)
+    good = jws(rs, claims(iss="https://other.example.test"))
+    h, p, s = good.split(".")
+    put("jwt", "A14_padding", h + "=." + p + "." + s)
+    put("jwt", "A14_plus_slash", h.replace("-", "+").replace("_", "/") + "." + p + "." + s)
+    put("jwt", "A14_newline", h + "\n." + p + "." + s)
+    put("jwt", "A14_pct2B", h + "%2B." + p + "." + s)
+    put("jwt", "A14_trailing_bits", h + "." + p + "." + s[:-1] + chr(ord(s[-1]) ^ 1))
+    for n in [0, 3, 255, 257, 512]:
+        put("jwt", "A15_sig_len_%d" % n, h + "." + p + "." + b64u(b"\x00" * n))
+    put("jwt", "A17_nested_header", b64u(b'{"a":' * 400 + b"1" + b"}" * 400) + "." + p + "." + s)
+    # bare base64url, for the strict decoder property
+    put("jwt", "b64_canonical", b64u(b"\x00\x01\xfe\xff"))
+    put("jwt", "b64_noncanonical_bits", "AB")
+
+
+def config_seeds():
+    put("config", "demo_sidecar", open(os.path.join(ROOT, "docker", "authgate.yaml"), "rb").read())
+    minimal = ("listen: 127.0.0.1:8080\nauth:\n  verifier_key_file: /dev/null\n"
+               "  issuer: https://auth.example.test\nupstreams:\n  app: { url: \"http://127.0.0.1:9000\" }\n"
+               "routes:\n  - path: /api/reports\n    policy: require_org_member\n    org_id: { query: org_id }\n"
+               "    upstream: app\n")
+    put("config", "minimal", minimal)
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x]\n"
+    prev = "a"
+    for i in range(1, 9):
+        cur = "l%d" % i
+        bomb += "%s: &%s [%s]\n" % (cur, cur, ",".join(["*" + prev] * 9))
+        prev = cur
+    put("config", "J89_alias_bomb", bomb)
+    put("config", "J89_huge_scalar", "listen: \"" + "x" * 12000 + "\"\n")
+    put("config", "J89_duplicate_routes", minimal + "routes: []\n")
+    put("config", "J89_merge_key", "base: &b { policy: public }\nroutes:\n  - <<: *b\n    path: /x\n")
+    put("config", "J89_python_tag", "routes: !!python/object:os.system [\"id\"]\n")
+    put("config", "J89_same_path_twice",
+        "routes:\n  - {path: /x, policy: public}\n  - {path: /x, policy: require_user}\n")
+    put("config", "J50_vacuous_role",
+        "routes:\n  - {path: \"/api/org/{org_id}/x\", policy: require_org_member_with_minimum_role, role: \"\"}\n")
+    put("config", "J90_shadowing",
+        "routes:\n  - {path: \"/api/org/{org_id}/settings\", policy: public}\n"
+        "  - {path: \"/api/org/{org_id}/{page}\", policy: require_user}\n")
+    put("config", "empty", "")
+    put("config", "tab_indent", "routes:\n\t- path: /x\n")
+    put("config", "unknown_key", "listen: 127.0.0.1:1\nbogus: 1\n")
+    put("config", "nul_byte", "listen: \"a\x00b\"\n")
+
+
+def main():
+    if os.path.isdir(CORPUS):
+        shutil.rmtree(CORPUS)
+    canon_seeds()
+    query_seeds()
+    bearer_seeds()
+    jwt_seeds()
+    config_seeds()
+    for t in sorted(os.listdir(CORPUS)):
+        print("%-8s %d seeds" % (t, len(os.listdir(os.path.join(CORPUS, t)))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
