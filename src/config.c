@@ -208,6 +208,9 @@ static void ynode_free(ynode *n)
     for (size_t i = 0; i < n->n; i++)
         ynode_free(n->kids[i]);
     free(n->kids);
+    /* Scalars may hold an inline API key or key material. */
+    if (n->s)
+        OPENSSL_cleanse(n->s, n->len);
     free(n->s);
     free(n);
 }
@@ -1948,6 +1951,7 @@ int cfg_load_file(const char *path, cfg_config **out, cfg_diags *diags)
     int fd = -1;
     char *data = NULL;
     char *dir = NULL;
+    size_t cap = 0, len = 0;
     struct stat st;
     ag_buf b;
     ag_buf_init(&b);
@@ -1967,7 +1971,7 @@ int cfg_load_file(const char *path, cfg_config **out, cfg_diags *diags)
         goto fail;
     }
     /* +1 so a file that grew since fstat is noticed rather than cut short. */
-    size_t cap = (size_t)st.st_size + 1, len = 0;
+    cap = (size_t)st.st_size + 1;
     data = malloc(cap);
     if (!data) {
         ag_buf_printf(&b, "%s:1:1: out of memory", path);
@@ -2014,6 +2018,8 @@ fail: {
 out:
     if (fd >= 0)
         close(fd);
+    if (data)
+        OPENSSL_cleanse(data, cap);
     free(data);
     free(dir);
     ag_buf_free(&b);
