@@ -27,6 +27,8 @@ typedef void (*adm_status_fn)(void *ctx, adm_status *out);
 
 int adm_start(const char *listen, adm_status_fn fn, void *ctx, adm_server **out, char *err,
               size_t errlen);
+/* The bound port (useful with port 0 in tests), or -1. */
+int adm_port(const adm_server *a);
 void adm_stop(adm_server *a);
 
 #endif
