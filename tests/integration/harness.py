@@ -298,7 +298,13 @@ def token(**kw):
 def mint(user_id, email=None, orgs=(), ttl=None, inherited=None, iat_offset=None,
          exp_offset=None, claims_json=None, multi_role=None, active_org=None, key=None,
          issuer=ISSUER):
-    """Mint a token with `authgate mint`. orgs: "ID:NAME:ROLE[:perm,perm]" strings."""
+    """Mint a token with `authgate mint`. orgs: "ID:NAME:ROLE[:perm,perm]" strings.
+
+    AG_MINT=python builds the same layout in the harness instead, to tell a
+    mint bug from a daemon bug."""
+    if os.environ.get("AG_MINT") == "python":
+        return _mint_python(user_id, email, orgs, ttl, inherited, iat_offset, exp_offset,
+                            claims_json, multi_role, active_org, key, issuer)
     argv = [authgate_bin(), "mint", "--key", (key or keys("main")).private, "--issuer", issuer,
             "--user-id", user_id]
     if email is not None:
@@ -327,6 +333,36 @@ def mint(user_id, email=None, orgs=(), ttl=None, inherited=None, iat_offset=None
     if tok.count(".") != 2 or "\n" in tok:
         raise AssertionError("authgate mint printed something that is not one token: %r" % tok)
     return tok
+
+
+def _mint_python(user_id, email, orgs, ttl, inherited, iat_offset, exp_offset, claims_json,
+                 multi_role, active_org, key, issuer):
+    t = now()
+    entries = []
+    for spec in orgs:
+        parts = spec.split(":")
+        perms = parts[3].split(",") if len(parts) > 3 and parts[3] else []
+        inh = inherited.split(",") if inherited else None
+        e = org_entry(parts[0], parts[2], name=parts[1], perms=perms, inherited=inh)
+        e["url_safe_org_name"] = parts[1].lower().replace(" ", "-")
+        e["org_role_structure"] = "single_role_in_hierarchy"
+        e["additional_roles"] = []
+        if multi_role:
+            e["org_role_structure"] = "multi_role"
+            e["additional_roles"] = multi_role.split(",")
+        entries.append(e)
+    c = {"user_id": user_id}
+    if email is not None:
+        c["email"] = email
+    c["org_id_to_org_member_info"] = {e["org_id"]: e for e in entries}
+    if active_org is not None:
+        c["org_member_info"] = c["org_id_to_org_member_info"][active_org]
+    c["iat"] = t + (iat_offset or 0)
+    c["exp"] = t + (exp_offset if exp_offset is not None else (ttl or 1800))
+    c["iss"] = issuer
+    if claims_json:
+        c.update(claims_json)
+    return craft(c, key=key)
 
 
 # ---------------------------------------------------------------------------

@@ -135,7 +135,8 @@ class Forwarding(H.GatewayCase):
 
     def test_request_id_generated_when_absent_or_malformed(self):
         seen = set()
-        for bad in (None, "", "has space", 'q"uote', "x" * 1000, "a\x7fb"):
+        # (control bytes are a 400 bad_header_value, security.md F58, not tested here)
+        for bad in (None, "", "has space", 'q"uote', "x" * 1000):
             with self.subTest(rid=repr(bad)[:20]):
                 hdrs = {} if bad is None else {"X-Request-Id": bad}
                 _, rec = self.expect_allow("GET", "/public/rid", headers=hdrs)

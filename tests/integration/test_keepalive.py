@@ -28,11 +28,11 @@ class ClientKeepAlive(H.GatewayCase):
             ("GET", "/api/org/%s/billing" % ORG_B, admin, None, 200),
             ("GET", "/api/org/%s/member" % ORG_X, member, None, 403),
             ("GET", "/nope/nothing", None, None, 404),
-            ("POST", "/api/whoami", None, body, 401),      # denial with an unread body
-            ("POST", "/api/org/%s/min-admin" % ORG_A, member, body, 403),
             ("POST", "/public/ka-post", None, body, 200),
-            ("POST", "/get-only", None, body, 405),
             ("GET", "/api/whoami", "junk.token.here", None, 401),
+            ("GET", "/get-only", None, None, 200),
+            ("DELETE", "/get-only", None, None, 405),
+            ("GET", "/api/org/%s/min-admin" % ORG_A, member, None, 403),
         ]
         c = self.gw.conn()
         c.auto_open = 0  # never silently reconnect: a closed socket must fail the test
@@ -67,6 +67,33 @@ class ClientKeepAlive(H.GatewayCase):
                          (len(recs), expected_forwarded))
         H.log("%d requests over one connection (local port %d), %d forwarded" %
               (self.N, local[1], expected_forwarded))
+
+    def test_denials_with_request_body_keep_connection(self):
+        """A denied request that carries a body: the gateway must read the body
+        (issue 2: answer after the request has been received) and keep the
+        connection, so the next request on it works."""
+        member = minted("member_a")
+        body = os.urandom(3000)
+        plan = [("POST", "/api/whoami", None, 401), ("POST", "/api/org/%s/min-admin" % ORG_A,
+                                                     member, 403),
+                ("POST", "/get-only", None, 405), ("POST", "/nope/x", None, 404)]
+        for method, path, tok, status in plan:
+            with self.subTest(path=path, status=status):
+                c = self.gw.conn()
+                c.auto_open = 0
+                try:
+                    c.connect()
+                    sock = c.sock
+                    r = self.req(method, path, body=body, token=tok, conn=c)
+                    self.assertEqual(r.status, status, r)
+                    self.assertNotEqual((r.header("Connection") or "").lower(), "close",
+                                        "%d with a request body announced Connection: close" %
+                                        status)
+                    self.assertIs(c.sock, sock)
+                    r2 = self.req("GET", "/public/after-denial", conn=c)
+                    self.assertEqual(r2.status, 200)
+                finally:
+                    c.close()
 
     def test_http10_without_keepalive_closes(self):
         raw = b"GET /public/h10 HTTP/1.0\r\nHost: gw\r\n\r\n"
