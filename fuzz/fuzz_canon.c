@@ -18,8 +18,8 @@
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static int hexv(unsigned char c)
@@ -108,8 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * suffices, and callers size the buffer from the input bound) */
     size_t n3 = 0;
     if (!o.resolve_dot_segments)
-        FUZZ_CHECK(canon_target(raw, len, &o, again, n + 1, &n3, NULL, NULL, &why) == 0 &&
-                   n3 == n);
+        FUZZ_CHECK(canon_target(raw, len, &o, again, n + 1, &n3, NULL, NULL, &why) == 0 && n3 == n);
     FUZZ_CHECK(n <= len);
     FUZZ_CHECK(canon_target(raw, len, &o, again, n, &n3, NULL, NULL, &why) == -1);
     FUZZ_CHECK(strcmp(why, "uri_too_long") == 0);

@@ -21,8 +21,7 @@ static const char test_pub_pem[] =
     "WA5MxAafgW2KQVUQ0C4c9RGKKfgNEKSuJqL1aJdEBBKRKSS8/FVXEwfo41U5+dms\n"
     "QXrq+auQKYTnZypMjHKk/Jni+zASzg+2UqZt2Y0RO4EJc0Cru0VIEt372Xg/CnJA\n"
     "7QIDAQAB\n"
-    "-----END PUBLIC KEY-----\n"
-;
+    "-----END PUBLIC KEY-----\n";
 
 static jwt_key *key;
 

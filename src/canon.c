@@ -14,7 +14,14 @@
  * - empty segments are refused or merged; a trailing slash is not an empty
  *   segment but part of the path (cases 30, 34).
  * The output therefore contains no '.'/'..' segment, no "//", no escape that
- * the normalizer would change, so canon(canon(x)) == canon(x). */
+ * the normalizer would change, so canon(canon(x)) == canon(x).
+ *
+ * Beyond security.md's list: a segment that is "." or ".." before a ';'
+ * (path_semicolon, a §5 code) and raw bytes >= 0x80 that are not valid UTF-8
+ * (path_bad_utf8) are refused too. The output is never longer than the
+ * input's path, but while ".." is being resolved it may briefly hold segments
+ * that are then removed, so size `out` from the input (the gate does: cap is
+ * max_uri_bytes + 1 and longer targets are refused first). */
 #include "canon.h"
 
 #include <string.h>
@@ -34,8 +41,8 @@ static int hexval(unsigned char c)
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static bool is_ctl(unsigned char c)
@@ -121,8 +128,8 @@ static const char *scan_raw(const char *raw, size_t len, size_t path_len)
 static bool dot_before_params(const char *seg, size_t n)
 {
     size_t k = 0;
-    while (k < n && seg[k] != ';' && !(seg[k] == '%' && k + 2 < n && seg[k + 1] == '3' &&
-                                        seg[k + 2] == 'B'))
+    while (k < n && seg[k] != ';' &&
+           !(seg[k] == '%' && k + 2 < n && seg[k + 1] == '3' && seg[k + 2] == 'B'))
         k++;
     if (k == n)
         return false;

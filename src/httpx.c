@@ -109,8 +109,10 @@ static bool name_eq(const char *name, size_t len, const char *pat, bool prefix)
 bool hx_is_hop_by_hop(const char *name, size_t len)
 {
     static const char *const exact[] = {
-        "connection", "keep-alive", "te",   "trailer",        "trailers",
-        "transfer-encoding", "upgrade", "content-length", "http2-settings", "host",
+        "connection", "keep-alive",     "te",
+        "trailer",    "trailers",       "transfer-encoding",
+        "upgrade",    "content-length", "http2-settings",
+        "host",
     };
     if (!name)
         return false;
@@ -177,9 +179,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } methods[] = {
-    {"GET", HX_M_GET},       {"HEAD", HX_M_HEAD},   {"POST", HX_M_POST},
-    {"PUT", HX_M_PUT},       {"DELETE", HX_M_DELETE}, {"PATCH", HX_M_PATCH},
-    {"OPTIONS", HX_M_OPTIONS},
+    {"GET", HX_M_GET},       {"HEAD", HX_M_HEAD},   {"POST", HX_M_POST},       {"PUT", HX_M_PUT},
+    {"DELETE", HX_M_DELETE}, {"PATCH", HX_M_PATCH}, {"OPTIONS", HX_M_OPTIONS},
 };
 
 unsigned hx_method_bit(const char *m)

@@ -15,7 +15,7 @@
  * reason in the matching `why`. */
 typedef struct row {
     const char *in;
-    const char *out;     /* default: no resolution, no merging */
+    const char *out; /* default: no resolution, no merging */
     const char *why;
     const char *out_res; /* resolve_dot_segments (and merge_slashes) */
     const char *why_res;
@@ -44,8 +44,8 @@ static void check_one(const char *label, const char *in, size_t inlen, const can
         ck_assert_ptr_null(why);
     } else {
         ck_assert_msg(rc == -1, "%s: \"%s\" accepted as \"%s\", want %s", label, in, out, want_why);
-        ck_assert_msg(why && strcmp(why, want_why) == 0, "%s: \"%s\" reason %s, want %s", label,
-                      in, why ? why : "(null)", want_why);
+        ck_assert_msg(why && strcmp(why, want_why) == 0, "%s: \"%s\" reason %s, want %s", label, in,
+                      why ? why : "(null)", want_why);
         ck_assert_uint_eq(n, 0);
         ck_assert_str_eq(out, "");
         ck_assert_ptr_null(q);
@@ -68,7 +68,8 @@ static void run_rows(const char *label, const row *rows, size_t nrows)
 #define RUN(label, rows) run_rows(label, rows, sizeof(rows) / sizeof(rows[0]))
 
 static const row c25[] = {
-    {"/public/../api/org/" X "/settings", NULL, "path_dot_segment", "/api/org/" X "/settings", NULL},
+    {"/public/../api/org/" X "/settings", NULL, "path_dot_segment", "/api/org/" X "/settings",
+     NULL},
     {"/public/./../api/org/" X "/settings", NULL, "path_dot_segment", "/api/org/" X "/settings",
      NULL},
     {"/api/org/" A "/billing/../../" X "/billing", NULL, "path_dot_segment",
@@ -293,9 +294,8 @@ START_TEST(test_C40_path_parameter_values)
     /* the parameter is the once-decoded segment; the org-id pattern is the gate's */
     ck_assert_int_eq(canon_decode_segment(B "%20", strlen(B) + 3, out, sizeof(out), &n), 0);
     ck_assert_str_eq(out, B " ");
-    ck_assert_int_eq(canon_decode_segment(B "%00" X, strlen(B) + 3 + strlen(X), out, sizeof(out),
-                                          &n),
-                     -1);
+    ck_assert_int_eq(
+        canon_decode_segment(B "%00" X, strlen(B) + 3 + strlen(X), out, sizeof(out), &n), -1);
     ck_assert_uint_eq(n, 0);
     ck_assert_int_eq(canon_decode_segment("a%0d", 4, out, sizeof(out), &n), -1);
     ck_assert_int_eq(canon_decode_segment("a%zz", 4, out, sizeof(out), &n), -1);
@@ -414,8 +414,8 @@ static void idem_rows(const row *rows, size_t nrows)
                              NULL, &why) != 0)
                 continue;
             for (size_t m2 = 0; m2 < 2; m2++) {
-                ck_assert_msg(canon_target(a, na, modes[m2], b, sizeof(b), &nb, NULL, NULL,
-                                           &why) == 0,
+                ck_assert_msg(canon_target(a, na, modes[m2], b, sizeof(b), &nb, NULL, NULL, &why) ==
+                                  0,
                               "not idempotent: %s -> %s rejected (%s)", rows[i].in, a, why);
                 ck_assert_str_eq(a, b);
             }
@@ -432,12 +432,54 @@ START_TEST(test_canon_idempotent_over_tables)
         size_t n;
     } all[] = {
 #define T(x) {x, sizeof(x) / sizeof(x[0])}
-        T(c25), T(c26), T(c27), T(c28), T(c29), T(c30), T(c32), T(c34), T(c36), T(c37), T(c40),
-        T(norm),
+        T(c25), T(c26), T(c27), T(c28), T(c29), T(c30),
+        T(c32), T(c34), T(c36), T(c37), T(c40), T(norm),
 #undef T
     };
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         idem_rows(all[i].r, all[i].n);
+}
+END_TEST
+
+/* security.md §4 item 3 (Envoy's replay idea), at the canonicalizer level:
+ * replace each byte of a valid target in turn; every variant is rejected or
+ * canonicalizes to a fixed point, and the bytes that are never legal in a
+ * target (controls, space, '#'; a lone 0x80 in the path, where UTF-8 is
+ * checked) are always rejected. The query is forwarded raw, so 0x80 there is
+ * left alone. */
+START_TEST(test_sweep_single_byte_mutation)
+{
+    static const char base[] = "/api/org/" B "/billing?org_id=" B "&q=a%20b";
+    static const unsigned char subst[] = {0, '\r', '\n', ' ', '\t', '%', '.', '/', ';', '#', 0x80};
+    const size_t len = sizeof(base) - 1;
+    size_t rejected = 0, accepted = 0;
+    for (size_t i = 1; i < len; i++)
+        for (size_t k = 0; k < sizeof(subst); k++) {
+            char in[sizeof(base)], out[sizeof(base)], again[sizeof(base)];
+            memcpy(in, base, sizeof(base));
+            in[i] = (char)subst[k];
+            size_t n, n2;
+            const char *why;
+            const canon_opts *modes[] = {&OPT_DEFAULT, &OPT_LENIENT};
+            for (size_t m = 0; m < 2; m++) {
+                if (canon_target(in, len, modes[m], out, sizeof(out), &n, NULL, NULL, &why) != 0) {
+                    rejected++;
+                    continue;
+                }
+                accepted++;
+                unsigned char c = subst[k];
+                bool in_path = i < (size_t)(strchr(base, '?') - base);
+                ck_assert_msg(!(c < 0x21 || c == '#' || (c == 0x80 && in_path)),
+                              "byte %zu = 0x%02x accepted", i, c);
+                ck_assert_int_eq(
+                    canon_target(out, n, &OPT_DEFAULT, again, sizeof(again), &n2, NULL, NULL, &why),
+                    0);
+                ck_assert_str_eq(out, again);
+            }
+        }
+    /* both outcomes occur, so the sweep exercises something */
+    ck_assert_uint_gt(rejected, 0);
+    ck_assert_uint_gt(accepted, 0);
 }
 END_TEST
 
@@ -601,6 +643,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_canon_normalization);
     tcase_add_test(tc, test_canon_output_bounds);
     tcase_add_test(tc, test_canon_idempotent_over_tables);
+    tcase_add_test(tc, test_sweep_single_byte_mutation);
     tcase_add_test(tc, test_D41_repeated_org_id);
     tcase_add_test(tc, test_D42_case_variant_keys);
     tcase_add_test(tc, test_D43_encoded_and_degenerate_forms);

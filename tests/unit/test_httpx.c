@@ -78,7 +78,7 @@ START_TEST(test_B22_libraries_4_1_rows)
     static const brow rows[] = {
         {"Bearer whatisthis", "whatisthis"}, /* grammar ok; the token check fails it */
         {"token " TOK, NULL},
-        {"Bearer \t " TOK, TOK},  /* FastAPI strips credentials after the first space */
+        {"Bearer \t " TOK, TOK},       /* FastAPI strips credentials after the first space */
         {" \tBearer " TOK "\t ", TOK}, /* OWS around the value */
         {"Bearer  " TOK "  ", TOK},
         {"Bearer " TOK "\r", NULL},
@@ -104,8 +104,8 @@ END_TEST
 
 START_TEST(test_F52_name_fold)
 {
-    static const char *const same[] = {"X-User", "x-user", "X_User", "X.USER", "X-User_",
-                                       "x user", "X-USER "};
+    static const char *const same[] = {"X-User",  "x-user", "X_User", "X.USER",
+                                       "X-User_", "x user", "X-USER "};
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
         char out[16];
         size_t n = hx_name_fold(same[i], strlen(same[i]), out, sizeof(out));
@@ -127,18 +127,48 @@ END_TEST
 START_TEST(test_F54_hop_by_hop)
 {
     static const char *const hop[] = {
-        "Connection", "connection", "CONNECTION", "Keep-Alive", "keep_alive", "TE", "te",
-        "Trailer",    "Trailers",   "Transfer-Encoding", "transfer_encoding", "Upgrade",
-        "Content-Length", "content-length", "HTTP2-Settings", "Host", "host",
-        "Proxy-Authorization", "Proxy-Connection", "proxy-authenticate", "Proxy_Foo",
-        "Connection ", "Transfer-Encoding\t",
+        "Connection",
+        "connection",
+        "CONNECTION",
+        "Keep-Alive",
+        "keep_alive",
+        "TE",
+        "te",
+        "Trailer",
+        "Trailers",
+        "Transfer-Encoding",
+        "transfer_encoding",
+        "Upgrade",
+        "Content-Length",
+        "content-length",
+        "HTTP2-Settings",
+        "Host",
+        "host",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "proxy-authenticate",
+        "Proxy_Foo",
+        "Connection ",
+        "Transfer-Encoding\t",
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         ck_assert_msg(hx_is_hop_by_hop(hop[i], strlen(hop[i])), "%s not hop-by-hop", hop[i]);
     static const char *const pass[] = {
-        "X-User", "Authorization", "Content-Type", "Accept", "Proxy", "Proxies", "Hosts",
-        "Connections", "T", "Tex", "Trailer-X", "Upgrade-Insecure-Requests", "X-Forwarded-For",
-        "Content-Length0", "",
+        "X-User",
+        "Authorization",
+        "Content-Type",
+        "Accept",
+        "Proxy",
+        "Proxies",
+        "Hosts",
+        "Connections",
+        "T",
+        "Tex",
+        "Trailer-X",
+        "Upgrade-Insecure-Requests",
+        "X-Forwarded-For",
+        "Content-Length0",
+        "",
     };
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
         ck_assert_msg(!hx_is_hop_by_hop(pass[i], strlen(pass[i])), "%s hop-by-hop", pass[i]);
@@ -151,9 +181,9 @@ START_TEST(test_F52_header_name_validity)
     static const char *const ok[] = {"X-User", "x_org", "Content-Type", "a", "!#$%&'*+-.^_`|~09Az"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         ck_assert_msg(hx_valid_header_name(ok[i], strlen(ok[i])), "%s invalid", ok[i]);
-    static const char *const bad[] = {"X-User ", " X-User", "X User", "X-User\t", "X:User",
-                                      "X-\xc3\xa9", "X\x01", "X\x7f", "(x)", "a/b", "a@b",
-                                      "a\"b", "", "X-User\r\n"};
+    static const char *const bad[] = {"X-User ",    " X-User", "X User", "X-User\t",  "X:User",
+                                      "X-\xc3\xa9", "X\x01",   "X\x7f",  "(x)",       "a/b",
+                                      "a@b",        "a\"b",    "",       "X-User\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!hx_valid_header_name(bad[i], strlen(bad[i])), "%s valid", bad[i]);
     ck_assert(!hx_valid_header_name("a\0b", 3));
@@ -163,12 +193,12 @@ END_TEST
 
 START_TEST(test_F58_header_value_validity)
 {
-    static const char *const ok[] = {"plain", "", "a\tb", "caf\xe9", " spaced ",
-                                     "{\"user_id\":\"x\"}"};
+    static const char *const ok[] = {"plain",   "",         "a\tb",
+                                     "caf\xe9", " spaced ", "{\"user_id\":\"x\"}"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         ck_assert_msg(hx_valid_header_value(ok[i], strlen(ok[i])), "\"%s\" invalid", ok[i]);
-    static const char *const bad[] = {"a\rTransfer-Encoding: chunked", "a\nb", "a\x0b", "\x7f",
-                                      "a\x1f", "\r"};
+    static const char *const bad[] = {
+        "a\rTransfer-Encoding: chunked", "a\nb", "a\x0b", "\x7f", "a\x1f", "\r"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!hx_valid_header_value(bad[i], strlen(bad[i])), "row %zu valid", i);
     ck_assert(!hx_valid_header_value("a\0b", 3));
@@ -207,8 +237,8 @@ START_TEST(test_C39_methods)
     ck_assert_uint_eq(hx_method_bit("DELETE"), HX_M_DELETE);
     ck_assert_uint_eq(hx_method_bit("PATCH"), HX_M_PATCH);
     ck_assert_uint_eq(hx_method_bit("OPTIONS"), HX_M_OPTIONS);
-    static const char *const bad[] = {"get", "Get", "GET\x0b", "GET ", " GET", "FOO", "TRACE",
-                                      "CONNECT", "", "GETX", "GE"};
+    static const char *const bad[] = {"get",   "Get",     "GET\x0b", "GET ", " GET", "FOO",
+                                      "TRACE", "CONNECT", "",        "GETX", "GE"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(hx_method_bit(bad[i]) == 0, "\"%s\" accepted", bad[i]);
     ck_assert_uint_eq(hx_method_bit(NULL), 0);
