@@ -8,7 +8,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "cmds.h"
 #include "fixtures/tokhelp.h"
+#include "identity.h"
 #include "jwt.h"
 #include "util.h"
 
@@ -1041,6 +1046,201 @@ START_TEST(test_sign_roundtrip_header_extra)
 }
 END_TEST
 
+/* ---- authgate mint (src/cmd_mint.c), checked through the verifier */
+
+/* Runs cmd_mint with the given arguments (argv[0] "mint" added), capturing
+ * stdout and stderr; returns the exit code and the token (or NULL). */
+static int run_mint(char **tok_out, const char *const *args)
+{
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = "mint";
+    for (; *args; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    char outpath[] = "/tmp/ag-mint-out-XXXXXX", errpath[] = "/tmp/ag-mint-err-XXXXXX";
+    int ofd = mkstemp(outpath), efd = mkstemp(errpath);
+    ck_assert(ofd >= 0 && efd >= 0);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(1), saved_err = dup(2);
+    dup2(ofd, 1);
+    dup2(efd, 2);
+    int rc = cmd_mint(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    close(ofd);
+    close(efd);
+    size_t len;
+    char *out = th_read(outpath, &len);
+    char *err = th_read(errpath, NULL);
+    unlink(outpath);
+    unlink(errpath);
+    if (rc == 0) {
+        ck_assert_msg(len > 1 && out[len - 1] == '\n', "no trailing newline");
+        out[len - 1] = '\0';
+        ck_assert_ptr_null(strchr(out, '\n'));
+        ck_assert_str_eq(err, "");
+    } else {
+        ck_assert_str_eq(out, "");
+        ck_assert_msg(strstr(err, "authgate mint") != NULL, "no message on stderr");
+    }
+    free(err);
+    if (tok_out)
+        *tok_out = out;
+    else
+        free(out);
+    return rc;
+}
+
+#define MINT_BASE "--key", TH_DEMO_PRIV, "--issuer", TH_ISS, "--user-id", "u1", "--now", "1790000000"
+
+static json_t *mint_claims(const char *const *args, jwt_status want)
+{
+    char *tok = NULL;
+    ck_assert_int_eq(run_mint(&tok, args), 0);
+    jwt_params p = params();
+    json_t *claims = NULL;
+    ck_assert_int_eq(jwt_verify(tok, strlen(tok), &p, &claims), want);
+    free(tok);
+    return claims;
+}
+
+START_TEST(test_mint_layout_and_inheritance)
+{
+    const char *args[] = {MINT_BASE,
+                          "--email", "a@example.com",
+                          "--org", "o1:Acme Inc:Owner:read,propelauth::can_invite",
+                          "--org", "o2:Two:Admin",
+                          "--org", "o3:Three:Member:",
+                          "--org", "o4:Four:Custom",
+                          NULL};
+    json_t *c = mint_claims(args, JWT_OK);
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "iat")), 1790000000);
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "exp")), 1790001800);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "email")), "a@example.com");
+    id_user *u = NULL;
+    const char *reason = NULL;
+    ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
+    ck_assert_uint_eq(id_user_org_count(u), 4);
+    const id_org *o1 = id_user_get_org(u, "o1", 2);
+    ck_assert_str_eq(id_org_name(o1), "Acme Inc");
+    ck_assert(id_org_is_role(o1, "Owner"));
+    ck_assert(id_org_is_at_least_role(o1, "Admin"));
+    ck_assert(id_org_is_at_least_role(o1, "Member"));
+    ck_assert(id_org_has_permission(o1, "propelauth::can_invite"));
+    ck_assert(id_org_has_permission(o1, "read"));
+    ck_assert_ptr_nonnull(strstr(id_org_header(o1), "\"url_safe_org_name\":\"acme-inc\""));
+    const id_org *o2 = id_user_get_org(u, "o2", 2);
+    ck_assert(!id_org_is_at_least_role(o2, "Owner"));
+    ck_assert(id_org_is_at_least_role(o2, "Member"));
+    ck_assert(!id_org_has_permission(o2, "read"));
+    const id_org *o3 = id_user_get_org(u, "o3", 2);
+    ck_assert(!id_org_is_at_least_role(o3, "Admin"));
+    const id_org *o4 = id_user_get_org(u, "o4", 2);
+    ck_assert(id_org_is_at_least_role(o4, "Custom"));
+    ck_assert(!id_org_is_at_least_role(o4, "Member"));
+    id_user_unref(u);
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_mint_inherited_multi_role_active_org)
+{
+    const char *args[] = {MINT_BASE, "--org", "o1:One:Admin", "--inherited", "Admin",
+                          "--org", "m:Multi:Role A", "--multi-role", "Role B,Role C",
+                          "--active-org", "m", NULL};
+    json_t *c = mint_claims(args, JWT_OK);
+    ck_assert_ptr_null(json_object_get(c, "org_id_to_org_member_info"));
+    id_user *u = NULL;
+    const char *reason = NULL;
+    ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
+    ck_assert_str_eq(id_user_active_org_id(u), "m");
+    ck_assert_uint_eq(id_user_org_count(u), 1);
+    const id_org *m = id_user_get_org(u, "m", 1);
+    ck_assert(id_org_is_multi_role(m));
+    ck_assert(id_org_is_role(m, "Role C"));
+    id_user_unref(u);
+    json_decref(c);
+
+    const char *args2[] = {MINT_BASE, "--org", "o1:One:Admin", "--inherited", "Admin", NULL};
+    c = mint_claims(args2, JWT_OK);
+    u = NULL;
+    ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
+    ck_assert(!id_org_is_at_least_role(id_user_get_org(u, "o1", 2), "Member"));
+    id_user_unref(u);
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_mint_crafting_options)
+{
+    const char *expired[] = {MINT_BASE, "--exp-offset", "-61", NULL};
+    ck_assert_ptr_null(mint_claims(expired, JWT_EXPIRED));
+    const char *edge[] = {MINT_BASE, "--exp-offset=-59", "--ttl", "5", NULL};
+    json_decref(mint_claims(edge, JWT_OK));
+    const char *future[] = {MINT_BASE, "--iat-offset", "61", NULL};
+    ck_assert_ptr_null(mint_claims(future, JWT_NOT_YET_VALID));
+    const char *strexp[] = {MINT_BASE, "--claims-json", "{\"exp\":\"1790001800\"}", NULL};
+    ck_assert_ptr_null(mint_claims(strexp, JWT_BAD_CLAIMS));
+    const char *noiat[] = {MINT_BASE, "--unset", "iat", NULL};
+    ck_assert_ptr_null(mint_claims(noiat, JWT_BAD_CLAIMS));
+    const char *alg[] = {MINT_BASE, "--header-json", "{\"alg\":\"HS256\"}", NULL};
+    ck_assert_ptr_null(mint_claims(alg, JWT_BAD_ALG));
+    const char *extra[] = {MINT_BASE, "--claims-json", "{\"first_name\":\"A\",\"user_id\":\"u9\"}",
+                           NULL};
+    json_t *c = mint_claims(extra, JWT_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "user_id")), "u9");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "first_name")), "A");
+    json_decref(c);
+    /* claims from a file */
+    const char *file[] = {MINT_BASE, "--claims-json", TH_FIX "mint-claims.json", NULL};
+    c = mint_claims(file, JWT_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "username")), "from-file");
+    json_decref(c);
+    /* another key: verifies only against that key */
+    const char *other[] = {"--key", TH_FIX "other-key.pem", "--issuer", TH_ISS, "--user-id", "u1",
+                           "--now", "1790000000", NULL};
+    ck_assert_ptr_null(mint_claims(other, JWT_BAD_SIGNATURE));
+}
+END_TEST
+
+START_TEST(test_mint_usage_errors)
+{
+    const char *no_key[] = {"--issuer", TH_ISS, "--user-id", "u1", NULL};
+    ck_assert_int_eq(run_mint(NULL, no_key), 2);
+    const char *inh_first[] = {MINT_BASE, "--inherited", "Admin", NULL};
+    ck_assert_int_eq(run_mint(NULL, inh_first), 2);
+    const char *multi_first[] = {MINT_BASE, "--multi-role", "A", NULL};
+    ck_assert_int_eq(run_mint(NULL, multi_first), 2);
+    const char *bad_org[] = {MINT_BASE, "--org", "justanid", NULL};
+    ck_assert_int_eq(run_mint(NULL, bad_org), 2);
+    const char *empty_role[] = {MINT_BASE, "--org", "o1:Name:", NULL};
+    ck_assert_int_eq(run_mint(NULL, empty_role), 2);
+    const char *bad_ttl[] = {MINT_BASE, "--ttl", "10s", NULL};
+    ck_assert_int_eq(run_mint(NULL, bad_ttl), 2);
+    const char *positional[] = {MINT_BASE, "extra", NULL};
+    ck_assert_int_eq(run_mint(NULL, positional), 2);
+    const char *unknown_opt[] = {MINT_BASE, "--bogus", NULL};
+    ck_assert_int_eq(run_mint(NULL, unknown_opt), 2);
+    const char *bad_active[] = {MINT_BASE, "--org", "o1:One:Admin", "--active-org", "o2", NULL};
+    ck_assert_int_eq(run_mint(NULL, bad_active), 2);
+    const char *bad_json[] = {MINT_BASE, "--claims-json", "{not json", NULL};
+    ck_assert_int_eq(run_mint(NULL, bad_json), 2);
+    const char *arr_json[] = {MINT_BASE, "--claims-json", "[1]", NULL};
+    ck_assert_int_eq(run_mint(NULL, arr_json), 2);
+    const char *no_file[] = {"--key", "/nonexistent/key.pem", "--issuer", TH_ISS, "--user-id", "u",
+                             NULL};
+    ck_assert_int_eq(run_mint(NULL, no_file), 1);
+    const char *pub_key[] = {"--key", TH_DEMO_PUB, "--issuer", TH_ISS, "--user-id", "u", NULL};
+    ck_assert_int_eq(run_mint(NULL, pub_key), 1);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("jwt");
@@ -1074,6 +1274,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_key_rotation_order);
     tcase_add_test(tc, test_key_refcount);
     tcase_add_test(tc, test_sign_roundtrip_header_extra);
+    tcase_add_test(tc, test_mint_layout_and_inheritance);
+    tcase_add_test(tc, test_mint_inherited_multi_role_active_org);
+    tcase_add_test(tc, test_mint_crafting_options);
+    tcase_add_test(tc, test_mint_usage_errors);
     suite_add_tcase(s, tc);
     return s;
 }
