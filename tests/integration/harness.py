@@ -534,7 +534,7 @@ class Echo:
 class Gateway:
     """BUILD/authgate run -c CONFIG, with a config dict written as YAML."""
 
-    def __init__(self, config, name="gw", start_timeout=15):
+    def __init__(self, config, name="gw", start_timeout=15, env_extra=None):
         self.dir = new_tmp(name + "-")
         self.port = free_port()
         cfg = dict(config)
@@ -550,6 +550,7 @@ class Gateway:
         self.out = os.path.join(self.dir, "stdout")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.update(env_extra or {})
         with open(self.err, "wb") as ef, open(self.out, "wb") as of:
             self.proc = subprocess.Popen([authgate_bin(), "run", "-c", self.config], stdout=of,
                                          stderr=ef, stdin=subprocess.DEVNULL, env=env)
@@ -790,6 +791,10 @@ class GatewayCase(unittest.TestCase):
         raise NotImplementedError
 
     @classmethod
+    def gateway_env(cls):
+        return {}
+
+    @classmethod
     def setUpClass(cls):
         miss = missing_binaries()
         if miss:
@@ -799,7 +804,8 @@ class GatewayCase(unittest.TestCase):
         keys("other")
         cls.echo = Echo()
         try:
-            cls.gw = Gateway(cls.make_config(cls.echo), name=cls.__name__)
+            cls.gw = Gateway(cls.make_config(cls.echo), name=cls.__name__,
+                             env_extra=cls.gateway_env())
         except Exception:
             cls.echo.stop()
             raise

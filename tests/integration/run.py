@@ -171,7 +171,9 @@ def main():
     if args.v and slow:
         print("\nslowest: " + ", ".join("%s %.1fs" % (tid.split(".")[-1], dt) for dt, tid in slow))
     print("elapsed %.1fs" % elapsed)
-    failed = len(result.problems)
+    # a test with several failing subtests counts once
+    failed = len({tid.split(" (")[0] if not tid.startswith("setUp") and not tid.startswith(
+        "tearDown") else tid for _, tid, _ in result.problems})
     rc = 1 if failed else 0
     if missing:
         print("binaries missing (%s): the suite did not run; build first with make" %
