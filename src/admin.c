@@ -156,14 +156,17 @@ static enum MHD_Result serve_readyz(adm_server *a, struct MHD_Connection *c)
     bool ready = st.keys_ready && st.policy_loaded && !st.draining;
     int rc = ag_buf_printf(&b, "{\"ready\":%s", ready ? "true" : "false");
     if (!ready) {
-        const char *sep = "";
-        rc |= ag_buf_puts(&b, ",\"reasons\":[");
+        const char *why[3];
+        size_t n = 0;
         if (!st.keys_ready)
-            rc |= ag_buf_printf(&b, "%s\"keys_unavailable\"", sep), sep = ",";
+            why[n++] = "keys_unavailable";
         if (!st.policy_loaded)
-            rc |= ag_buf_printf(&b, "%s\"policy_not_loaded\"", sep), sep = ",";
+            why[n++] = "policy_not_loaded";
         if (st.draining)
-            rc |= ag_buf_printf(&b, "%s\"draining\"", sep);
+            why[n++] = "draining";
+        rc |= ag_buf_puts(&b, ",\"reasons\":[");
+        for (size_t i = 0; i < n; i++)
+            rc |= ag_buf_printf(&b, "%s\"%s\"", i ? "," : "", why[i]);
         rc |= ag_buf_puts(&b, "]");
     }
     rc |= ag_buf_puts(&b, ",\"policy_hash\":");
@@ -261,13 +264,14 @@ int adm_start(const char *listen, adm_status_fn fn, void *ctx, adm_server **out,
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
-    uint16_t port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                             : ((struct sockaddr_in *)&ss)->sin_port);
-    a->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&ss, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_MAX_CONNECTIONS,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADM_TIMEOUT_S,
-                              MHD_OPTION_END);
+    uint16_t port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    /* The logger must come first or MHD logs the earlier options itself. */
+    a->mhd =
+        MHD_start_daemon(flags, port, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADM_MAX_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADM_TIMEOUT_S, MHD_OPTION_END);
     if (!a->mhd) {
         snprintf(err, errlen, "cannot listen on %s%s%s", listen, a->last_log[0] ? ": " : "",
                  a->last_log);

@@ -173,9 +173,8 @@ static mseries *table_get(mtable *t, const mkey *k, size_t limit)
                     goto out;
             }
             mseries *expected = NULL;
-            if (atomic_compare_exchange_strong_explicit(&t->slots[i], &expected, fresh,
-                                                        memory_order_release,
-                                                        memory_order_acquire)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    &t->slots[i], &expected, fresh, memory_order_release, memory_order_acquire)) {
                 found = fresh;
                 fresh = NULL;
                 reserved = false; /* the reservation is now a real series */
@@ -297,8 +296,8 @@ static const char *or_none(const char *s)
     return s && *s ? s : "none";
 }
 
-void met_request(int shard, const char *route, int status, const char *decision,
-                 const char *reason, double duration_s, double upstream_s)
+void met_request(int shard, const char *route, int status, const char *decision, const char *reason,
+                 double duration_s, double upstream_s)
 {
     mshard *sh = shard_for(shard);
     if (!sh)
@@ -582,8 +581,8 @@ int met_render(ag_buf *out, const met_gauges *g)
     rc |= put_family(out, "authgate_request_duration_seconds", "histogram",
                      "Whole-request latency, from request line to response completion.");
     for (size_t d = 0; d < NDEC; d++)
-        rc |= render_hist(out, "authgate_request_duration_seconds", "decision", k_decisions[d],
-                          sh, nsh, d, d != DEC_OTHER);
+        rc |= render_hist(out, "authgate_request_duration_seconds", "decision", k_decisions[d], sh,
+                          nsh, d, d != DEC_OTHER);
 
     rc |= put_family(out, "authgate_upstream_duration_seconds", "histogram",
                      "Upstream part of proxied requests (until response headers).");
