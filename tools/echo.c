@@ -84,11 +84,11 @@ struct directives {
 };
 
 struct req {
-    bool started;       /* the first access-handler call has been seen */
-    bool body_done;     /* directives parsed and final call seen */
+    bool started;   /* the first access-handler call has been seen */
+    bool body_done; /* directives parsed and final call seen */
     bool slept;
-    char *raw;          /* raw request target; NULL in --fixed mode */
-    char *scratch;      /* copy of the raw path split into segments for directives */
+    char *raw;     /* raw request target; NULL in --fixed mode */
+    char *scratch; /* copy of the raw path split into segments for directives */
     uint64_t body_bytes;
     EVP_MD_CTX *md;
     struct directives d;
@@ -369,8 +369,8 @@ static void record_line(const char *line)
 }
 
 struct reader {
-    uint64_t total;  /* bytes to produce */
-    char *json;      /* chunked JSON body, or NULL for pattern bytes */
+    uint64_t total; /* bytes to produce */
+    char *json;     /* chunked JSON body, or NULL for pattern bytes */
 };
 
 static ssize_t read_pattern(void *cls, uint64_t pos, char *buf, size_t max)
@@ -551,10 +551,9 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct req *r, const 
     }
     if (resp == NULL)
         goto out;
-    if (!bodiless &&
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                r->d.has_bytes ? "application/octet-stream"
-                                               : "application/json") != MHD_YES)
+    if (!bodiless && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                             r->d.has_bytes ? "application/octet-stream"
+                                                            : "application/json") != MHD_YES)
         goto out;
     if (add_extra_headers(resp, &r->d) != 0)
         goto out;
@@ -610,9 +609,8 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     struct req *r = *req_cls;
 
@@ -747,6 +745,7 @@ int main(int argc, char **argv)
     int sig = 0, rc = 1;
     size_t i;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem pool_opts[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
     static const char fixed_body[] = "{\"ok\":true}";
 
     if (parse_args(argc, argv, &g_opts) != 0) {
@@ -801,11 +800,16 @@ int main(int argc, char **argv)
         goto out;
     timer_started = true;
 
+    /* The pool size goes in an option array so a single thread can omit it:
+     * libmicrohttpd warns about a pool of 0 or 1. */
+    if (g_opts.threads > 1) {
+        pool_opts[0].option = MHD_OPTION_THREAD_POOL_SIZE;
+        pool_opts[0].value = (intptr_t)g_opts.threads;
+    }
     daemon = MHD_start_daemon(
         flags, (uint16_t)g_opts.port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)g_opts.threads,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (struct sockaddr *)&ss, MHD_OPTION_ARRAY, pool_opts, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(g_opts.fixed ? ECHO_CONN_MEMORY_FIXED : ECHO_CONN_MEMORY),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)20000, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
