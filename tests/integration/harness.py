@@ -574,7 +574,12 @@ class Gateway:
         problems = []
         if not self.alive():
             problems.append("authgate exited during the tests with %s" % self.proc.returncode)
+        was_alive = self.alive()
         rc = stop_proc(self.proc)
+        if was_alive and rc != 0:
+            # a clean SIGTERM shutdown exits 0; anything else (and under ASan,
+            # a leak report's exit code) is a finding
+            problems.append("authgate exited with %s on SIGTERM" % rc)
         san = sanitizer_findings(self.err)
         if san:
             problems.append("sanitizer report in authgate stderr:\n" + san)

@@ -5,7 +5,17 @@ loopback and drives real HTTP.
     python3 tests/integration/run.py --build build [-k PATTERN]... [-v]
 
 Exit status is non-zero on any failure (and when the binaries are missing);
-the last line is always "N passed, N failed, N skipped".
+the last line is always "N passed, N failed[, N skipped]".
+
+Environment:
+  AG_BIG_BYTES      size of the streaming upload/download (default 1 GiB)
+  AG_RSS_SLACK_MB   allowed authgate VmRSS growth while streaming (default 64)
+  AG_MINT=python    build "minted" tokens in the harness instead of calling
+                    `authgate mint` (to tell a mint bug from a daemon bug)
+  ASAN_OPTIONS      passed to authgate (default detect_leaks=1)
+
+Every gateway is checked at teardown: still running, exit 0 on SIGTERM, and no
+sanitizer report in its stderr.
 """
 
 import argparse
@@ -77,6 +87,8 @@ class Result(unittest.TestResult):
         if err is not None:
             kind = "FAIL" if issubclass(err[0], test.failureException) else "ERROR"
             self.problems.append((kind, subtest.id(), self._exc_info_to_string(err, test)))
+            if not self.verbose:
+                print("%s %s" % (kind, subtest.id()), flush=True)
 
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err)
