@@ -1,0 +1,967 @@
+/* Unit tests for src/keys.c: propelauth-semantics.md section 1 (issuer and
+ * request derivation, status meaning), security.md A19 (key material hygiene)
+ * and A20 (keys unavailable), and the fetch/refresh/rotation machinery against
+ * an in-process HTTP server on loopback. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixtures/tokhelp.h"
+#include "keys.h"
+#include "util.h"
+
+#define SECRET "sk_test_5f1e0c9a2b7d4e3f"
+
+/* ---- pure helpers ------------------------------------------------------------ */
+
+START_TEST(test_auth_host_and_issuer)
+{
+    char out[512], err[256];
+    static const struct {
+        const char *url, *host;
+    } ok[] = {
+        {"https://auth.example.com", "auth.example.com"},
+        {"https://auth.example.com/", "auth.example.com"},
+        {"https://auth.example.com/some/path?x=1#frag", "auth.example.com"},
+        {"https://auth.example.com:8443/", "auth.example.com:8443"},
+        {"http://Auth.Example.com:80", "Auth.Example.com:80"}, /* netloc verbatim, as Python */
+        {"https://[::1]:9000/x", "[::1]:9000"},
+    };
+    for (size_t i = 0; i < AG_ARRAY_LEN(ok); i++) {
+        ck_assert_msg(keys_auth_host(ok[i].url, out, sizeof(out), err, sizeof(err)) == 0, "%s: %s",
+                      ok[i].url, err);
+        ck_assert_str_eq(out, ok[i].host);
+    }
+    ck_assert_int_eq(keys_derive_issuer("http://auth.example.com:8443/a/", out, sizeof(out), err,
+                                        sizeof(err)),
+                     0);
+    ck_assert_str_eq(out, "https://auth.example.com:8443");
+    ck_assert_int_eq(keys_derive_issuer("https://auth.example.com/", out, sizeof(out), err,
+                                        sizeof(err)),
+                     0);
+    ck_assert_str_eq(out, "https://auth.example.com");
+
+    static const char *bad[] = {"https://", "https:///path", "auth.example.com", "://x",
+                                "https://user:pw@auth.example.com", "https://a b.com",
+                                "https://auth.example.com\r\nX-Evil: 1"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
+        err[0] = '\0';
+        ck_assert_msg(keys_auth_host(bad[i], out, sizeof(out), err, sizeof(err)) == -1, "%s",
+                      bad[i]);
+        ck_assert_msg(err[0] != '\0', "no message for %s", bad[i]);
+        ck_assert_int_eq(keys_derive_issuer(bad[i], out, sizeof(out), err, sizeof(err)), -1);
+    }
+    ck_assert_int_eq(keys_auth_host(NULL, out, sizeof(out), err, sizeof(err)), -1);
+    /* An output buffer too small is an error, never a truncated host. */
+    ck_assert_int_eq(keys_auth_host("https://auth.example.com", out, 8, err, sizeof(err)), -1);
+    ck_assert_int_eq(keys_derive_issuer("https://auth.example.com", out, 20, err, sizeof(err)),
+                     -1);
+}
+END_TEST
+
+START_TEST(test_metadata_url)
+{
+    char out[512], err[256];
+    bool tls = false;
+    ck_assert_int_eq(keys_metadata_url("https://propelauth-api.com", out, sizeof(out), &tls, err,
+                                       sizeof(err)),
+                     0);
+    ck_assert_str_eq(out, "https://propelauth-api.com/api/v1/token_verification_metadata");
+    ck_assert(tls);
+    ck_assert_int_eq(keys_metadata_url("https://p.example//", out, sizeof(out), &tls, err,
+                                       sizeof(err)),
+                     0);
+    ck_assert_str_eq(out, "https://p.example/api/v1/token_verification_metadata");
+    ck_assert_int_eq(keys_metadata_url("https://p.example/prefix/", out, sizeof(out), &tls, err,
+                                       sizeof(err)),
+                     0);
+    ck_assert_str_eq(out, "https://p.example/prefix/api/v1/token_verification_metadata");
+
+    static const char *loop[] = {"http://127.0.0.1:8080", "http://127.5.0.1/", "http://localhost",
+                                 "http://LOCALHOST:1", "http://[::1]:9"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(loop); i++) {
+        tls = true;
+        ck_assert_msg(keys_metadata_url(loop[i], out, sizeof(out), &tls, err, sizeof(err)) == 0,
+                      "%s: %s", loop[i], err);
+        ck_assert(!tls);
+    }
+    /* security.md A19: the API key never crosses a network in clear text. */
+    static const char *bad[] = {"http://propelauth-api.com",
+                                "http://128.0.0.1",
+                                "http://localhost.evil.example",
+                                "http://127.0.0.1.evil.example",
+                                "http://[::2]",
+                                "ftp://127.0.0.1",
+                                "propelauth-api.com",
+                                "https://",
+                                "https://x.example/?q=1",
+                                "https://u:p@x.example",
+                                "https://x.example/a b"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
+        err[0] = '\0';
+        ck_assert_msg(keys_metadata_url(bad[i], out, sizeof(out), &tls, err, sizeof(err)) == -1,
+                      "%s accepted", bad[i]);
+        ck_assert(err[0] != '\0');
+    }
+    ck_assert_int_eq(keys_metadata_url("https://a.example", out, 20, &tls, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(test_header_lines)
+{
+    char *a = NULL, *h = NULL, err[256];
+    ck_assert_int_eq(keys_header_lines(SECRET, "auth.example.com:8443", &a, &h, err, sizeof(err)),
+                     0);
+    ck_assert_str_eq(a, "Authorization: Bearer " SECRET);
+    ck_assert_str_eq(h, "X-Propelauth-url: auth.example.com:8443");
+    free(a);
+    free(h);
+
+    static const char *bad[] = {"", "key with space", "key\r\nX-Injected: 1", "k\x7f",
+                                "caf\xc3\xa9"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
+        a = h = (char *)0x1;
+        err[0] = '\0';
+        ck_assert_int_eq(keys_header_lines(bad[i], "h", &a, &h, err, sizeof(err)), -1);
+        ck_assert_ptr_null(a);
+        ck_assert_ptr_null(h);
+        ck_assert(err[0] != '\0');
+        if (bad[i][0])
+            ck_assert_msg(!strstr(err, bad[i]), "message leaks the key: %s", err);
+    }
+    char longkey[KEYS_MAX_API_KEY_BYTES + 2];
+    memset(longkey, 'k', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    ck_assert_int_eq(keys_header_lines(longkey, "h", &a, &h, err, sizeof(err)), -1);
+    longkey[KEYS_MAX_API_KEY_BYTES] = '\0';
+    ck_assert_int_eq(keys_header_lines(longkey, "h", &a, &h, err, sizeof(err)), 0);
+    free(a);
+    free(h);
+    ck_assert_int_eq(keys_header_lines(SECRET, "", &a, &h, err, sizeof(err)), -1);
+}
+END_TEST
+
+static char *write_tmp(const char *content, mode_t mode)
+{
+    char *path = strdup("/tmp/ag-keys-test-XXXXXX");
+    ck_assert_ptr_nonnull(path);
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    size_t n = strlen(content);
+    ck_assert_int_eq(write(fd, content, n), (ssize_t)n);
+    close(fd);
+    ck_assert_int_eq(chmod(path, mode), 0);
+    return path;
+}
+
+static void expect_key(const cfg_auth *a, const char *want)
+{
+    char *k = NULL, err[512] = "";
+    ck_assert_msg(keys_read_api_key(a, &k, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(k, want);
+    free(k);
+}
+
+static void expect_no_key(const cfg_auth *a, const char *needle)
+{
+    char *k = (char *)0x1, err[512] = "";
+    ck_assert_int_eq(keys_read_api_key(a, &k, err, sizeof(err)), -1);
+    ck_assert_ptr_null(k);
+    ck_assert_msg(strstr(err, needle) != NULL, "message %s lacks %s", err, needle);
+    ck_assert_msg(!strstr(err, SECRET), "message leaks the key: %s", err);
+}
+
+START_TEST(test_read_api_key)
+{
+    cfg_auth a = {0};
+    a.api_key = SECRET;
+    expect_key(&a, SECRET);
+
+    a = (cfg_auth){.api_key_env = "AG_TEST_KEYS_API_KEY"};
+    setenv("AG_TEST_KEYS_API_KEY", SECRET, 1);
+    expect_key(&a, SECRET);
+    unsetenv("AG_TEST_KEYS_API_KEY");
+    expect_no_key(&a, "AG_TEST_KEYS_API_KEY");
+    setenv("AG_TEST_KEYS_API_KEY", "", 1);
+    expect_no_key(&a, "not set or empty");
+    unsetenv("AG_TEST_KEYS_API_KEY");
+
+    char *p = write_tmp("  " SECRET " \r\nsecond line\n", 0600);
+    a = (cfg_auth){.api_key_file = p};
+    expect_key(&a, SECRET);
+    ck_assert_int_eq(chmod(p, 0400), 0);
+    expect_key(&a, SECRET);
+    /* Readable by group or others: refused with the mode and the fix. */
+    ck_assert_int_eq(chmod(p, 0644), 0);
+    expect_no_key(&a, "(mode 0644)");
+    expect_no_key(&a, "chmod 600");
+    ck_assert_int_eq(chmod(p, 0640), 0);
+    expect_no_key(&a, "group or others");
+    ck_assert_int_eq(chmod(p, 0604), 0);
+    expect_no_key(&a, "group or others");
+    unlink(p);
+    expect_no_key(&a, "cannot open");
+    free(p);
+
+    p = write_tmp(SECRET, 0600); /* no newline at all */
+    a.api_key_file = p;
+    expect_key(&a, SECRET);
+    unlink(p);
+    free(p);
+    p = write_tmp("\n" SECRET "\n", 0600);
+    a.api_key_file = p;
+    expect_no_key(&a, "first line is empty");
+    unlink(p);
+    free(p);
+    char big[KEYS_MAX_API_KEY_BYTES + 10];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    p = write_tmp(big, 0600);
+    a.api_key_file = p;
+    expect_no_key(&a, "longer than");
+    unlink(p);
+    free(p);
+
+    a = (cfg_auth){.api_key = SECRET, .api_key_env = "X"};
+    expect_no_key(&a, "exactly one");
+    a = (cfg_auth){0};
+    expect_no_key(&a, "exactly one");
+}
+END_TEST
+
+START_TEST(test_classify_status)
+{
+    char msg[256];
+    const char *u = "https://p.example/api/v1/token_verification_metadata";
+    ck_assert_int_eq(keys_classify_status(200, u, msg, sizeof(msg)), KEYS_OK);
+    ck_assert_int_eq(keys_classify_status(400, u, msg, sizeof(msg)), KEYS_FATAL);
+    ck_assert_str_eq(msg, "bad request (400 from https://p.example/api/v1/token_verification_metadata)");
+    ck_assert_int_eq(keys_classify_status(401, u, msg, sizeof(msg)), KEYS_FATAL);
+    ck_assert_str_eq(msg, "API key is incorrect (401 from "
+                          "https://p.example/api/v1/token_verification_metadata)");
+    ck_assert_int_eq(keys_classify_status(404, u, msg, sizeof(msg)), KEYS_FATAL);
+    ck_assert_str_eq(msg, "auth_url is incorrect (404 from "
+                          "https://p.example/api/v1/token_verification_metadata)");
+    ck_assert_int_eq(keys_classify_status(429, u, msg, sizeof(msg)), KEYS_RETRY);
+    ck_assert(strstr(msg, "rate limited (429") == msg);
+    static const long retry[] = {500, 502, 503, 504, 599, 0, 204, 301, 302, 403, 405, 418, 600};
+    for (size_t i = 0; i < AG_ARRAY_LEN(retry); i++) {
+        msg[0] = '\0';
+        ck_assert_msg(keys_classify_status(retry[i], u, msg, sizeof(msg)) == KEYS_RETRY, "%ld",
+                      retry[i]);
+        char num[16];
+        snprintf(num, sizeof(num), "%ld", retry[i]);
+        ck_assert_msg(strstr(msg, num) != NULL, "%s", msg);
+    }
+}
+END_TEST
+
+/* {"verifier_key_pem": <content of path>} plus optional extra members. */
+static char *metadata_json(const char *path, bool extras)
+{
+    char *pem = th_read(path, NULL);
+    json_t *o = json_pack("{s:s}", "verifier_key_pem", pem);
+    ck_assert_ptr_nonnull(o);
+    if (extras)
+        json_object_set_new(o, "other_field", json_integer(1));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    free(pem);
+    return s;
+}
+
+static void expect_parse_fatal(const char *body, const char *needle)
+{
+    jwt_key *k = (jwt_key *)0x1;
+    char msg[256] = "";
+    ck_assert_int_eq(keys_parse_metadata(body, strlen(body), &k, msg, sizeof(msg)), KEYS_FATAL);
+    ck_assert_ptr_null(k);
+    ck_assert_msg(strstr(msg, needle) != NULL, "message %s lacks %s", msg, needle);
+}
+
+START_TEST(test_A19_parse_metadata_rejects_unusable_keys)
+{
+    jwt_key *k = NULL, *ref = th_key(TH_DEMO_PUB);
+    char msg[256];
+    char *body = metadata_json(TH_DEMO_PUB, true); /* other fields are ignored */
+    ck_assert_int_eq(keys_parse_metadata(body, strlen(body), &k, msg, sizeof(msg)), KEYS_OK);
+    ck_assert_str_eq(jwt_key_fingerprint(k), jwt_key_fingerprint(ref));
+    jwt_key_unref(k);
+    free(body);
+    body = metadata_json(TH_FIX "demo-pub-pkcs1.pem", false); /* PKCS#1 works too */
+    ck_assert_int_eq(keys_parse_metadata(body, strlen(body), &k, msg, sizeof(msg)), KEYS_OK);
+    ck_assert_str_eq(jwt_key_fingerprint(k), jwt_key_fingerprint(ref));
+    jwt_key_unref(k);
+    free(body);
+    jwt_key_unref(ref);
+
+    expect_parse_fatal("", "not JSON");
+    expect_parse_fatal("<html>502 Bad Gateway</html>", "not JSON");
+    expect_parse_fatal("[\"-----BEGIN PUBLIC KEY-----\"]", "not a JSON object");
+    expect_parse_fatal("{}", "no verifier_key_pem");
+    expect_parse_fatal("{\"verifier_key_pem\":null}", "no verifier_key_pem");
+    expect_parse_fatal("{\"verifier_key_pem\":42}", "no verifier_key_pem");
+    expect_parse_fatal("{\"verifier_key_pem\":\"x\",\"verifier_key_pem\":\"y\"}", "not JSON");
+    expect_parse_fatal("{\"verifier_key_pem\":\"-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END "
+                       "PUBLIC KEY-----\\n\"}",
+                       "verifier key: ");
+
+    static const char *bad_keys[] = {TH_FIX "ec-pub.pem", TH_FIX "rsa1024-pub.pem"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad_keys); i++) {
+        body = metadata_json(bad_keys[i], false);
+        expect_parse_fatal(body, "verifier key: ");
+        free(body);
+    }
+    /* Two keys in one PEM string, and trailing junk after the block. */
+    char *pem = th_read(TH_DEMO_PUB, NULL);
+    char *other = th_read(TH_FIX "other-pub.pem", NULL);
+    ag_buf two;
+    ag_buf_init(&two);
+    ck_assert_int_eq(ag_buf_printf(&two, "%s%s", pem, other), 0);
+    json_t *o = json_pack("{s:s}", "verifier_key_pem", two.p);
+    body = json_dumps(o, JSON_COMPACT);
+    expect_parse_fatal(body, "verifier key: ");
+    free(body);
+    json_decref(o);
+    ag_buf_reset(&two);
+    ck_assert_int_eq(ag_buf_printf(&two, "%sjunk", pem), 0);
+    o = json_pack("{s:s}", "verifier_key_pem", two.p);
+    body = json_dumps(o, JSON_COMPACT);
+    expect_parse_fatal(body, "verifier key: ");
+    free(body);
+    json_decref(o);
+    ag_buf_free(&two);
+    free(pem);
+    free(other);
+
+    /* Over the cap, even when the content would be fine. */
+    size_t big = KEYS_MAX_RESPONSE_BYTES + 1;
+    char *huge = malloc(big + 1);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, ' ', big);
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    huge[big] = '\0';
+    k = NULL;
+    ck_assert_int_eq(keys_parse_metadata(huge, big, &k, msg, sizeof(msg)), KEYS_FATAL);
+    ck_assert(strstr(msg, "larger than") != NULL);
+    free(huge);
+}
+END_TEST
+
+START_TEST(test_backoff_bounds)
+{
+    uint64_t prev_base = 0;
+    for (unsigned a = 0; a < 40; a++) {
+        uint64_t lo = keys_backoff_ms(a, 0), hi = keys_backoff_ms(a, UINT32_MAX);
+        uint64_t base = lo * 2;
+        ck_assert_uint_ge(base, prev_base);
+        ck_assert_uint_ge(base, KEYS_BACKOFF_MIN_MS);
+        ck_assert_uint_le(base, KEYS_BACKOFF_MAX_MS);
+        for (uint32_t r = 0; r < 5000; r += 37) {
+            uint64_t d = keys_backoff_ms(a, r * 2654435761u);
+            ck_assert_uint_ge(d, base / 2);
+            ck_assert_uint_le(d, base);
+        }
+        ck_assert_uint_le(hi, base);
+        prev_base = base;
+    }
+    ck_assert_uint_eq(keys_backoff_ms(0, 0), 250);
+    ck_assert_uint_eq(keys_backoff_ms(0, 250), 500);
+    ck_assert_uint_eq(keys_backoff_ms(1, 0), 500);
+    ck_assert_uint_eq(keys_backoff_ms(20, 0), KEYS_BACKOFF_MAX_MS / 2);
+    ck_assert_uint_eq(keys_backoff_ms(UINT32_MAX, 30000), KEYS_BACKOFF_MAX_MS);
+}
+END_TEST
+
+/* ---- an in-process metadata server ---------------------------------------- */
+
+typedef enum fake_mode { FAKE_STATUS = 0, FAKE_HANG } fake_mode;
+
+typedef struct fake {
+    int lfd;
+    int port;
+    pthread_t th;
+    pthread_mutex_t mu;
+    /* guarded by mu */
+    fake_mode mode;
+    int status;
+    char *body;
+    size_t body_len;
+    int requests;
+    int hanging;
+    char last_head[8192];
+    int stop;
+} fake;
+
+static void fake_set(fake *f, int status, const char *body)
+{
+    pthread_mutex_lock(&f->mu);
+    f->mode = FAKE_STATUS;
+    f->status = status;
+    free(f->body);
+    f->body = strdup(body ? body : "");
+    f->body_len = strlen(f->body);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_set_key(fake *f, const char *pem_path)
+{
+    char *b = metadata_json(pem_path, true);
+    fake_set(f, 200, b);
+    free(b);
+}
+
+static void fake_hang(fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->mode = FAKE_HANG;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static int fake_get(fake *f, int *field)
+{
+    pthread_mutex_lock(&f->mu);
+    int v = *field;
+    pthread_mutex_unlock(&f->mu);
+    return v;
+}
+
+static void serve_one(fake *f, int c)
+{
+    char head[8192];
+    size_t n = 0;
+    while (n < sizeof(head) - 1) {
+        ssize_t r = recv(c, head + n, sizeof(head) - 1 - n, 0);
+        if (r <= 0)
+            return;
+        n += (size_t)r;
+        head[n] = '\0';
+        if (strstr(head, "\r\n\r\n"))
+            break;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->requests++;
+    memcpy(f->last_head, head, n + 1);
+    fake_mode mode = f->mode;
+    int status = f->status;
+    char *body = strdup(f->body ? f->body : "");
+    if (mode == FAKE_HANG)
+        f->hanging++;
+    pthread_mutex_unlock(&f->mu);
+    if (mode == FAKE_HANG) {
+        /* Hold the connection until the client gives up or the test ends. */
+        for (;;) {
+            struct pollfd p = {.fd = c, .events = POLLIN};
+            int pr = poll(&p, 1, 50);
+            char tmp[64];
+            if (pr > 0 && recv(c, tmp, sizeof(tmp), 0) <= 0)
+                break;
+            if (fake_get(f, &f->stop))
+                break;
+        }
+        pthread_mutex_lock(&f->mu);
+        f->hanging--;
+        pthread_mutex_unlock(&f->mu);
+    } else {
+        char hdr[256];
+        size_t blen = strlen(body);
+        int hl = snprintf(hdr, sizeof(hdr),
+                          "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: "
+                          "%zu\r\nConnection: close\r\n\r\n",
+                          status, blen);
+        ssize_t w = send(c, hdr, (size_t)hl, MSG_NOSIGNAL);
+        size_t off = 0;
+        while (w >= 0 && off < blen) {
+            w = send(c, body + off, blen - off, MSG_NOSIGNAL);
+            if (w > 0)
+                off += (size_t)w;
+        }
+    }
+    free(body);
+}
+
+static void *fake_main(void *arg)
+{
+    fake *f = arg;
+    for (;;) {
+        struct pollfd p = {.fd = f->lfd, .events = POLLIN};
+        int pr = poll(&p, 1, 50);
+        if (fake_get(f, &f->stop))
+            break;
+        if (pr <= 0)
+            continue;
+        int c = accept(f->lfd, NULL, NULL);
+        if (c < 0)
+            continue;
+        serve_one(f, c);
+        close(c);
+    }
+    return NULL;
+}
+
+static fake *fake_start(void)
+{
+    fake *f = calloc(1, sizeof(*f));
+    ck_assert_ptr_nonnull(f);
+    pthread_mutex_init(&f->mu, NULL);
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(f->lfd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(f->lfd, 16), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&sa, &sl), 0);
+    f->port = ntohs(sa.sin_port);
+    fake_set(f, 500, "{}");
+    ck_assert_int_eq(pthread_create(&f->th, NULL, fake_main, f), 0);
+    return f;
+}
+
+static void fake_stop(fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->th, NULL);
+    close(f->lfd);
+    free(f->body);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static char base_url[64];
+
+static cfg_auth fetch_cfg(const fake *f)
+{
+    snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d/", f->port);
+    cfg_auth a = {.auth_url = "https://auth.example.com:8443/some/path",
+                  .api_key = SECRET,
+                  .api_base_url = base_url,
+                  .refresh_interval_s = 3600,
+                  .previous_key_grace_s = 600,
+                  .fetch_timeout_ms = 2000};
+    return a;
+}
+
+static bool wait_for(bool (*cond)(keys_store *, const void *), keys_store *ks, const void *arg,
+                     int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (cond(ks, arg))
+            return true;
+        usleep(20 * 1000);
+    }
+    return cond(ks, arg);
+}
+
+static bool is_ready(keys_store *ks, const void *arg)
+{
+    return keys_ready(ks);
+}
+
+static bool generation_past(keys_store *ks, const void *arg)
+{
+    return keys_generation(ks) > *(const uint64_t *)arg;
+}
+
+static bool failures_past(keys_store *ks, const void *arg)
+{
+    keys_status st;
+    keys_get_status(ks, &st);
+    return st.refresh_failures > *(const uint64_t *)arg;
+}
+
+static bool ok_past(keys_store *ks, const void *arg)
+{
+    keys_status st;
+    keys_get_status(ks, &st);
+    return st.refresh_ok > *(const uint64_t *)arg;
+}
+
+static void expect_start_fails(fake *f, const cfg_auth *a, const char *needle)
+{
+    keys_store *ks = (keys_store *)0x1;
+    char err[512] = "";
+    ck_assert_int_eq(keys_start(a, NULL, &ks, err, sizeof(err)), -1);
+    ck_assert_ptr_null(ks);
+    ck_assert_msg(strstr(err, needle) != NULL, "start-up message %s lacks %s", err, needle);
+    ck_assert_msg(!strchr(err, '\n'), "start-up message is not one line: %s", err);
+    ck_assert_msg(!strstr(err, SECRET), "start-up message leaks the API key: %s", err);
+}
+
+START_TEST(test_fetch_request_headers_and_issuer)
+{
+    fake *f = fake_start();
+    fake_set_key(f, TH_DEMO_PUB);
+    cfg_auth a = fetch_cfg(f);
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_msg(keys_start(&a, NULL, &ks, err, sizeof(err)) == 0, "%s", err);
+    ck_assert(keys_ready(ks));
+    keys_snapshot *s = keys_acquire(ks);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s->issuer, "https://auth.example.com:8443");
+    ck_assert_uint_eq(s->nkeys, 1);
+    jwt_key *ref = th_key(TH_DEMO_PUB);
+    ck_assert_str_eq(jwt_key_fingerprint(s->keys[0]), jwt_key_fingerprint(ref));
+    keys_status st;
+    keys_get_status(ks, &st);
+    ck_assert(st.ready && st.fetched);
+    ck_assert_str_eq(st.fingerprint, jwt_key_fingerprint(ref));
+    ck_assert_uint_eq(st.refresh_ok, 1);
+    ck_assert_uint_eq(st.refresh_failures, 0);
+    ck_assert_int_gt(st.loaded_at, 0);
+
+    pthread_mutex_lock(&f->mu);
+    char head[8192];
+    memcpy(head, f->last_head, sizeof(head));
+    pthread_mutex_unlock(&f->mu);
+    ck_assert_msg(strncmp(head, "GET /api/v1/token_verification_metadata HTTP/1.1\r\n", 50) == 0,
+                  "%s", head);
+    ck_assert_msg(strstr(head, "\r\nAuthorization: Bearer " SECRET "\r\n"), "%s", head);
+    ck_assert_msg(strstr(head, "\r\nX-Propelauth-url: auth.example.com:8443\r\n"), "%s", head);
+    keys_snapshot_unref(s);
+    jwt_key_unref(ref);
+    keys_stop(ks);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_startup_definitive_errors_are_fatal)
+{
+    fake *f = fake_start();
+    cfg_auth a = fetch_cfg(f);
+    fake_set(f, 401, "{\"error\":\"unauthorized\"}");
+    expect_start_fails(f, &a, "API key is incorrect (401 from http://127.0.0.1:");
+    fake_set(f, 404, "");
+    expect_start_fails(f, &a, "auth_url is incorrect (404 from");
+    fake_set(f, 400, "");
+    expect_start_fails(f, &a, "bad request (400 from");
+    fake_set(f, 200, "this is not json");
+    expect_start_fails(f, &a, "unusable response");
+    char *b = metadata_json(TH_FIX "ec-pub.pem", false);
+    fake_set(f, 200, b);
+    free(b);
+    expect_start_fails(f, &a, "unusable response from http://127.0.0.1:");
+    expect_start_fails(f, &a, "RSA");
+    b = metadata_json(TH_FIX "rsa1024-pub.pem", false);
+    fake_set(f, 200, b);
+    free(b);
+    expect_start_fails(f, &a, "2048");
+    char *huge = malloc(200 * 1024 + 1);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 'a', 200 * 1024);
+    huge[200 * 1024] = '\0';
+    fake_set(f, 200, huge);
+    free(huge);
+    expect_start_fails(f, &a, "larger than 65536 bytes");
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_startup_config_errors)
+{
+    fake *f = fake_start();
+    fake_set_key(f, TH_DEMO_PUB);
+    cfg_auth a = fetch_cfg(f);
+    a.api_base_url = "http://propelauth-api.example";
+    expect_start_fails(f, &a, "https://");
+    a = fetch_cfg(f);
+    a.auth_url = "https://";
+    expect_start_fails(f, &a, "auth_url has no host");
+    a = fetch_cfg(f);
+    a.api_key = NULL;
+    a.api_key_env = "AG_TEST_KEYS_UNSET_VAR";
+    unsetenv("AG_TEST_KEYS_UNSET_VAR");
+    expect_start_fails(f, &a, "AG_TEST_KEYS_UNSET_VAR");
+    char *p = write_tmp(SECRET "\n", 0644);
+    a = fetch_cfg(f);
+    a.api_key = NULL;
+    a.api_key_file = p;
+    expect_start_fails(f, &a, "chmod 600");
+    ck_assert_int_eq(fake_get(f, &f->requests), 0); /* refused before any request */
+    unlink(p);
+    free(p);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_A20_transient_start_then_recover)
+{
+    static const int statuses[] = {500, 503, 429};
+    for (size_t i = 0; i < AG_ARRAY_LEN(statuses); i++) {
+        fake *f = fake_start();
+        fake_set(f, statuses[i], "{}");
+        cfg_auth a = fetch_cfg(f);
+        keys_store *ks = NULL;
+        char err[512];
+        ck_assert_msg(keys_start(&a, NULL, &ks, err, sizeof(err)) == 0, "%s", err);
+        ck_assert(!keys_ready(ks));
+        ck_assert_ptr_null(keys_acquire(ks));
+        keys_status st;
+        keys_get_status(ks, &st);
+        ck_assert(!st.ready && st.fetched);
+        ck_assert_uint_ge(st.refresh_failures, 1);
+        char num[8];
+        snprintf(num, sizeof(num), "%d", statuses[i]);
+        ck_assert_msg(strstr(st.last_error, num) != NULL, "%s", st.last_error);
+        ck_assert(!strstr(st.last_error, SECRET));
+        /* Retries happen on their own (back-off starts at 0.25-0.5 s). */
+        uint64_t one = 1;
+        ck_assert(wait_for(failures_past, ks, &one, 3000));
+        fake_set_key(f, TH_DEMO_PUB);
+        ck_assert(wait_for(is_ready, ks, NULL, 5000));
+        keys_snapshot *s = keys_acquire(ks);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_eq(s->nkeys, 1);
+        keys_snapshot_unref(s);
+        keys_get_status(ks, &st);
+        ck_assert_str_eq(st.last_error, "");
+        keys_stop(ks);
+        fake_stop(f);
+    }
+}
+END_TEST
+
+START_TEST(test_A20_connection_refused_is_transient)
+{
+    fake *f = fake_start();
+    cfg_auth a = fetch_cfg(f);
+    fake_stop(f); /* nothing listens there any more */
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_msg(keys_start(&a, NULL, &ks, err, sizeof(err)) == 0, "%s", err);
+    ck_assert(!keys_ready(ks));
+    keys_status st;
+    keys_get_status(ks, &st);
+    ck_assert_msg(strstr(st.last_error, "cannot reach") != NULL, "%s", st.last_error);
+    keys_stop(ks);
+}
+END_TEST
+
+START_TEST(test_A20_hang_times_out_and_stop_is_prompt)
+{
+    fake *f = fake_start();
+    fake_hang(f);
+    cfg_auth a = fetch_cfg(f);
+    a.fetch_timeout_ms = 300;
+    keys_store *ks = NULL;
+    char err[512];
+    uint64_t t0 = ag_now_mono_ns();
+    ck_assert_msg(keys_start(&a, NULL, &ks, err, sizeof(err)) == 0, "%s", err);
+    uint64_t took = (ag_now_mono_ns() - t0) / 1000000;
+    ck_assert_uint_ge(took, 250);
+    ck_assert_uint_lt(took, 3000);
+    ck_assert(!keys_ready(ks));
+    keys_stop(ks);
+
+    /* A long timeout and a fetch in progress: keys_stop must not wait it out. */
+    a.fetch_timeout_ms = 30000;
+    fake_set(f, 503, "");
+    ck_assert_int_eq(keys_start(&a, NULL, &ks, err, sizeof(err)), 0);
+    fake_hang(f);
+    for (int i = 0; i < 200 && fake_get(f, &f->hanging) == 0; i++)
+        usleep(20 * 1000);
+    ck_assert_int_eq(fake_get(f, &f->hanging), 1);
+    t0 = ag_now_mono_ns();
+    keys_stop(ks);
+    took = (ag_now_mono_ns() - t0) / 1000000;
+    ck_assert_msg(took < 2500, "keys_stop took %llu ms", (unsigned long long)took);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_rotation_grace_and_refresh_now)
+{
+    fake *f = fake_start();
+    fake_set_key(f, TH_DEMO_PUB);
+    cfg_auth a = fetch_cfg(f);
+    a.previous_key_grace_s = 1;
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_msg(keys_start(&a, NULL, &ks, err, sizeof(err)) == 0, "%s", err);
+    jwt_key *demo = th_key(TH_DEMO_PUB), *other = th_key(TH_FIX "other-pub.pem");
+    keys_snapshot *before = keys_acquire(ks);
+    uint64_t g0 = keys_generation(ks);
+
+    /* Same key again: nothing changes. */
+    uint64_t ok0 = 1;
+    keys_refresh_now(ks);
+    ck_assert(wait_for(ok_past, ks, &ok0, 3000));
+    ck_assert_uint_eq(keys_generation(ks), g0);
+
+    fake_set_key(f, TH_FIX "other-pub.pem");
+    keys_refresh_now(ks);
+    ck_assert(wait_for(generation_past, ks, &g0, 3000));
+    keys_snapshot *during = keys_acquire(ks);
+    ck_assert_uint_eq(during->nkeys, 2);
+    ck_assert_str_eq(jwt_key_fingerprint(during->keys[0]), jwt_key_fingerprint(other));
+    ck_assert_str_eq(jwt_key_fingerprint(during->keys[1]), jwt_key_fingerprint(demo));
+    keys_status st;
+    keys_get_status(ks, &st);
+    ck_assert_str_eq(st.fingerprint, jwt_key_fingerprint(other));
+    /* The request that started before the rotation still holds the old set. */
+    ck_assert_uint_eq(before->nkeys, 1);
+    ck_assert_str_eq(jwt_key_fingerprint(before->keys[0]), jwt_key_fingerprint(demo));
+
+    uint64_t g1 = keys_generation(ks);
+    ck_assert(wait_for(generation_past, ks, &g1, 3000)); /* grace ends after 1 s */
+    keys_snapshot *after = keys_acquire(ks);
+    ck_assert_uint_eq(after->nkeys, 1);
+    ck_assert_str_eq(jwt_key_fingerprint(after->keys[0]), jwt_key_fingerprint(other));
+    ck_assert_str_eq(after->issuer, "https://auth.example.com:8443");
+
+    keys_snapshot_unref(before);
+    keys_snapshot_unref(during);
+    keys_snapshot_unref(after);
+    jwt_key_unref(demo);
+    jwt_key_unref(other);
+    keys_stop(ks);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_no_grace_drops_old_key_at_once)
+{
+    fake *f = fake_start();
+    fake_set_key(f, TH_DEMO_PUB);
+    cfg_auth a = fetch_cfg(f);
+    a.previous_key_grace_s = 0;
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_int_eq(keys_start(&a, NULL, &ks, err, sizeof(err)), 0);
+    uint64_t g0 = keys_generation(ks);
+    fake_set_key(f, TH_FIX "other-pub.pem");
+    keys_refresh_now(ks);
+    ck_assert(wait_for(generation_past, ks, &g0, 3000));
+    keys_snapshot *s = keys_acquire(ks);
+    ck_assert_uint_eq(s->nkeys, 1);
+    keys_snapshot_unref(s);
+    keys_stop(ks);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_A20_failed_refresh_keeps_last_key)
+{
+    fake *f = fake_start();
+    fake_set_key(f, TH_DEMO_PUB);
+    cfg_auth a = fetch_cfg(f);
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_int_eq(keys_start(&a, NULL, &ks, err, sizeof(err)), 0);
+    uint64_t g0 = keys_generation(ks);
+    /* Even a definitive error or an unusable body only logs once we are serving. */
+    static const int statuses[] = {500, 401, 200};
+    for (size_t i = 0; i < AG_ARRAY_LEN(statuses); i++) {
+        fake_set(f, statuses[i], "not json");
+        keys_status st;
+        keys_get_status(ks, &st);
+        uint64_t fails = st.refresh_failures;
+        keys_refresh_now(ks);
+        ck_assert(wait_for(failures_past, ks, &fails, 3000));
+        keys_get_status(ks, &st);
+        ck_assert(st.ready);
+        ck_assert(st.last_error[0] != '\0');
+        ck_assert_uint_eq(keys_generation(ks), g0);
+        keys_snapshot *s = keys_acquire(ks);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_eq(s->nkeys, 1);
+        keys_snapshot_unref(s);
+    }
+    keys_stop(ks);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_periodic_refresh)
+{
+    fake *f = fake_start();
+    fake_set_key(f, TH_DEMO_PUB);
+    cfg_auth a = fetch_cfg(f);
+    a.refresh_interval_s = 1;
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_int_eq(keys_start(&a, NULL, &ks, err, sizeof(err)), 0);
+    uint64_t two = 2;
+    ck_assert(wait_for(ok_past, ks, &two, 4000)); /* 3 fetches within ~2 s */
+    ck_assert_int_ge(fake_get(f, &f->requests), 3);
+    keys_stop(ks);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_manual_keys_unchanged)
+{
+    cfg_auth a = {.verifier_key_file = TH_DEMO_PUB, .issuer = TH_ISS};
+    keys_store *ks = NULL;
+    char err[512];
+    ck_assert_msg(keys_start(&a, NULL, &ks, err, sizeof(err)) == 0, "%s", err);
+    ck_assert(keys_ready(ks));
+    keys_refresh_now(ks); /* no-op, no thread */
+    keys_snapshot *s = keys_acquire(ks);
+    ck_assert_str_eq(s->issuer, TH_ISS);
+    ck_assert_uint_eq(s->nkeys, 1);
+    keys_snapshot_unref(s);
+    keys_status st;
+    keys_get_status(ks, &st);
+    ck_assert(st.ready && !st.fetched);
+    keys_stop(ks);
+
+    a.verifier_key_file = TH_FIX "ec-pub.pem";
+    ks = (keys_store *)0x1;
+    ck_assert_int_eq(keys_start(&a, NULL, &ks, err, sizeof(err)), -1);
+    ck_assert_ptr_null(ks);
+    ck_assert_msg(strstr(err, "ec-pub.pem: verifier key: ") != NULL, "%s", err);
+    char *pem = th_read(TH_FIX "demo-pub-pkcs1.pem", NULL);
+    a = (cfg_auth){.verifier_key_pem = pem, .issuer = TH_ISS};
+    ck_assert_int_eq(keys_start(&a, NULL, &ks, err, sizeof(err)), 0);
+    keys_stop(ks);
+    free(pem);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    Suite *s = suite_create("keys");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, test_auth_host_and_issuer);
+    tcase_add_test(tc, test_metadata_url);
+    tcase_add_test(tc, test_header_lines);
+    tcase_add_test(tc, test_read_api_key);
+    tcase_add_test(tc, test_classify_status);
+    tcase_add_test(tc, test_A19_parse_metadata_rejects_unusable_keys);
+    tcase_add_test(tc, test_backoff_bounds);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fetch");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_fetch_request_headers_and_issuer);
+    tcase_add_test(tc, test_startup_definitive_errors_are_fatal);
+    tcase_add_test(tc, test_startup_config_errors);
+    tcase_add_test(tc, test_A20_transient_start_then_recover);
+    tcase_add_test(tc, test_A20_connection_refused_is_transient);
+    tcase_add_test(tc, test_A20_hang_times_out_and_stop_is_prompt);
+    tcase_add_test(tc, test_rotation_grace_and_refresh_now);
+    tcase_add_test(tc, test_no_grace_drops_old_key_at_once);
+    tcase_add_test(tc, test_A20_failed_refresh_keeps_last_key);
+    tcase_add_test(tc, test_periodic_refresh);
+    tcase_add_test(tc, test_manual_keys_unchanged);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+AG_TEST_MAIN(make_suite)
