@@ -1535,9 +1535,15 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
             } else if (!l->bad && l->kind != Y_SEQ) {
                 err_at(c, l->line, l->col, "%s: permissions: expected a list, got %s", where,
                        kind_name(l));
-            } else if (!l->bad && l->n == 0) {
-                err_at(c, l->line, l->col, "%s: permissions: must not be empty", where);
             } else if (!l->bad) {
+                /* The libraries define has_all([]) as true (their own tests
+                 * check it), so an empty list is legal; it is the same as
+                 * require_org_member, which is likely not what was meant. */
+                if (l->n == 0)
+                    warn_at(c, l->line, l->col,
+                            "%s: permissions: [] requires no permission at all (same as "
+                            "require_org_member)",
+                            where);
                 for (size_t i = 0; i < l->n; i++) {
                     char *p = NULL;
                     char pw[200];

@@ -1,6 +1,7 @@
 #include "gate.h"
 
 #include <regex.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,7 +134,11 @@ bool gate_header_stripped(const gate *g, const char *name, size_t len)
 
 void gate_decision_init(gate_decision *d)
 {
-    memset(d, 0, sizeof(*d));
+    /* Every request initialises one of these; the 8 KiB path buffer is
+     * written by the canonicalizer before it is read, so it is not cleared. */
+    memset(d, 0, offsetof(gate_decision, org_id));
+    d->org_id[0] = '\0';
+    d->path[0] = '\0';
     ag_buf_init(&d->scratch);
 }
 

@@ -54,11 +54,9 @@ typedef struct gate_decision {
     bool token_sent;            /* for WWW-Authenticate error="invalid_token" */
     unsigned allow;             /* 405: HX_M_* mask for Allow */
     const cfg_route *route;     /* NULL when no route matched */
-    char path[GATE_PATH_MAX];   /* canonical path (forwarded) */
     size_t path_len;
     const char *query;          /* raw query, points into the request target */
     size_t query_len;
-    char org_id[GATE_ORG_MAX];  /* decoded org id, when the route has a source */
     size_t org_id_len;
     bool has_org_id;
     id_user *user;              /* reference held when the token verified */
@@ -69,6 +67,9 @@ typedef struct gate_decision {
     const char *x_user;         /* header values to inject (NULL = none) */
     const char *x_org;
     ag_buf scratch;             /* backing store for x_user when not precomputed */
+    /* Large buffers last: gate_decision_init clears only what precedes them. */
+    char org_id[GATE_ORG_MAX];  /* decoded org id, when the route has a source */
+    char path[GATE_PATH_MAX];   /* canonical path (forwarded) */
 } gate_decision;
 
 void gate_decision_init(gate_decision *d);

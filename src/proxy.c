@@ -129,7 +129,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     touch(x);
     xbuf *b = &x->respbody;
     if (!b->p) {
-        b->p = malloc(XB_CAP);
+        b->p = xb_get(x->w);
         if (!b->p)
             return 0;
     }
@@ -204,7 +204,47 @@ typedef struct hdr_ctx {
     bool failed;
     bool have_ctype, have_accept;
     const char *host;
+    char conn_tokens[512]; /* ",a,b," lower-cased names from the client's Connection */
 } hdr_ctx;
+
+/* Collect the header names a client listed in Connection: they are hop-by-hop
+ * for this hop only and must not be forwarded (RFC 9110 7.6.1). Headers the
+ * gateway adds are appended afterwards and cannot be removed this way. */
+static enum MHD_Result collect_connection(void *cls, enum MHD_ValueKind kind, const char *key,
+                                          size_t key_size, const char *value, size_t value_size)
+{
+    hdr_ctx *h = cls;
+    if (!value || !ag_streq_ci(key, key_size, "connection"))
+        return MHD_YES;
+    size_t n = strlen(h->conn_tokens);
+    for (size_t i = 0; i <= value_size && n + 2 < sizeof(h->conn_tokens); i++) {
+        char c = i < value_size ? value[i] : ',';
+        if (c == ' ' || c == '\t')
+            continue;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c == ',' && n > 0 && h->conn_tokens[n - 1] == ',')
+            continue;
+        h->conn_tokens[n++] = c;
+    }
+    h->conn_tokens[n] = '\0';
+    return MHD_YES;
+}
+
+static bool listed_in_connection(const hdr_ctx *h, const char *key, size_t key_size)
+{
+    char needle[130];
+    if (h->conn_tokens[1] == '\0' || key_size + 3 > sizeof(needle))
+        return false;
+    needle[0] = ',';
+    for (size_t i = 0; i < key_size; i++) {
+        char c = key[i];
+        needle[i + 1] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    needle[key_size + 1] = ',';
+    needle[key_size + 2] = '\0';
+    return strstr(h->conn_tokens, needle) != NULL;
+}
 
 static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t key_size, const char *value, size_t value_size)
@@ -212,12 +252,13 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
     hdr_ctx *h = cls;
     xchg *x = h->x;
     const cfg_config *c = gate_config(x->gate);
-    if (hx_is_hop_by_hop(key, key_size) || gate_header_stripped(x->gate, key, key_size))
-        return MHD_YES;
     if (ag_streq_ci(key, key_size, "host")) {
         h->host = value;
         return MHD_YES;
     }
+    if (hx_is_hop_by_hop(key, key_size) || gate_header_stripped(x->gate, key, key_size) ||
+        listed_in_connection(h, key, key_size))
+        return MHD_YES;
     /* We set these ourselves; the client's copies would be trusted upstream. */
     if (ag_streq_ci(key, key_size, "x-request-id") || ag_streq_ci(key, key_size, "expect"))
         return MHD_YES;
@@ -241,6 +282,9 @@ static int build_headers(xchg *x)
 {
     const cfg_config *c = gate_config(x->gate);
     hdr_ctx h = {.x = x};
+    h.conn_tokens[0] = ',';
+    h.conn_tokens[1] = '\0';
+    MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_connection, &h);
     MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, copy_header, &h);
     if (h.failed)
         goto fail;
@@ -326,7 +370,7 @@ int px_start(xchg *x)
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
         if (strcmp(x->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
-        x->reqbody.p = x->has_body ? malloc(XB_CAP) : NULL;
+        x->reqbody.p = x->has_body ? xb_get(w) : NULL;
         if (x->has_body && !x->reqbody.p)
             goto fail;
     } else if (strcmp(x->method, "GET") != 0) {

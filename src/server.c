@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,11 @@
 #include "worker.h"
 
 #define MAX_REQ_HEADERS_HARD 1000
+/* A denied request with a body up to this size is read and discarded so the
+ * connection stays usable; larger or chunked bodies get the answer at once and
+ * the connection is closed, so an unauthenticated client cannot make us read
+ * (or be confused by) a large body. */
+#define DRAIN_MAX (64 * 1024)
 
 typedef struct srv {
     char *config_path;
@@ -46,6 +52,21 @@ typedef struct srv {
     int64_t policy_loaded_at;
     adm_server *admin;
 } srv;
+
+char *xb_get(worker *w)
+{
+    return w->nbuf_pool > 0 ? w->buf_pool[--w->nbuf_pool] : malloc(XB_CAP);
+}
+
+void xb_put(worker *w, char *p)
+{
+    if (!p)
+        return;
+    if (w->nbuf_pool < (int)AG_ARRAY_LEN(w->buf_pool))
+        w->buf_pool[w->nbuf_pool++] = p;
+    else
+        free(p);
+}
 
 int64_t now_ms(void)
 {
@@ -78,9 +99,10 @@ static void worker_refresh(worker *w)
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     worker *w = cls;
-    xchg *x = calloc(1, sizeof(*x));
+    xchg *x = malloc(sizeof(*x));
     if (!x)
         return NULL;
+    memset(x, 0, offsetof(xchg, d));
     x->w = w;
     x->conn = conn;
     x->t_start_ns = ag_now_mono_ns();
@@ -108,8 +130,8 @@ static void xchg_free(xchg *x)
         gate_unref(x->gate);
     ag_buf_free(&x->resp_hdrs);
     ag_buf_free(&x->url);
-    free(x->reqbody.p);
-    free(x->respbody.p);
+    xb_put(x->w, x->reqbody.p);
+    xb_put(x->w, x->respbody.p);
     free(x->target);
     x->w->nx--;
     free(x);
@@ -354,8 +376,17 @@ static enum MHD_Result queue_proxied(xchg *x)
         line = eol + 1;
     }
     struct MHD_Response *r;
+    bool whole = x->upstream_done && x->upstream_result == CURLE_OK && !x->upstream_error &&
+                 x->respbody.len == x->resp_bytes &&
+                 (x->resp_content_length < 0 || (uint64_t)x->resp_content_length == x->resp_bytes);
     if (no_body && !(x->is_head && x->resp_content_length > 0))
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    else if (whole && !no_body)
+        /* The body is already here: one buffer lets MHD send head and body in
+         * a single write. */
+        r = MHD_create_response_from_buffer(x->respbody.len,
+                                            x->respbody.p ? x->respbody.p + x->respbody.off : "",
+                                            MHD_RESPMEM_MUST_COPY);
     else
         r = MHD_create_response_from_callback(x->resp_content_length >= 0
                                                   ? (uint64_t)x->resp_content_length
@@ -562,12 +593,13 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     gate_decide(x->gate, w->keys, w->cache, &req, ag_now_wall(), &x->d);
     if (x->d.status != 0) {
         x->state = XS_REJECTED;
-        /* 400-class protocol errors close; so does any denial of a request
-         * with a body we have not read, which must never be parsed as the
-         * next request. Otherwise answer once the request is complete, which
-         * keeps the connection alive. */
+        /* 400-class protocol errors close; so does a denial of a request with
+         * a large or chunked body, which is never read (libmicrohttpd closes
+         * after answering, so it cannot be parsed as the next request). A small
+         * declared body is drained and the answer keeps the connection alive. */
         bool proto = x->d.status == 400 || x->d.status == 414 || x->d.status == 431;
-        if (proto || x->has_body) {
+        bool big = x->has_body && (x->body_declared == UINT64_MAX || x->body_declared > DRAIN_MAX);
+        if (proto || big) {
             x->close_after = true;
             ret = queue_error(x);
         }
@@ -829,6 +861,9 @@ static void worker_destroy(worker *w)
         px_worker_cleanup(w);
     if (w->cache)
         tc_free(w->cache);
+    for (int i = 0; i < w->nbuf_pool; i++)
+        free(w->buf_pool[i]);
+    w->nbuf_pool = 0;
     gate_unref(w->gate);
     keys_snapshot_unref(w->keys);
     if (w->ep >= 0)

@@ -46,6 +46,8 @@ typedef struct worker {
     xchg *active;             /* exchanges with an upstream transfer */
     CURL *easy_pool[64];      /* reset easy handles kept for reuse */
     int neasy_pool;
+    char *buf_pool[64];       /* XB_CAP body buffers kept for reuse */
+    int nbuf_pool;
     uint64_t open_conns;
     uint64_t nx;              /* exchanges alive on this worker */
     int finished;             /* atomic: the loop has exited */
@@ -66,7 +68,6 @@ struct xchg {
     size_t target_len;
     const char *method;
     gate *gate;            /* the gate this request is decided under */
-    gate_decision d;
     char request_id[64];
     char client_addr[64];
     uint64_t t_start_ns, t_upstream_ns, t_upstream_hdr_ns;
@@ -97,6 +98,7 @@ struct xchg {
     uint64_t resp_bytes;
     xchg *next, *prev;      /* worker->active list */
     ag_buf url;
+    gate_decision d;        /* last: large, initialised by gate_decision_init */
 };
 
 /* proxy.c */
@@ -115,6 +117,8 @@ void srv_upstream_progress(xchg *x);   /* headers ready, body data, or done */
 void srv_resume(xchg *x);
 
 int64_t now_ms(void);
+char *xb_get(worker *w);
+void xb_put(worker *w, char *p);
 
 static inline size_t xbuf_space(const xbuf *b)
 {
