@@ -56,7 +56,8 @@ unit: $(UNIT_BIN)
 integration: all
 	python3 tests/integration/run.py --build $(BUILD)
 
-test: all unit integration
+# The fuzz smoke run builds its own instrumented copy; once per CI run is enough.
+test: all unit integration $(if $(filter 1,$(SANITIZE)),,fuzz-smoke)
 
 run: deps
 	$(MAKE) all

@@ -23,7 +23,8 @@ typedef enum jwt_status {
     JWT_OK = 0,
     JWT_MALFORMED,       /* structure, base64url, JSON */
     JWT_TOO_LARGE,       /* over max_token_bytes */
-    JWT_BAD_ALG,         /* alg not exactly RS256, or crit / bad kid / jwk / jku / x5u ... */
+    JWT_BAD_ALG,         /* alg not exactly RS256, crit, or a non-string kid; jwk/jku/x5u/x5c
+                          * are ignored: only configured keys are ever used (case A4) */
     JWT_BAD_SIGNATURE,
     JWT_EXPIRED,
     JWT_NOT_YET_VALID,   /* iat or nbf in the future beyond leeway */
