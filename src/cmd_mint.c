@@ -60,8 +60,8 @@ static void mint_usage(FILE *f)
 /* Prints "authgate mint: <before><arg><after>" and returns the usage exit code. */
 static int usage_err(const char *before, const char *arg, const char *after)
 {
-    fprintf(stderr, "authgate mint: %s%s%s\n(see authgate mint --help)\n", before,
-            arg ? arg : "", after ? after : "");
+    fprintf(stderr, "authgate mint: %s%s%s\n(see authgate mint --help)\n", before, arg ? arg : "",
+            after ? after : "");
     return 2;
 }
 
@@ -215,9 +215,9 @@ static json_t *org_from_spec(const char *spec)
         goto out;
     e = json_pack("{s:s, s:s, s:s, s:{}, s:s, s:o, s:o, s:s, s:[]}", "org_id", id, "org_name", name,
                   "url_safe_org_name", slug, "org_metadata", "user_role", role,
-                  "inherited_user_roles_plus_current_role", inherited_for(role),
-                  "user_permissions", csv_array(perms ? perms : ""), "org_role_structure",
-                  "single_role_in_hierarchy", "additional_roles");
+                  "inherited_user_roles_plus_current_role", inherited_for(role), "user_permissions",
+                  csv_array(perms ? perms : ""), "org_role_structure", "single_role_in_hierarchy",
+                  "additional_roles");
 out:
     free(slug);
     free(copy);
@@ -263,14 +263,24 @@ int cmd_mint(int argc, char **argv)
     optind = 0; /* GNU: full re-initialisation, so the command can run twice */
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        json_t *last = json_array_size(orgs) ? json_array_get(orgs, json_array_size(orgs) - 1)
-                                             : NULL;
+        json_t *last =
+            json_array_size(orgs) ? json_array_get(orgs, json_array_size(orgs) - 1) : NULL;
         switch (ch) {
-        case OPT_KEY: key = optarg; break;
-        case OPT_ISSUER: issuer = optarg; break;
-        case OPT_USER_ID: user_id = optarg; break;
-        case OPT_EMAIL: email = optarg; break;
-        case OPT_ACTIVE_ORG: active = optarg; break;
+        case OPT_KEY:
+            key = optarg;
+            break;
+        case OPT_ISSUER:
+            issuer = optarg;
+            break;
+        case OPT_USER_ID:
+            user_id = optarg;
+            break;
+        case OPT_EMAIL:
+            email = optarg;
+            break;
+        case OPT_ACTIVE_ORG:
+            active = optarg;
+            break;
         case OPT_ORG: {
             json_t *e = org_from_spec(optarg);
             if (!e) {
@@ -335,13 +345,17 @@ int cmd_mint(int argc, char **argv)
             }
             break;
         }
-        case OPT_UNSET: json_array_append_new(unset, json_string(optarg)); break;
+        case OPT_UNSET:
+            json_array_append_new(unset, json_string(optarg));
+            break;
         case 'h':
         case OPT_HELP:
             mint_usage(stdout);
             rc = 0;
             goto out;
-        default: rc = usage_err("bad option", NULL, NULL); goto out;
+        default:
+            rc = usage_err("bad option", NULL, NULL);
+            goto out;
         }
     }
     if (optind != argc) {

@@ -196,8 +196,8 @@ static int org_header(id_org *o, const json_t *e, const json_t *structure, const
     int rc = -1;
     ag_buf b;
     ag_buf_init(&b);
-    if (ag_buf_append(&b, "{", 1) != 0 || put_key(&b, false, "org_id") != 0 || put_json(&b, json_object_get(e, "org_id"), 0) != 0 ||
-        put_key(&b, true, "org_name") != 0 ||
+    if (ag_buf_append(&b, "{", 1) != 0 || put_key(&b, false, "org_id") != 0 ||
+        put_json(&b, json_object_get(e, "org_id"), 0) != 0 || put_key(&b, true, "org_name") != 0 ||
         put_json(&b, json_object_get(e, "org_name"), 0) != 0 ||
         put_key(&b, true, "org_metadata") != 0 ||
         put_json(&b, json_object_get(e, "org_metadata"), 0) != 0 ||
@@ -208,8 +208,8 @@ static int org_header(id_org *o, const json_t *e, const json_t *structure, const
         put_key(&b, true, "user_permissions") != 0 ||
         put_json(&b, json_object_get(e, "user_permissions"), 0) != 0 ||
         put_key(&b, true, "org_role_structure") != 0 ||
-        (structure ? put_json(&b, structure, 0) : ag_buf_puts(&b, "\"single_role_in_hierarchy\"")) !=
-            0 ||
+        (structure ? put_json(&b, structure, 0)
+                   : ag_buf_puts(&b, "\"single_role_in_hierarchy\"")) != 0 ||
         put_key(&b, true, "assigned_additional_roles") != 0 ||
         (addl ? put_json(&b, addl, 0) : ag_buf_puts(&b, "[]")) != 0 ||
         put_key(&b, true, "url_safe_org_name") != 0 ||
@@ -228,9 +228,8 @@ out:
 }
 
 static const char *const org_required[] = {
-    "org_id",    "org_name",
-    "url_safe_org_name", "org_metadata",
-    "user_role", "inherited_user_roles_plus_current_role",
+    "org_id",           "org_name",  "url_safe_org_name",
+    "org_metadata",     "user_role", "inherited_user_roles_plus_current_role",
     "user_permissions",
 };
 
@@ -407,8 +406,9 @@ static int user_headers(id_user *u, const json_t *claims)
         (lm && !json_is_null(lm) ? put_json(&b, lm, 0)
                                  : ag_buf_puts(&b, "{\"login_method\":\"unknown\"}")) != 0)
         goto out;
-    static const char *const passthrough[] = {"first_name", "last_name",      "username",
-                                              "properties", "legacy_user_id", "impersonator_user_id"};
+    static const char *const passthrough[] = {"first_name",     "last_name",
+                                              "username",       "properties",
+                                              "legacy_user_id", "impersonator_user_id"};
     for (size_t i = 0; i < AG_ARRAY_LEN(passthrough); i++)
         if (put_key(&b, true, passthrough[i]) != 0 ||
             put_opt(&b, json_object_get(claims, passthrough[i])) != 0)
@@ -429,8 +429,9 @@ static int user_headers(id_user *u, const json_t *claims)
         if (ag_buf_append(&b, "{", 1) != 0)
             goto out;
         for (size_t i = 0; i < u->norgs; i++)
-            if ((i && ag_buf_append(&b, ",", 1) != 0) || ag_buf_puts(&b, u->orgs[i].key_json) != 0 ||
-                ag_buf_append(&b, ":", 1) != 0 || ag_buf_puts(&b, u->orgs[i].xorg) != 0)
+            if ((i && ag_buf_append(&b, ",", 1) != 0) ||
+                ag_buf_puts(&b, u->orgs[i].key_json) != 0 || ag_buf_append(&b, ":", 1) != 0 ||
+                ag_buf_puts(&b, u->orgs[i].xorg) != 0)
                 goto out;
         if (ag_buf_append(&b, "}", 1) != 0)
             goto out;

@@ -150,8 +150,8 @@ static int pem_single_public_block(const char *pem, size_t len, size_t *start, s
     size_t s = 0, e = len;
     while (s < e && (pem[s] == ' ' || pem[s] == '\t' || pem[s] == '\r' || pem[s] == '\n'))
         s++;
-    while (e > s && (pem[e - 1] == ' ' || pem[e - 1] == '\t' || pem[e - 1] == '\r' ||
-                     pem[e - 1] == '\n'))
+    while (e > s &&
+           (pem[e - 1] == ' ' || pem[e - 1] == '\t' || pem[e - 1] == '\r' || pem[e - 1] == '\n'))
         e--;
     for (size_t k = 0; k < AG_ARRAY_LEN(begins); k++) {
         size_t bl = strlen(begins[k]), el = strlen(ends[k]);
@@ -207,9 +207,9 @@ int jwt_key_from_pem(const char *pem, size_t len, jwt_key **out, char *err, size
                 "block and nothing else");
         goto out;
     }
-    /* The decoder accepts SPKI and PKCS#1 alike when asked for an RSA public key. */
-    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL,
-                                         NULL);
+    /* Any key type is decoded (SPKI and PKCS#1 alike), so that a wrong type
+     * gets its own message below instead of "unparsable". */
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL, NULL);
     if (!dctx) {
         set_err(err, errlen, "verifier key: cannot create decoder");
         goto out;
@@ -288,16 +288,26 @@ const char *jwt_status_reason(jwt_status s)
     /* Names from security.md section 5. An oversized token is "malformed" there
      * (case 17); callers that need the distinction have the enum. */
     switch (s) {
-    case JWT_OK: return "ok";
-    case JWT_MALFORMED: return "token_malformed";
-    case JWT_TOO_LARGE: return "token_malformed";
-    case JWT_BAD_ALG: return "token_alg";
-    case JWT_BAD_SIGNATURE: return "token_signature";
-    case JWT_EXPIRED: return "token_expired";
-    case JWT_NOT_YET_VALID: return "token_not_yet_valid";
-    case JWT_BAD_ISSUER: return "token_issuer";
-    case JWT_BAD_CLAIMS: return "token_claims";
-    case JWT__COUNT: break;
+    case JWT_OK:
+        return "ok";
+    case JWT_MALFORMED:
+        return "token_malformed";
+    case JWT_TOO_LARGE:
+        return "token_malformed";
+    case JWT_BAD_ALG:
+        return "token_alg";
+    case JWT_BAD_SIGNATURE:
+        return "token_signature";
+    case JWT_EXPIRED:
+        return "token_expired";
+    case JWT_NOT_YET_VALID:
+        return "token_not_yet_valid";
+    case JWT_BAD_ISSUER:
+        return "token_issuer";
+    case JWT_BAD_CLAIMS:
+        return "token_claims";
+    case JWT__COUNT:
+        break;
     }
     return "token_malformed";
 }
@@ -568,7 +578,8 @@ char *jwt_sign_rs256(const char *private_pem, size_t pem_len, const json_t *head
     char *hjson = NULL, *cjson = NULL, *h64 = NULL, *c64 = NULL, *tok = NULL;
     unsigned char *sig = NULL;
 
-    if (!private_pem || !json_is_object(claims) || (header_extra && !json_is_object(header_extra))) {
+    if (!private_pem || !json_is_object(claims) ||
+        (header_extra && !json_is_object(header_extra))) {
         set_err(err, errlen, "sign: bad arguments");
         goto out;
     }

@@ -46,9 +46,9 @@ static void assert_header_safe(const char *h)
 }
 
 #define ORG(id, role, inh, perms)                                                                  \
-    "\"" id "\":{\"org_id\":\"" id "\",\"org_name\":\"Org " id "\",\"url_safe_org_name\":\"org-" id \
-    "\",\"org_metadata\":{},\"user_role\":" role ",\"inherited_user_roles_plus_current_role\":" inh \
-    ",\"user_permissions\":" perms "}"
+    "\"" id "\":{\"org_id\":\"" id "\",\"org_name\":\"Org " id                                     \
+    "\",\"url_safe_org_name\":\"org-" id "\",\"org_metadata\":{},\"user_role\":" role              \
+    ",\"inherited_user_roles_plus_current_role\":" inh ",\"user_permissions\":" perms "}"
 
 #define BASE "\"user_id\":\"u1\",\"exp\":1790001800"
 
@@ -71,13 +71,13 @@ START_TEST(test_py_only_user_id_orgs_null)
     id_user_unref(u);
     /* explicit null map: same */
     u = user_ok("{" BASE ",\"org_id_to_org_member_info\":null}");
-    ck_assert_ptr_nonnull(strstr(id_user_header(u, ID_ORGS_ALL, NULL, NULL),
-                                 "\"org_id_to_org_member_info\":null,"));
+    ck_assert_ptr_nonnull(
+        strstr(id_user_header(u, ID_ORGS_ALL, NULL, NULL), "\"org_id_to_org_member_info\":null,"));
     id_user_unref(u);
     /* empty map: an empty object, not null */
     u = user_ok("{" BASE ",\"org_id_to_org_member_info\":{}}");
-    ck_assert_ptr_nonnull(strstr(id_user_header(u, ID_ORGS_ALL, NULL, NULL),
-                                 "\"org_id_to_org_member_info\":{},"));
+    ck_assert_ptr_nonnull(
+        strstr(id_user_header(u, ID_ORGS_ALL, NULL, NULL), "\"org_id_to_org_member_info\":{},"));
     id_user_unref(u);
 }
 END_TEST
@@ -88,7 +88,8 @@ static const char realistic[] =
     "\"properties\":{\"tier\":\"gold\"},"
     "\"org_id_to_org_member_info\":{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":{"
     "\"org_id\":\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\",\"org_name\":\"Acme Inc\","
-    "\"url_safe_org_name\":\"acme-inc\",\"org_metadata\":{\"plan\":\"pro\"},\"user_role\":\"Admin\","
+    "\"url_safe_org_name\":\"acme-inc\",\"org_metadata\":{\"plan\":\"pro\"},\"user_role\":"
+    "\"Admin\","
     "\"inherited_user_roles_plus_current_role\":[\"Admin\",\"Member\"],"
     "\"user_permissions\":[\"can_view_billing\",\"read\"],"
     "\"org_role_structure\":\"single_role_in_hierarchy\",\"additional_roles\":[]}},"
@@ -127,15 +128,15 @@ START_TEST(test_realistic_example_headers)
     ck_assert_str_eq(id_org_role(o), "Admin");
     ck_assert(!id_org_is_multi_role(o));
     ck_assert_str_eq(id_org_header(o), ACME_XORG);
-    ck_assert_str_eq(id_user_header(u, ID_ORGS_ALL, NULL, NULL),
-                     ACME_HEAD "{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":" ACME_XORG "}" ACME_TAIL);
+    ck_assert_str_eq(id_user_header(u, ID_ORGS_ALL, NULL, NULL), ACME_HEAD
+                     "{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":" ACME_XORG "}" ACME_TAIL);
     ag_buf scratch;
     ag_buf_init(&scratch);
     ck_assert_str_eq(id_user_header(u, ID_ORGS_NONE, NULL, &scratch), ACME_HEAD "null" ACME_TAIL);
     ck_assert_str_eq(id_user_header(u, ID_ORGS_REQUESTED, NULL, &scratch),
                      ACME_HEAD "{}" ACME_TAIL);
-    ck_assert_str_eq(id_user_header(u, ID_ORGS_REQUESTED, o, &scratch),
-                     ACME_HEAD "{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":" ACME_XORG "}" ACME_TAIL);
+    ck_assert_str_eq(id_user_header(u, ID_ORGS_REQUESTED, o, &scratch), ACME_HEAD
+                     "{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":" ACME_XORG "}" ACME_TAIL);
     ck_assert_ptr_null(id_user_header(u, ID_ORGS_NONE, NULL, NULL));
     /* Headers parse back as JSON with the renamed keys. */
     json_error_t e;
@@ -178,15 +179,16 @@ START_TEST(test_py_conversion_single_role_orgs)
     ck_assert_str_eq(id_org_id(id_user_org_at(u, 2)), "o3");
     const id_org *o1 = id_user_get_org(u, "o1", 2);
     ck_assert_ptr_nonnull(strstr(id_org_header(o1), "\"legacy_org_id\":\"legacy-1\"}"));
-    ck_assert_ptr_nonnull(
-        strstr(id_org_header(o1), "\"org_role_structure\":\"single_role_in_hierarchy\","
-                                  "\"assigned_additional_roles\":[]"));
+    ck_assert_ptr_nonnull(strstr(id_org_header(o1),
+                                 "\"org_role_structure\":\"single_role_in_hierarchy\","
+                                 "\"assigned_additional_roles\":[]"));
     const char *h = id_user_header(u, ID_ORGS_ALL, NULL, NULL);
     ck_assert_ptr_nonnull(strstr(h, "\"legacy_user_id\":\"L1\""));
     ck_assert_ptr_nonnull(strstr(h, "\"login_method\":{\"login_method\":\"saml_sso\","
                                     "\"provider\":\"Okta\",\"org_id\":\"o1\"}"));
     /* org map in token order inside X-User */
-    const char *p1 = strstr(h, "\"o1\":{"), *p2 = strstr(h, "\"o2\":{"), *p3 = strstr(h, "\"o3\":{");
+    const char *p1 = strstr(h, "\"o1\":{"), *p2 = strstr(h, "\"o2\":{"),
+               *p3 = strstr(h, "\"o3\":{");
     ck_assert(p1 && p2 && p3 && p1 < p2 && p2 < p3);
     id_user_unref(u);
 }
@@ -194,22 +196,23 @@ END_TEST
 
 START_TEST(test_py_conversion_multi_role_orgs)
 {
-    id_user *u = user_ok("{" BASE ",\"org_id_to_org_member_info\":{"
-                         "\"m1\":{\"org_id\":\"m1\",\"org_name\":\"M1\",\"url_safe_org_name\":\"m1\","
-                         "\"org_metadata\":{},\"user_role\":\"Admin\","
-                         "\"inherited_user_roles_plus_current_role\":[\"Admin\"],"
-                         "\"user_permissions\":[],\"org_role_structure\":\"multi_role\","
-                         "\"additional_roles\":[\"Billing\",\"Finance\"]},"
-                         "\"m2\":{\"org_id\":\"m2\",\"org_name\":\"M2\",\"url_safe_org_name\":\"m2\","
-                         "\"org_metadata\":{},\"user_role\":\"Member\","
-                         "\"inherited_user_roles_plus_current_role\":[\"Member\"],"
-                         "\"user_permissions\":[],\"org_role_structure\":\"multi_role\","
-                         "\"additional_roles\":[\"IT\"]},"
-                         "\"m3\":{\"org_id\":\"m3\",\"org_name\":\"M3\",\"url_safe_org_name\":\"m3\","
-                         "\"org_metadata\":{},\"user_role\":\"Member\","
-                         "\"inherited_user_roles_plus_current_role\":[\"Member\"],"
-                         "\"user_permissions\":[],\"org_role_structure\":\"multi_role\","
-                         "\"additional_roles\":[]}}}");
+    id_user *u =
+        user_ok("{" BASE ",\"org_id_to_org_member_info\":{"
+                "\"m1\":{\"org_id\":\"m1\",\"org_name\":\"M1\",\"url_safe_org_name\":\"m1\","
+                "\"org_metadata\":{},\"user_role\":\"Admin\","
+                "\"inherited_user_roles_plus_current_role\":[\"Admin\"],"
+                "\"user_permissions\":[],\"org_role_structure\":\"multi_role\","
+                "\"additional_roles\":[\"Billing\",\"Finance\"]},"
+                "\"m2\":{\"org_id\":\"m2\",\"org_name\":\"M2\",\"url_safe_org_name\":\"m2\","
+                "\"org_metadata\":{},\"user_role\":\"Member\","
+                "\"inherited_user_roles_plus_current_role\":[\"Member\"],"
+                "\"user_permissions\":[],\"org_role_structure\":\"multi_role\","
+                "\"additional_roles\":[\"IT\"]},"
+                "\"m3\":{\"org_id\":\"m3\",\"org_name\":\"M3\",\"url_safe_org_name\":\"m3\","
+                "\"org_metadata\":{},\"user_role\":\"Member\","
+                "\"inherited_user_roles_plus_current_role\":[\"Member\"],"
+                "\"user_permissions\":[],\"org_role_structure\":\"multi_role\","
+                "\"additional_roles\":[]}}}");
     const id_org *m1 = id_user_get_org(u, "m1", 2);
     ck_assert(id_org_is_multi_role(m1));
     ck_assert(id_org_is_role(m1, "Billing"));
@@ -230,11 +233,13 @@ START_TEST(test_py_conversion_active_org)
 {
     id_user *u = user_ok(
         "{" BASE ",\"login_method\":{\"login_method\":\"social_sso\",\"provider\":\"Google\"},"
-        "\"org_id_to_org_member_info\":{" ORG("ignored", "\"Owner\"", "[\"Owner\"]", "[]") "},"
-        "\"org_member_info\":{\"org_id\":\"act\",\"org_name\":\"Active\","
-        "\"url_safe_org_name\":\"active\",\"org_metadata\":{},\"user_role\":\"Admin\","
-        "\"inherited_user_roles_plus_current_role\":[\"Admin\",\"Member\"],"
-        "\"user_permissions\":[\"read\"]}}");
+        "\"org_id_to_org_member_info\":{" ORG(
+            "ignored", "\"Owner\"", "[\"Owner\"]",
+            "[]") "},"
+                  "\"org_member_info\":{\"org_id\":\"act\",\"org_name\":\"Active\","
+                  "\"url_safe_org_name\":\"active\",\"org_metadata\":{},\"user_role\":\"Admin\","
+                  "\"inherited_user_roles_plus_current_role\":[\"Admin\",\"Member\"],"
+                  "\"user_permissions\":[\"read\"]}}");
     ck_assert_str_eq(id_user_active_org_id(u), "act");
     ck_assert_uint_eq(id_user_org_count(u), 1);
     ck_assert_ptr_nonnull(id_user_get_org(u, "act", 3));
@@ -450,8 +455,8 @@ START_TEST(test_E49_user_role_null_dropped)
     /* only a dropped entry: an empty map, not null */
     u = user_ok("{" BASE ",\"org_id_to_org_member_info\":{" ORG("gone", "null", "[]", "[]") "}}");
     ck_assert_uint_eq(id_user_org_count(u), 0);
-    ck_assert_ptr_nonnull(strstr(id_user_header(u, ID_ORGS_ALL, NULL, NULL),
-                                 "\"org_id_to_org_member_info\":{},"));
+    ck_assert_ptr_nonnull(
+        strstr(id_user_header(u, ID_ORGS_ALL, NULL, NULL), "\"org_id_to_org_member_info\":{},"));
     id_user_unref(u);
 }
 END_TEST
@@ -471,13 +476,10 @@ START_TEST(test_A18_malformed_org_claims)
              "\"url_safe_org_name\":\"n\",\"org_metadata\":{},\"user_role\":null,"
              "\"inherited_user_roles_plus_current_role\":[],\"user_permissions\":[]}}}");
     /* each required key missing in turn */
-    static const char *const keys[] = {"org_id",
-                                       "org_name",
-                                       "url_safe_org_name",
-                                       "org_metadata",
-                                       "user_role",
-                                       "inherited_user_roles_plus_current_role",
-                                       "user_permissions"};
+    static const char *const keys[] = {
+        "org_id",          "org_name",  "url_safe_org_name",
+        "org_metadata",    "user_role", "inherited_user_roles_plus_current_role",
+        "user_permissions"};
     for (size_t i = 0; i < AG_ARRAY_LEN(keys); i++) {
         json_t *c = th_json("{" BASE ",\"org_id_to_org_member_info\":{" ORG(
             "o1", "\"Admin\"", "[\"Admin\"]", "[\"p\"]") "}}");
@@ -491,19 +493,21 @@ START_TEST(test_A18_malformed_org_claims)
     }
     /* wrong types: never a substring match against a string "list" */
     user_bad("{" BASE ",\"org_id_to_org_member_info\":{" ORG("o1", "\"Admin\"", "[\"Admin\"]",
-                                                            "\"can_view_billing\"") "}}");
-    user_bad("{" BASE ",\"org_id_to_org_member_info\":{" ORG("o1", "\"Admin\"",
-                                                            "\"Admin,Member\"", "[]") "}}");
-    user_bad("{" BASE ",\"org_id_to_org_member_info\":{" ORG("o1", "\"Admin\"", "[\"Admin\",1]",
-                                                            "[]") "}}");
+                                                             "\"can_view_billing\"") "}}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":{" ORG("o1", "\"Admin\"", "\"Admin,Member\"",
+                                                             "[]") "}}");
+    user_bad("{" BASE
+             ",\"org_id_to_org_member_info\":{" ORG("o1", "\"Admin\"", "[\"Admin\",1]", "[]") "}}");
     user_bad("{" BASE ",\"org_id_to_org_member_info\":{" ORG("o1", "7", "[\"Admin\"]", "[]") "}}");
-    user_bad("{" BASE ",\"org_id_to_org_member_info\":{" ORG("o1", "[\"Admin\"]", "[\"Admin\"]",
-                                                            "[]") "}}");
+    user_bad("{" BASE
+             ",\"org_id_to_org_member_info\":{" ORG("o1", "[\"Admin\"]", "[\"Admin\"]", "[]") "}}");
     id_user *u = one_org("\"Admin\"", "[\"Admin\"]", "[]", "");
     id_user_unref(u);
     static const char *const extras[] = {
-        ",\"additional_roles\":\"Billing\"", ",\"additional_roles\":[1]",
-        ",\"org_role_structure\":1",         ",\"legacy_org_id\":{}",
+        ",\"additional_roles\":\"Billing\"",
+        ",\"additional_roles\":[1]",
+        ",\"org_role_structure\":1",
+        ",\"legacy_org_id\":{}",
     };
     for (size_t i = 0; i < AG_ARRAY_LEN(extras); i++) {
         char buf[1024];
@@ -537,9 +541,9 @@ END_TEST
 START_TEST(test_E49_lookup_exact_and_proto_keys)
 {
     id_user *u = user_ok("{" BASE ",\"org_id_to_org_member_info\":{" ORG(
-        "__proto__", "\"Admin\"", "[\"Admin\"]", "[]") "," ORG("constructor", "\"Member\"",
-                                                               "[\"Member\"]", "[]") "," ORG(
-        "o1", "\"Owner\"", "[\"Owner\"]", "[]") "}}");
+        "__proto__", "\"Admin\"", "[\"Admin\"]",
+        "[]") "," ORG("constructor", "\"Member\"", "[\"Member\"]",
+                      "[]") "," ORG("o1", "\"Owner\"", "[\"Owner\"]", "[]") "}}");
     ck_assert_str_eq(id_org_role(id_user_get_org(u, "__proto__", 9)), "Admin");
     ck_assert_str_eq(id_org_role(id_user_get_org(u, "constructor", 11)), "Member");
     ck_assert_ptr_null(id_user_get_org(u, "toString", 8));
@@ -622,7 +626,8 @@ START_TEST(test_F56_non_ascii_and_hostile_strings)
     ck_assert_ptr_nonnull(strstr(h, "\"email\":\"a\\r\\nX-Evil: 1@x.com\""));
     const id_org *o = id_user_get_org(u, "\xc3\xb6\n1", 4);
     ck_assert_ptr_nonnull(o);
-    ck_assert(id_org_is_role(o, "\xc3\x84" "dmin"));
+    ck_assert(id_org_is_role(o, "\xc3\x84"
+                                "dmin"));
     assert_header_safe(id_org_header(o));
     ag_buf s;
     ag_buf_init(&s);
@@ -639,8 +644,7 @@ START_TEST(test_F56_non_ascii_and_hostile_strings)
     ck_assert(json_equal(json_object_get(x, "properties"), json_object_get(orig, "properties")));
     json_t *xo = json_loads(id_org_header(o), 0, &e);
     ck_assert_ptr_nonnull(xo);
-    ck_assert_str_eq(json_string_value(json_object_get(xo, "org_name")),
-                     "Acme\r\nSet-Cookie: x");
+    ck_assert_str_eq(json_string_value(json_object_get(xo, "org_name")), "Acme\r\nSet-Cookie: x");
     ck_assert_str_eq(json_string_value(json_object_get(xo, "org_id")), "\xc3\xb6\n1");
     json_decref(xo);
     json_decref(x);
@@ -720,8 +724,8 @@ START_TEST(test_from_verified_token)
     const char *reason = NULL;
     ck_assert_int_eq(id_user_from_claims(claims, &u, &reason), 0);
     json_decref(claims);
-    ck_assert_str_eq(id_user_header(u, ID_ORGS_ALL, NULL, NULL),
-                     ACME_HEAD "{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":" ACME_XORG "}" ACME_TAIL);
+    ck_assert_str_eq(id_user_header(u, ID_ORGS_ALL, NULL, NULL), ACME_HEAD
+                     "{\"1189c444-8a2d-4c41-8b4b-ae43ce79a492\":" ACME_XORG "}" ACME_TAIL);
     id_user_unref(u);
     free(tok);
     jwt_key_unref(k);

@@ -236,8 +236,8 @@ START_TEST(test_A3_near_miss_alg)
 {
     /* Signed with the trusted key: only the alg value is wrong. */
     static const char *const hdrs[] = {
-        "{\"alg\":\"rs256\"}", "{\"alg\":\"RS256 \"}",  "{\"alg\":\"RS384\"}",
-        "{\"alg\":\"PS256\"}", "{\"alg\":\"ES256\"}",   "{\"alg\":[\"RS256\"]}",
+        "{\"alg\":\"rs256\"}", "{\"alg\":\"RS256 \"}", "{\"alg\":\"RS384\"}",
+        "{\"alg\":\"PS256\"}", "{\"alg\":\"ES256\"}",  "{\"alg\":[\"RS256\"]}",
         "{\"alg\":null}",      "{\"alg\":\" RS256\"}", "{\"alg\":\"RS2560\"}",
     };
     for (size_t i = 0; i < AG_ARRAY_LEN(hdrs); i++)
@@ -350,7 +350,8 @@ START_TEST(test_A7_crit_header)
 {
     ck_assert_int_eq(verify_claims("{\"crit\":[\"exp\"],\"exp\":1}", ""), JWT_BAD_ALG);
     ck_assert_int_eq(
-        verify_claims("{\"crit\":[\"https://example.test/x\"],\"https://example.test/x\":true}", ""),
+        verify_claims("{\"crit\":[\"https://example.test/x\"],\"https://example.test/x\":true}",
+                      ""),
         JWT_BAD_ALG);
     ck_assert_int_eq(verify_claims("{\"crit\":[]}", ""), JWT_BAD_ALG);
     ck_assert_int_eq(verify_claims("{\"crit\":\"b64\"}", ""), JWT_BAD_ALG);
@@ -379,15 +380,14 @@ START_TEST(test_A9_claim_types)
     snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":\"x\",\"exp\":%lld}",
              TH_ISS, (long long)TH_NOW + 100);
     ck_assert_int_eq(verify_exact(buf), JWT_BAD_CLAIMS);
-    snprintf(buf, sizeof(buf),
-             "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":\"%lld\",\"exp\":%lld}", TH_ISS,
-             (long long)TH_NOW, (long long)TH_NOW + 100);
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":\"%lld\",\"exp\":%lld}",
+             TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
     ck_assert_int_eq(verify_exact(buf), JWT_BAD_CLAIMS);
     /* nbf as a string */
     ck_assert_int_eq(verify_claims(NULL, ",\"nbf\":\"1\""), JWT_BAD_CLAIMS);
     /* iss absent or null */
-    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iat\":%lld,\"exp\":%lld}",
-             (long long)TH_NOW, (long long)TH_NOW + 100);
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iat\":%lld,\"exp\":%lld}", (long long)TH_NOW,
+             (long long)TH_NOW + 100);
     ck_assert_int_eq(verify_exact(buf), JWT_BAD_CLAIMS);
     snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":null,\"iat\":%lld,\"exp\":%lld}",
              (long long)TH_NOW, (long long)TH_NOW + 100);
@@ -402,8 +402,8 @@ START_TEST(test_A9_claim_types)
     snprintf(buf, sizeof(buf), "{\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}", TH_ISS,
              (long long)TH_NOW, (long long)TH_NOW + 100);
     ck_assert_int_eq(verify_exact(buf), JWT_BAD_CLAIMS);
-    snprintf(buf, sizeof(buf), "{\"user_id\":7,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
-             TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    snprintf(buf, sizeof(buf), "{\"user_id\":7,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}", TH_ISS,
+             (long long)TH_NOW, (long long)TH_NOW + 100);
     ck_assert_int_eq(verify_exact(buf), JWT_BAD_CLAIMS);
     snprintf(buf, sizeof(buf), "{\"user_id\":\"\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
              TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
@@ -495,9 +495,9 @@ END_TEST
 START_TEST(test_A12_issuer_exact)
 {
     static const char *const bad[] = {
-        "\"https://auth.example.com/\"", "\"http://auth.example.com\"",
-        "\"https://AUTH.example.com\"",  "\"https://wrong.propelauth.com\"",
-        "[\"https://auth.example.com\"]", "7",
+        "\"https://auth.example.com/\"",       "\"http://auth.example.com\"",
+        "\"https://AUTH.example.com\"",        "\"https://wrong.propelauth.com\"",
+        "[\"https://auth.example.com\"]",      "7",
         "\"https://auth.example.com\\u0000\"", "\"\"",
     };
     for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
@@ -535,8 +535,8 @@ END_TEST
 /* ---- A13 */
 START_TEST(test_A13_compact_shape)
 {
-    static const char *const bad[] = {"a.b", "a.b.c.d", "a.b.c.d.e", "..", ".", "", "abc",
-                                      ".b.c", "a..c", "\x80.\x80.\x80"};
+    static const char *const bad[] = {"a.b", "a.b.c.d", "a.b.c.d.e", "..",   ".",
+                                      "",    "abc",     ".b.c",      "a..c", "\x80.\x80.\x80"};
     for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++)
         ck_assert_msg(verify(bad[i]) == JWT_MALFORMED, "'%s'", bad[i]);
     /* Five-part JWE built from a real header. */
@@ -574,8 +574,8 @@ START_TEST(test_A14_b64url_strict_decoder)
     ck_assert_int_eq(out[0], 0xfb);
     ck_assert_int_eq(out[1], 0xff);
     /* rejects */
-    static const char *const bad[] = {"YQ==", "YQ=", "Y", "YWJj=", "Y+I", "Y/I", "YW Jj",
-                                      "YWJj\n", "%2B", "YR", "YWJ", "YWK", "Y\x80", "YQ=a"};
+    static const char *const bad[] = {"YQ==",   "YQ=", "Y",  "YWJj=", "Y+I", "Y/I",   "YW Jj",
+                                      "YWJj\n", "%2B", "YR", "YWJ",   "YWK", "Y\x80", "YQ=a"};
     for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++)
         ck_assert_msg(jwt_b64url_decode(bad[i], strlen(bad[i]), out) == -1, "'%s'", bad[i]);
     /* YR and YQ decode to the same byte under a lenient decoder; YWI/YWJ too. */
@@ -906,6 +906,21 @@ START_TEST(test_A19_key_material_hygiene)
         ck_assert_msg(load_pem_text(pem, &k) == -1, "%s accepted", refused[i]);
         free(pem);
     }
+    /* The messages say what is wrong. */
+    static const struct {
+        const char *file, *needle;
+    } why[] = {{TH_FIX "ec-pub.pem", "not an RSA key"},
+               {TH_FIX "pss-pub.pem", "not an RSA key"},
+               {TH_FIX "rsa1024-pub.pem", "2048"},
+               {TH_DEMO_PRIV, "exactly one"}};
+    for (size_t i = 0; i < AG_ARRAY_LEN(why); i++) {
+        size_t n;
+        char *text = th_read(why[i].file, &n);
+        char err[256] = "";
+        ck_assert_int_eq(jwt_key_from_pem(text, n, &k, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, why[i].needle) != NULL, "%s: '%s'", why[i].file, err);
+        free(text);
+    }
     char *pem = th_read(TH_DEMO_PUB, NULL);
     char *other = th_read(TH_FIX "other-pub.pem", NULL);
     char *two = malloc(strlen(pem) + strlen(other) + 1);
@@ -1097,7 +1112,8 @@ static int run_mint(char **tok_out, const char *const *args)
     return rc;
 }
 
-#define MINT_BASE "--key", TH_DEMO_PRIV, "--issuer", TH_ISS, "--user-id", "u1", "--now", "1790000000"
+#define MINT_BASE                                                                                  \
+    "--key", TH_DEMO_PRIV, "--issuer", TH_ISS, "--user-id", "u1", "--now", "1790000000"
 
 static json_t *mint_claims(const char *const *args, jwt_status want)
 {
@@ -1113,11 +1129,16 @@ static json_t *mint_claims(const char *const *args, jwt_status want)
 START_TEST(test_mint_layout_and_inheritance)
 {
     const char *args[] = {MINT_BASE,
-                          "--email", "a@example.com",
-                          "--org", "o1:Acme Inc:Owner:read,propelauth::can_invite",
-                          "--org", "o2:Two:Admin",
-                          "--org", "o3:Three:Member:",
-                          "--org", "o4:Four:Custom",
+                          "--email",
+                          "a@example.com",
+                          "--org",
+                          "o1:Acme Inc:Owner:read,propelauth::can_invite",
+                          "--org",
+                          "o2:Two:Admin",
+                          "--org",
+                          "o3:Three:Member:",
+                          "--org",
+                          "o4:Four:Custom",
                           NULL};
     json_t *c = mint_claims(args, JWT_OK);
     ck_assert_int_eq(json_integer_value(json_object_get(c, "iat")), 1790000000);
@@ -1151,9 +1172,9 @@ END_TEST
 
 START_TEST(test_mint_inherited_multi_role_active_org)
 {
-    const char *args[] = {MINT_BASE, "--org", "o1:One:Admin", "--inherited", "Admin",
-                          "--org", "m:Multi:Role A", "--multi-role", "Role B,Role C",
-                          "--active-org", "m", NULL};
+    const char *args[] = {
+        MINT_BASE,        "--org",        "o1:One:Admin",  "--inherited",  "Admin", "--org",
+        "m:Multi:Role A", "--multi-role", "Role B,Role C", "--active-org", "m",     NULL};
     json_t *c = mint_claims(args, JWT_OK);
     ck_assert_ptr_null(json_object_get(c, "org_id_to_org_member_info"));
     id_user *u = NULL;
@@ -1204,7 +1225,7 @@ START_TEST(test_mint_crafting_options)
     json_decref(c);
     /* another key: verifies only against that key */
     const char *other[] = {"--key", TH_FIX "other-key.pem", "--issuer", TH_ISS, "--user-id", "u1",
-                           "--now", "1790000000", NULL};
+                           "--now", "1790000000",           NULL};
     ck_assert_ptr_null(mint_claims(other, JWT_BAD_SIGNATURE));
 }
 END_TEST
