@@ -18,10 +18,13 @@
  *
  * Beyond security.md's list: a segment that is "." or ".." before a ';'
  * (path_semicolon, a §5 code) and raw bytes >= 0x80 that are not valid UTF-8
- * (path_bad_utf8) are refused too. The output is never longer than the
- * input's path, but while ".." is being resolved it may briefly hold segments
- * that are then removed, so size `out` from the input (the gate does: cap is
- * max_uri_bytes + 1 and longer targets are refused first). */
+ * (path_bad_utf8) are refused too. Valid raw UTF-8 and the printable ASCII
+ * that may not appear raw in a path ("<>[]^`{|} and '"') are written as
+ * upper-case %XX, so `/caf\xc3\xa9` and `/caf%C3%A9` are one path (the
+ * upstream decodes both to the same bytes; routing must not tell them apart).
+ * Such escaping can make the output up to three times the input; output
+ * that does not fit `cap` is uri_too_long (the gate sizes cap from
+ * max_uri_bytes + 1 and refuses longer targets first). */
 #include "canon.h"
 
 #include <string.h>
@@ -48,6 +51,14 @@ static bool is_unreserved(unsigned char c)
 static bool is_ctl(unsigned char c)
 {
     return c < 0x20 || c == 0x7f;
+}
+
+/* Printable ASCII that RFC 3986 never allows raw in a path and that carries no
+ * delimiter meaning, so escaping it changes nothing for any decoder. */
+static bool must_escape(unsigned char c)
+{
+    return c == '"' || c == '<' || c == '>' || c == '[' || c == ']' || c == '^' || c == '`' ||
+           c == '{' || c == '|' || c == '}';
 }
 
 /* Decode the escape at s[i] ('%' already seen). Returns the byte or -1 when the
@@ -201,6 +212,19 @@ int canon_target(const char *raw, size_t len, const canon_opts *opts, char *out,
                     out[n++] = hex[v & 15];
                 }
                 i += 3;
+                continue;
+            }
+            if (c >= 0x80 || must_escape(c)) {
+                /* Raw and escaped spellings of the same byte must route alike:
+                 * libcurl escapes raw bytes >= 0x80 on the wire anyway, and the
+                 * upstream decodes both, so the canonical form is the escape. */
+                static const char hex[] = "0123456789ABCDEF";
+                if (n + 3 >= cap)
+                    goto out;
+                out[n++] = '%';
+                out[n++] = hex[c >> 4];
+                out[n++] = hex[c & 15];
+                i++;
                 continue;
             }
             if (n + 1 >= cap)
