@@ -896,6 +896,10 @@ static void reload(srv *s)
         cfg_diags_free(&diags);
         return;
     }
+    /* Same as at start-up: a lint warning in the new file must not go unseen
+     * just because it arrived by SIGHUP. */
+    for (size_t i = 0; i < diags.nwarnings; i++)
+        log_warn("%s", diags.warnings[i]);
     cfg_diags_free(&diags);
     gate *g = NULL;
     char hash[17];
