@@ -94,6 +94,60 @@ static void worker_refresh(worker *w)
     }
 }
 
+/* ---- request-head deadline (slowloris) ------------------------------------
+ * MHD 0.9.75 only has an inactivity timeout, so a client trickling one header
+ * byte at a time holds a connection forever. Each connection gets a deadline
+ * by which its next request head must be complete: request_timeout_ms from
+ * accept or from the request line, idle_timeout_ms + request_timeout_ms after
+ * a response on a kept-alive connection. A connection past it is shut down
+ * (MHD then sees EOF and closes it). All callbacks run on the worker's thread,
+ * so the list is per thread and needs no lock. */
+
+typedef struct conn_rec {
+    struct MHD_Connection *conn;
+    xchg *x;             /* request whose head is pending, or NULL */
+    int64_t deadline_ms; /* 0 = disarmed (head complete, request in progress) */
+    struct conn_rec *next, *prev;
+} conn_rec;
+
+static __thread conn_rec *conn_list;
+static __thread int64_t conn_next_sweep_ms;
+
+static conn_rec *conn_rec_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void conn_arm(conn_rec *r, int64_t deadline_ms)
+{
+    if (r && (r->deadline_ms == 0 || deadline_ms < r->deadline_ms))
+        r->deadline_ms = deadline_ms;
+}
+
+static void conn_sweep(worker *w, int64_t now)
+{
+    if (now < conn_next_sweep_ms)
+        return;
+    conn_next_sweep_ms = now + 100;
+    for (conn_rec *r = conn_list; r; r = r->next) {
+        if (r->deadline_ms == 0 || now < r->deadline_ms)
+            continue;
+        r->deadline_ms = 0;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci)
+            continue;
+        if (r->x)
+            r->x->d.reason = "client_header_timeout";
+        log_info("client_header_timeout: request head not complete within "
+                 "request_timeout_ms (worker %d), closing",
+                 w->id);
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    }
+}
+
 /* ---- exchange lifecycle ------------------------------------------------ */
 
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -119,6 +173,11 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     ag_buf_init(&x->url);
     x->resp_content_length = -1;
     w->nx++;
+    conn_rec *cr = conn_rec_of(conn);
+    if (cr) {
+        cr->x = x;
+        conn_arm(cr, now_ms() + gate_config(w->gate)->limits.request_timeout_ms);
+    }
     return x;
 }
 
@@ -159,7 +218,8 @@ static const char *decision_name(const xchg *x)
         return x->upstream_error ? "error" : "allow";
     if (x->status >= 500)
         return "error";
-    if (x->status == 400 || x->status == 413 || x->status == 414 || x->status == 431)
+    if (x->status == 400 || x->status == 413 || x->status == 414 || x->status == 431 ||
+        x->status == 501)
         return "reject";
     return "deny";
 }
@@ -254,6 +314,13 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!x)
         return;
     *req_cls = NULL;
+    conn_rec *cr = conn_rec_of(conn);
+    if (cr) {
+        const cfg_limits *lim = &gate_config(x->w->gate)->limits;
+        cr->x = NULL;
+        cr->deadline_ms = 0;
+        conn_arm(cr, now_ms() + lim->idle_timeout_ms + lim->request_timeout_ms);
+    }
     access_log(x, toe);
     record_metrics(x);
     xchg_free(x);
@@ -266,9 +333,30 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         w->open_conns++;
         met_connections(w->id, 1);
+        conn_rec *r = calloc(1, sizeof(*r));
+        if (r) {
+            r->conn = conn;
+            r->deadline_ms = now_ms() + gate_config(w->gate)->limits.request_timeout_ms;
+            r->next = conn_list;
+            if (conn_list)
+                conn_list->prev = r;
+            conn_list = r;
+        }
+        *socket_ctx = r;
     } else {
         w->open_conns--;
         met_connections(w->id, -1);
+        conn_rec *r = *socket_ctx;
+        if (r) {
+            if (r->next)
+                r->next->prev = r->prev;
+            if (r->prev)
+                r->prev->next = r->next;
+            else
+                conn_list = r->next;
+            free(r);
+            *socket_ctx = NULL;
+        }
     }
 }
 
@@ -438,8 +526,76 @@ typedef struct hdr_collect {
     size_t bytes;
     int n_cl, n_te, n_host;
     const char *cl, *te;
-    bool bad_name, bad_value;
+    bool bad_name, bad_value, bad_host;
 } hdr_collect;
+
+/* RFC 9112 3.2 / RFC 3986 3.2.2: uri-host [ ":" port ], non-empty. A Host with
+ * '/', '@', '?', '#' or spaces would become part of a URL the upstream builds
+ * (it is forwarded as X-Forwarded-Host). */
+static bool host_ok(const char *v, size_t len)
+{
+    size_t i = 0;
+    if (len == 0)
+        return false;
+    if (v[0] == '[') {
+        while (++i < len && v[i] != ']')
+            if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f') ||
+                  (v[i] >= 'A' && v[i] <= 'F') || v[i] == ':' || v[i] == '.'))
+                return false;
+        if (i >= len || i == 1)
+            return false;
+        i++;
+    } else {
+        for (; i < len && v[i] != ':'; i++) {
+            unsigned char c = (unsigned char)v[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("-._~!$&'()*+,;=%", c)))
+                return false;
+        }
+        if (i == 0)
+            return false;
+    }
+    if (i == len)
+        return true;
+    if (v[i] != ':' || i + 1 == len || len - i - 1 > 5)
+        return false;
+    for (i++; i < len; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+    return true;
+}
+
+/* RFC 9112 6.1/6.3: 0 when the Transfer-Encoding list ends in exactly one
+ * "chunked" and has nothing else; 501 for other codings before a final
+ * chunked (we do not decode them); 400 when chunked is not the final coding
+ * (body length unknowable), repeated, or a list element is empty. */
+static int te_verdict(const char *v)
+{
+    int nchunked = 0, n = 0;
+    bool last_chunked = false;
+    const char *p = v;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *b = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == b)
+            return 400;
+        n++;
+        last_chunked = ag_streq_ci(b, (size_t)(e - b), "chunked");
+        nchunked += last_chunked;
+        if (!*p)
+            break;
+        p++;
+    }
+    if (!last_chunked || nchunked > 1)
+        return 400;
+    return n > 1 ? 501 : 0;
+}
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       size_t key_size, const char *value, size_t value_size)
@@ -461,6 +617,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         c->te = value;
     } else if (ag_streq_ci(key, key_size, "host")) {
         c->n_host++;
+        if (!host_ok(value, value_size))
+            c->bad_host = true;
     }
     c->bytes += key_size + value_size + 4;
     if (c->n < c->cap)
@@ -514,6 +672,11 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     worker *w = x->w;
     x->method = method;
     x->gate = gate_ref(w->gate);
+    conn_rec *cr = conn_rec_of(x->conn);
+    if (cr) {
+        cr->x = NULL;
+        cr->deadline_ms = 0;
+    }
     const cfg_config *c = gate_config(x->gate);
     make_request_id(x);
     client_address(x);
@@ -544,7 +707,8 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         ret = reject_now(x, 400, "bad_request", "bad_header_value", true);
         goto out;
     }
-    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && hc.n_host != 1) {
+    if ((strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && hc.n_host != 1) || hc.n_host > 1 ||
+        hc.bad_host) {
         ret = reject_now(x, 400, "bad_request", "bad_host", true);
         goto out;
     }
@@ -552,9 +716,18 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         ret = reject_now(x, 400, "bad_request", "framing_te_and_cl", true);
         goto out;
     }
-    if (hc.n_te > 1 || (hc.n_te == 1 && strcasecmp(hc.te, "chunked") != 0)) {
-        ret = reject_now(x, 400, "bad_request", "framing_bad_te", true);
-        goto out;
+    if (hc.n_te > 0) {
+        /* MHD 0.9.75 only recognises the exact value "chunked"; anything else
+         * would be read as a body that lasts until the client closes. An
+         * HTTP/1.0 message with Transfer-Encoding has faulty framing. */
+        int v = hc.n_te > 1 || strcmp(version, MHD_HTTP_VERSION_1_1) != 0 ? 400 : te_verdict(hc.te);
+        if (v == 0 && strcasecmp(hc.te, "chunked") != 0)
+            v = 400;
+        if (v != 0) {
+            ret = reject_now(x, v, v == 501 ? "not_implemented" : "bad_request",
+                             "framing_bad_te", true);
+            goto out;
+        }
     }
     x->body_declared = 0;
     if (hc.n_cl > 1) {
@@ -811,7 +984,7 @@ static void *worker_main(void *arg)
             if (stopping > 1 || idle || now_ms() >= s->stop_deadline_ms)
                 break;
         }
-        int64_t t = 250;
+        int64_t t = conn_list ? 100 : 250;
         MHD_UNSIGNED_LONG_LONG mt;
         if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && (int64_t)mt < t)
             t = (int64_t)mt;
@@ -840,6 +1013,7 @@ static void *worker_main(void *arg)
             px_timeout(w);
         px_drain_messages(w);
         px_check_deadlines(w, now_ms());
+        conn_sweep(w, now_ms());
         MHD_run(w->mhd);
         px_drain_messages(w);
     }
