@@ -372,6 +372,8 @@ class Unavailable(KeysCase):
         r = self.whoami(gw, mint())
         self.assertEqual(r.status, 503, "token route while keys are unavailable: %r" % r)
         self.assertEqual(r.json().get("reason"), "keys_unavailable")
+        r = gw.request("GET", "/api/whoami")
+        self.assertEqual(r.status, 503, "token route without a token, no keys: %r" % r)
         st, body = self.wait_admin(admin)
         self.assertEqual(st, 503, body)
         self.assertIn("keys_unavailable", body.get("reasons", []))
