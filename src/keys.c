@@ -32,7 +32,7 @@ struct keys_store {
     keys_snapshot *current; /* guarded by mu */
     uint64_t generation;    /* atomic mirror of current->generation */
     bool fetched;
-    keys_status status;     /* guarded by mu */
+    keys_status status; /* guarded by mu */
 
     /* Fetch settings: written once in keys_start, read-only afterwards. */
     char *url;
@@ -47,12 +47,12 @@ struct keys_store {
 
     /* Refresher state, guarded by mu. */
     jwt_key *cur_key;
-    jwt_key *prev_key;       /* accepted until prev_until_ns */
+    jwt_key *prev_key; /* accepted until prev_until_ns */
     uint64_t prev_until_ns;
     uint64_t next_fetch_ns;
     unsigned failures_in_row;
     bool refresh_requested;
-    int stop;                /* also read atomically by the transfer callback */
+    int stop; /* also read atomically by the transfer callback */
     bool thread_started;
     pthread_t thread;
 };
@@ -220,8 +220,8 @@ out:
     return rc;
 }
 
-int keys_header_lines(const char *api_key, const char *host, char **auth_line,
-                      char **host_line, char *err, size_t errlen)
+int keys_header_lines(const char *api_key, const char *host, char **auth_line, char **host_line,
+                      char *err, size_t errlen)
 {
     int rc = -1;
     ag_buf a, h;
@@ -331,8 +331,8 @@ int keys_read_api_key(const cfg_auth *auth, char **out, char *err, size_t errlen
 {
     int rc = -1;
     char *key = NULL;
-    int sources = (auth->api_key_env != NULL) + (auth->api_key_file != NULL) +
-                  (auth->api_key != NULL);
+    int sources =
+        (auth->api_key_env != NULL) + (auth->api_key_file != NULL) + (auth->api_key != NULL);
     *out = NULL;
     if (sources != 1) {
         set_msg(err, errlen, "auth: give exactly one of api_key_env, api_key_file, api_key");
@@ -916,10 +916,10 @@ static int start_fetch(keys_store *ks, const cfg_auth *auth, char *err, size_t e
         goto out;
     }
     ks->timeout_ms = auth->fetch_timeout_ms > 0 ? auth->fetch_timeout_ms : 10000;
-    ks->refresh_ns = (uint64_t)(auth->refresh_interval_s > 0 ? auth->refresh_interval_s : 3600) *
-                     NS_PER_S;
-    ks->grace_ns = (uint64_t)(auth->previous_key_grace_s > 0 ? auth->previous_key_grace_s : 0) *
-                   NS_PER_S;
+    ks->refresh_ns =
+        (uint64_t)(auth->refresh_interval_s > 0 ? auth->refresh_interval_s : 3600) * NS_PER_S;
+    ks->grace_ns =
+        (uint64_t)(auth->previous_key_grace_s > 0 ? auth->previous_key_grace_s : 0) * NS_PER_S;
     ks->fetched = true;
 
     /* The first attempt is synchronous so a misconfiguration stops start-up. */

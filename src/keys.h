@@ -16,7 +16,7 @@
 typedef struct keys_store keys_store;
 
 typedef struct keys_snapshot {
-    jwt_key *keys[2];    /* current, then the previous one during its grace period */
+    jwt_key *keys[2]; /* current, then the previous one during its grace period */
     size_t nkeys;
     char *issuer;
     uint64_t generation; /* changes whenever the accepted key set changes */
@@ -43,9 +43,9 @@ void keys_refresh_now(keys_store *ks);
 
 typedef struct keys_status {
     bool ready;
-    bool fetched;              /* false: manual metadata */
+    bool fetched; /* false: manual metadata */
     char fingerprint[17];
-    int64_t loaded_at;         /* wall clock seconds, 0 if never */
+    int64_t loaded_at; /* wall clock seconds, 0 if never */
     uint64_t refresh_failures;
     uint64_t refresh_ok;
     char last_error[160];
@@ -81,8 +81,8 @@ int keys_metadata_url(const char *api_base_url, char *out, size_t outlen, bool *
 /* The two PropelAuth request headers as malloc'd lines: "Authorization: Bearer
  * <api_key>" (caller cleanses and frees) and "X-Propelauth-url: <host>". -1 if the
  * key is empty, too long or holds a byte outside visible ASCII. */
-int keys_header_lines(const char *api_key, const char *host, char **auth_line,
-                      char **host_line, char *err, size_t errlen);
+int keys_header_lines(const char *api_key, const char *host, char **auth_line, char **host_line,
+                      char *err, size_t errlen);
 /* The API key from exactly one of api_key_env / api_key_file / api_key. The file
  * must not be accessible by group or others; its first line is the key. The
  * message in err never contains the key. *out is malloc'd; cleanse before free. */

@@ -20,6 +20,7 @@
 
 #include "fixtures/tokhelp.h"
 #include "keys.h"
+#include "log.h"
 #include "util.h"
 
 #define SECRET "sk_test_5f1e0c9a2b7d4e3f"
@@ -44,17 +45,20 @@ START_TEST(test_auth_host_and_issuer)
                       ok[i].url, err);
         ck_assert_str_eq(out, ok[i].host);
     }
-    ck_assert_int_eq(keys_derive_issuer("http://auth.example.com:8443/a/", out, sizeof(out), err,
-                                        sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        keys_derive_issuer("http://auth.example.com:8443/a/", out, sizeof(out), err, sizeof(err)),
+        0);
     ck_assert_str_eq(out, "https://auth.example.com:8443");
-    ck_assert_int_eq(keys_derive_issuer("https://auth.example.com/", out, sizeof(out), err,
-                                        sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        keys_derive_issuer("https://auth.example.com/", out, sizeof(out), err, sizeof(err)), 0);
     ck_assert_str_eq(out, "https://auth.example.com");
 
-    static const char *bad[] = {"https://", "https:///path", "auth.example.com", "://x",
-                                "https://user:pw@auth.example.com", "https://a b.com",
+    static const char *bad[] = {"https://",
+                                "https:///path",
+                                "auth.example.com",
+                                "://x",
+                                "https://user:pw@auth.example.com",
+                                "https://a b.com",
                                 "https://auth.example.com\r\nX-Evil: 1"};
     for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
@@ -66,8 +70,7 @@ START_TEST(test_auth_host_and_issuer)
     ck_assert_int_eq(keys_auth_host(NULL, out, sizeof(out), err, sizeof(err)), -1);
     /* An output buffer too small is an error, never a truncated host. */
     ck_assert_int_eq(keys_auth_host("https://auth.example.com", out, 8, err, sizeof(err)), -1);
-    ck_assert_int_eq(keys_derive_issuer("https://auth.example.com", out, 20, err, sizeof(err)),
-                     -1);
+    ck_assert_int_eq(keys_derive_issuer("https://auth.example.com", out, 20, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -75,18 +78,17 @@ START_TEST(test_metadata_url)
 {
     char out[512], err[256];
     bool tls = false;
-    ck_assert_int_eq(keys_metadata_url("https://propelauth-api.com", out, sizeof(out), &tls, err,
-                                       sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        keys_metadata_url("https://propelauth-api.com", out, sizeof(out), &tls, err, sizeof(err)),
+        0);
     ck_assert_str_eq(out, "https://propelauth-api.com/api/v1/token_verification_metadata");
     ck_assert(tls);
-    ck_assert_int_eq(keys_metadata_url("https://p.example//", out, sizeof(out), &tls, err,
-                                       sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        keys_metadata_url("https://p.example//", out, sizeof(out), &tls, err, sizeof(err)), 0);
     ck_assert_str_eq(out, "https://p.example/api/v1/token_verification_metadata");
-    ck_assert_int_eq(keys_metadata_url("https://p.example/prefix/", out, sizeof(out), &tls, err,
-                                       sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        keys_metadata_url("https://p.example/prefix/", out, sizeof(out), &tls, err, sizeof(err)),
+        0);
     ck_assert_str_eq(out, "https://p.example/prefix/api/v1/token_verification_metadata");
 
     static const char *loop[] = {"http://127.0.0.1:8080", "http://127.5.0.1/", "http://localhost",
@@ -247,7 +249,8 @@ START_TEST(test_classify_status)
     const char *u = "https://p.example/api/v1/token_verification_metadata";
     ck_assert_int_eq(keys_classify_status(200, u, msg, sizeof(msg)), KEYS_OK);
     ck_assert_int_eq(keys_classify_status(400, u, msg, sizeof(msg)), KEYS_FATAL);
-    ck_assert_str_eq(msg, "bad request (400 from https://p.example/api/v1/token_verification_metadata)");
+    ck_assert_str_eq(msg,
+                     "bad request (400 from https://p.example/api/v1/token_verification_metadata)");
     ck_assert_int_eq(keys_classify_status(401, u, msg, sizeof(msg)), KEYS_FATAL);
     ck_assert_str_eq(msg, "API key is incorrect (401 from "
                           "https://p.example/api/v1/token_verification_metadata)");
@@ -937,6 +940,7 @@ END_TEST
 static Suite *make_suite(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    log_set_level(LOG_ERROR); /* the fetch paths log on purpose; keep test output readable */
     Suite *s = suite_create("keys");
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, test_auth_host_and_issuer);
