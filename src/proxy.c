@@ -88,6 +88,45 @@ static void touch(xchg *x)
     x->deadline_ms = now_ms() + (r && r->upstream ? r->upstream->timeout_ms : 30000);
 }
 
+/* The final response head's framing, checked before anything reaches the
+ * client (security.md case 83): libcurl 7.88 prefers chunked when both are
+ * present, takes one of two different Content-Lengths and reads any other
+ * Transfer-Encoding as a body until close, so a backend (or whoever sits in
+ * front of it) could frame the response differently from what we forward. */
+static bool resp_framing_ok(const ag_buf *h)
+{
+    const char *p = h->p ? h->p : "";
+    const char *end = p + h->len;
+    int n_cl = 0, n_te = 0;
+    const char *cl = NULL;
+    size_t cl_len = 0;
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            size_t nlen = (size_t)(colon - line), vlen = (size_t)(ve - v);
+            if (ag_streq_ci(line, nlen, "content-length")) {
+                if (n_cl++ > 0 && (vlen != cl_len || memcmp(v, cl, vlen) != 0))
+                    return false;
+                cl = v;
+                cl_len = vlen;
+            } else if (ag_streq_ci(line, nlen, "transfer-encoding")) {
+                if (n_te++ > 0 || !ag_streq_ci(v, vlen, "chunked"))
+                    return false;
+            }
+        }
+        line = eol + 1;
+    }
+    return !(n_te > 0 && n_cl > 0);
+}
+
 static size_t header_cb(char *data, size_t size, size_t n, void *userp)
 {
     xchg *x = userp;
@@ -104,6 +143,12 @@ static size_t header_cb(char *data, size_t size, size_t n, void *userp)
     if (len <= 2 && (data[0] == '\r' || data[0] == '\n')) {
         long code = 0;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+        /* We never ask for an upgrade, so a 101 would turn the connection
+         * into a tunnel nobody authorized (case 69). */
+        if (code == 101 || (code >= 200 && !resp_framing_ok(&x->resp_hdrs))) {
+            x->upstream_error = "upstream_protocol";
+            return 0;
+        }
         if (code >= 100 && code < 200)
             return len;
         x->upstream_status = code;

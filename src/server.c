@@ -443,6 +443,34 @@ static enum MHD_Result queue_upstream_error(xchg *x)
                       false);
 }
 
+/* Is `name` listed in one of the response's own Connection headers? Such
+ * headers are hop-by-hop for the upstream hop only (RFC 9110 7.6.1). */
+static bool resp_conn_listed(const char *p, const char *end, const char *name, size_t nlen)
+{
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && ag_streq_ci(line, (size_t)(colon - line), "connection")) {
+            for (const char *t = colon + 1; t < eol;) {
+                while (t < eol && (*t == ' ' || *t == '\t' || *t == ','))
+                    t++;
+                const char *te = t;
+                while (te < eol && *te != ',' && *te != ' ' && *te != '\t' && *te != '\r')
+                    te++;
+                if (te > t && ag_streq_ci(t, (size_t)(te - t), name) && (size_t)(te - t) == nlen)
+                    return true;
+                t = te;
+                while (t < eol && *t != ',')
+                    t++;
+            }
+        }
+        line = eol + 1;
+    }
+    return false;
+}
+
 static enum MHD_Result queue_proxied(xchg *x)
 {
     long st = x->upstream_status;
@@ -495,8 +523,14 @@ static enum MHD_Result queue_proxied(xchg *x)
                 v++;
             while (vend > v && (vend[-1] == '\r' || vend[-1] == ' ' || vend[-1] == '\t'))
                 vend--;
+            char lname[256];
+            if (nlen < sizeof(lname)) {
+                memcpy(lname, line, nlen);
+                lname[nlen] = '\0';
+            }
             if (!hx_is_hop_by_hop(line, nlen) && hx_valid_header_name(line, nlen) &&
-                hx_valid_header_value(v, (size_t)(vend - v)) && vend > v) {
+                hx_valid_header_value(v, (size_t)(vend - v)) && vend > v &&
+                !(nlen < sizeof(lname) && resp_conn_listed(p, end, lname, nlen))) {
                 char name[256], val[8192];
                 if (nlen < sizeof(name) && (size_t)(vend - v) < sizeof(val)) {
                     memcpy(name, line, nlen);
