@@ -349,3 +349,24 @@ class NotifyAroundReload(H.GatewayCase):
         O.send_signal(self.gw.proc, signal.SIGHUP)
         self.recv()
         self.recv()
+
+
+class ReloadRestartOnlySettings(ReloadCase):
+    def test_restart_only_settings_are_named_and_kept(self):
+        tok = H.mint("u-restart")
+        self.assertEqual(self.gw.request("GET", "/load/x").status, 200)
+        text = self.text_a.replace("workers: 2", "workers: 3").replace(
+            'issuer: "%s"' % H.ISSUER, 'issuer: "https://other.example"')
+        self.assertNotEqual(text, self.text_a)
+        text = text.replace('"/load/**"\n    policy: "public"', '"/load/**"\n    policy: "require_user"')
+        mark = len(O.read_text(self.gw.err))
+        self.load(text)
+        new_err = O.read_text(self.gw.err)[mark:]
+        for key in ("workers", "auth.issuer"):
+            self.assertIn("authgate warn: reload: %s changed, but it only takes effect on restart"
+                          % key, new_err)
+        self.assertNotIn("reload: listen changed", new_err)
+        # the routes changed; the issuer did not: the old issuer's token still works
+        self.assertEqual(self.gw.request("GET", "/load/x").status, 401)
+        r = self.req("GET", "/load/x", token=tok)
+        self.assertEqual(r.status, 200, r)
