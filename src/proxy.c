@@ -312,6 +312,19 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
          ag_streq_ci(key, key_size, "x-forwarded-proto") ||
          ag_streq_ci(key, key_size, "x-forwarded-host") || ag_streq_ci(key, key_size, "forwarded")))
         return MHD_YES;
+    /* Client IP and "original URL" headers that common backends (Symfony,
+     * IIS URL Rewrite, Envoy, nginx set_real_ip) trust: a client copy would
+     * re-route the request behind the gateway or fake the peer (case 55). */
+    if (!c->trust_forwarded_headers &&
+        (ag_streq_ci(key, key_size, "x-real-ip") || ag_streq_ci(key, key_size, "x-original-url") ||
+         ag_streq_ci(key, key_size, "x-rewrite-url") ||
+         ag_streq_ci(key, key_size, "x-envoy-original-path") ||
+         ag_streq_ci(key, key_size, "x-forwarded-uri") ||
+         ag_streq_ci(key, key_size, "x-forwarded-prefix") ||
+         ag_streq_ci(key, key_size, "x-forwarded-port")))
+        return MHD_YES;
+    if (key_size >= 11 && ag_streq_ci(key, 11, "x-authgate-"))
+        return MHD_YES;
     if (!c->identity.forward_authorization && ag_streq_ci(key, key_size, "authorization"))
         return MHD_YES;
     if (ag_streq_ci(key, key_size, "content-type"))
