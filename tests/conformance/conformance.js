@@ -16,6 +16,7 @@ const G = require("./gen");
 const T = require("./tokens");
 const D = require("./differences");
 const { makeOracle } = require("./oracle");
+const snippet = require("./snippets/express-identity");
 
 const SEED = parseInt(process.env.SEED || "1", 10);
 const CASES = parseInt(process.env.CASES || "10000", 10);
@@ -147,7 +148,35 @@ function compare(c, ag, lib, notes, keyMap) {
                     diffs.push(`X-Org.${g}: authgate ${JSON.stringify(ag.x_org[g])} vs library ${JSON.stringify(lo[g])}`);
         }
     } else if (ag.x_org) diffs.push("X-Org sent on a non-org route");
+    if (!diffs.length && !keyMap && notes.size === 0) diffs.push(...snippetCheck(c, ag, lib));
     return diffs;
+}
+
+// The Express snippet of docs/compatibility.md, run on authgate's headers,
+// must rebuild the library's own user and org objects (an absent field and
+// null count as equal; `metadata` is a Node-only claim X-User does not carry).
+function snippetCheck(c, ag, lib) {
+    const out = [];
+    const headers = { "x-user": ag.x_user_raw, "x-org": ag.x_org ? JSON.stringify(ag.x_org) : undefined };
+    const req = { get: (n) => headers[n.toLowerCase()] };
+    let called = false;
+    try {
+        snippet.propelauthFromAuthgate(req, null, () => { called = true; });
+    } catch (e) {
+        return ["express snippet threw: " + e.message];
+    }
+    if (!called) out.push("express snippet did not call next()");
+    const norm = (x) => JSON.parse(JSON.stringify(x, (k, v) => (v === undefined ? null : v)));
+    const a = Object.assign({}, norm(req.user)), b = Object.assign({}, norm(lib.user));
+    delete a.metadata;
+    delete b.metadata;
+    if (!D.deepEqual(a, b)) out.push("express snippet user differs from the library's: " +
+        JSON.stringify(a).slice(0, 300) + " vs " + JSON.stringify(b).slice(0, 300));
+    if (lib.org) {
+        if (!(req.org instanceof require("@propelauth/node").OrgMemberInfo)) out.push("express snippet req.org is not an OrgMemberInfo");
+        else if (!D.deepEqual(norm(req.org), norm(lib.org))) out.push("express snippet org differs from the library's");
+    }
+    return out;
 }
 
 function agRejectedToken(c, ag) {
