@@ -293,6 +293,41 @@ function mutate(cases, ags) {
     return injected;
 }
 
+// The FastAPI snippet of docs/compatibility.md turns X-User back into token
+// claims for propelauth-py's converter; minting those claims again must give
+// the same X-User (nothing lost, nothing renamed wrongly).
+function pythonRoundTrip(cases, ags) {
+    const idx = [];
+    for (let i = 0; i < ags.length && idx.length < 3000; i++) if (ags[i].x_user_raw) idx.push(i);
+    if (!idx.length) return null;
+    const r = spawnSync("python3", [path.join(__dirname, "snippets", "py_roundtrip.py")], {
+        input: idx.map((i) => ags[i].x_user_raw).join("\n") + "\n", encoding: "utf8", maxBuffer: 1 << 30 });
+    if (r.error || r.status !== 0) {
+        console.log("python snippet: not checked (python3: " + (r.error ? r.error.message : r.stderr.slice(0, 300)) + ")");
+        return null;
+    }
+    const out = r.stdout.split("\n").filter((l) => l.length).map((l) => JSON.parse(l));
+    const requireUser = variants.find((v) => v.kind === "require_user");
+    const again = out.map((cl, j) => {
+        const claims = Object.assign(cl, { iat: G.NOW - 10, exp: G.NOW + 600, iss: G.ISSUER });
+        const c = { policy: requireUser, orgId: null, target: "/p/" + requireUser.id, headerForm: "bearer",
+            recipe: { header: { alg: "RS256", typ: "JWT" }, claims, signing: "main", corrupt: null }, index: idx[j] };
+        return materialize(c);
+    });
+    const ags2 = runAuthgate(again);
+    let bad = 0;
+    for (let j = 0; j < again.length; j++) {
+        const a = JSON.parse(ags[idx[j]].x_user_raw);
+        const b = ags2[j].x_user_raw ? JSON.parse(ags2[j].x_user_raw) : null;
+        if (!D.deepEqual(a, b)) {
+            if (bad++ < MAX_PRINT)
+                console.log(`python snippet round trip differs for case ${idx[j]}: ${ags[idx[j]].x_user_raw} -> ` +
+                    `${JSON.stringify(out[j])} -> ${ags2[j].x_user_raw} (${ags2[j].reason})`);
+        }
+    }
+    return { n: again.length, bad };
+}
+
 function agSummary(ag) {
     return { verdict: D.verdictOf(ag, ag.x_user_raw), status: ag.status, reason: ag.reason,
         token_reason: ag.token_reason, org_id: ag.org_id, x_user: ag.x_user_raw ? JSON.parse(ag.x_user_raw) : null,
@@ -373,6 +408,11 @@ async function main() {
                 authgate: agSummary(ag), library: libSummary(c, lib), claims: c.recipe.claims,
                 headers: c.headers, target: c.target }, null, 2));
         }
+    }
+    const rt = injected ? null : pythonRoundTrip(cases, ags);
+    if (rt) {
+        console.log(`python snippet: ${rt.n} X-User values rebuilt into claims, re-minted, ${rt.bad} differ`);
+        unexplained += rt.bad;
     }
     const t4 = process.hrtime.bigint();
     if (oracle.fetchCalls() !== 0) {
