@@ -245,11 +245,18 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     const char *m = x->method ? x->method : "";
     rc |= ag_buf_json_str(&b, m, strnlen(m, 32));
     rc |= ag_buf_puts(&b, ",\"path\":");
-    if (d->path_len)
+    if (d->path_len) {
         rc |= ag_buf_json_str(&b, d->path, d->path_len);
-    else
-        rc |= ag_buf_json_str(&b, x->target ? x->target : "",
-                              x->target_len > 512 ? 512 : x->target_len);
+    } else {
+        /* Refused before canonicalization: log the raw path, but never its
+         * query, which often carries credentials. */
+        const char *t = x->target ? x->target : "";
+        size_t tl = x->target ? x->target_len : 0;
+        const char *q = memchr(t, '?', tl);
+        if (q)
+            tl = (size_t)(q - t);
+        rc |= ag_buf_json_str(&b, t, tl > 512 ? 512 : tl);
+    }
     rc |= ag_buf_puts(&b, ",\"route\":");
     if (d->route)
         rc |= ag_buf_json_str(&b, d->route->path, strlen(d->route->path));
