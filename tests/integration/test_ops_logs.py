@@ -239,3 +239,23 @@ class JournalLog(H.GatewayCase):
                             in l for l in lines), lines)
         self.assertFalse(any(re.match(r"^\d{4}-", l) for l in lines),
                          "timestamps under journald (it adds its own)")
+
+
+class RejectedTargetsInTheLog(H.GatewayCase):
+    @classmethod
+    def make_config(cls, echo):
+        cls.log_path = os.path.join(H.new_tmp("access-rej-"), "access.log")
+        return O.base_config(echo, log_routes(), log={"access_log": cls.log_path})
+
+    def test_query_of_a_refused_path_is_not_logged(self):
+        """A path refused before canonicalization is logged raw (there is no
+        canonical form), but still without its query string."""
+        r = H.parse_raw_response(H.raw_exchange(
+            self.gw.port, b"GET /pub/a/../b?access_token=DOTSECRET HTTP/1.1\r\nHost: x\r\n\r\n"))
+        self.assertEqual(r.status, 400)
+        recs = O.wait_for(lambda: read_records(self.log_path), 3, "the access-log line")
+        self.assertEqual(len(recs), 1)
+        self.assertEqual((recs[0]["status"], recs[0]["decision"], recs[0]["reason"]),
+                         (400, "reject", "path_dot_segment"))
+        self.assertEqual(recs[0]["path"], "/pub/a/../b")
+        self.assertNotIn("DOTSECRET", O.read_text(self.log_path) + O.read_text(self.gw.err))
