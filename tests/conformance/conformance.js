@@ -444,7 +444,7 @@ async function main() {
         process.exit(ok ? 0 : 1);
     }
     const kinds = Object.entries(byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
-    console.log(`${agree + allowed} passed, ${unexplained} failed`);
+    console.log(`${agree + allowed + (rt ? rt.n - rt.bad : 0)} passed, ${unexplained} failed`);
     console.log(`conformance: ${cases.length} cases (seed ${SEED}), ${agree} agree, ${allowed} allowed differences ` +
         `(by kind: ${kinds || "none"}), ${unexplained} unexplained`);
     process.exit(unexplained ? 1 : 0);
