@@ -56,7 +56,7 @@ const REJECT = [
     { name: "numeric_string_time", doc: "semantics §2 stricter: numeric strings for exp/iat/nbf -> 401",
         applies: (c) => ["exp", "iat", "nbf"].some((k) => typeof claimsOf(c)[k] === "string") },
     { name: "user_id_not_string", doc: "semantics §2: user_id required, a string (Node accepts any)",
-        applies: (c) => typeof claimsOf(c).user_id !== "string" || claimsOf(c).user_id === "" },
+        applies: (c) => typeof claimsOf(c).user_id !== "string" },
     { name: "sub_jti_not_string", doc: "semantics §2: sub/jti, if present, strings (PyJWT; jose ignores)",
         applies: (c) => ["sub", "jti"].some((k) => k in claimsOf(c) && typeof claimsOf(c)[k] !== "string") },
     { name: "kid_not_string", doc: "semantics §2: header kid, if present, a string (PyJWT; jose ignores)",
