@@ -63,10 +63,12 @@ class Drain(unittest.TestCase):
                 res["r"] = e
             res["t"] = time.time()
 
-        base = self.admin.metrics().value("authgate_open_connections")
+        # the harness's port probe may still be counted for a moment
+        O.wait_for(lambda: self.admin.metrics().value("authgate_open_connections") == 0, 3,
+                   "no open connections before the slow request")
         t = threading.Thread(target=run)
         t.start()
-        O.wait_for(lambda: self.admin.metrics().value("authgate_open_connections") > base, 3,
+        O.wait_for(lambda: self.admin.metrics().value("authgate_open_connections") == 1, 3,
                    "the slow request to be open")
         time.sleep(0.1)  # let it reach the upstream
         return t, res
