@@ -213,6 +213,8 @@ class AccessLogOffAndErrorLog(H.GatewayCase):
         self.assertEqual(O.read_text(self.gw.out), "")
 
     def test_error_log_lines_are_levelled(self):
+        # the port opens a moment before the start-up line is written
+        O.wait_for(lambda: "listening on" in O.read_text(self.gw.err), 3, "the start-up line")
         lines = O.read_text(self.gw.err).splitlines()
         self.assertGreaterEqual(len(lines), 2)
         for l in lines:
@@ -233,6 +235,8 @@ class JournalLog(H.GatewayCase):
         return O.base_config(echo, routes, log={"level": "warn"})
 
     def test_priority_prefixes_and_level(self):
+        O.wait_for(lambda: "is public but lies under" in O.read_text(self.gw.err), 3,
+                   "the lint warning")
         lines = O.read_text(self.gw.err).splitlines()
         # level warn: the lint warning about the public route is there, the
         # info lines (listening, key loaded) are not

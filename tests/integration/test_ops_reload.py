@@ -282,6 +282,7 @@ class ReloadErrors(ReloadCase):
 class PolicyHashVisible(ReloadCase):
     def test_hash_in_log_readyz_and_metrics(self):
         hash_a = O.policy_hash(self.gw.config)
+        O.wait_for(lambda: "listening on" in O.read_text(self.gw.err), 3, "the start-up line")
         self.assertRegex(O.read_text(self.gw.err), r"authgate info: listening on 127\.0\.0\.1:%d "
                          r"with \d+ workers \(policy %s\)" % (self.gw.port, hash_a))
         st, r1 = self.admin.readyz()
