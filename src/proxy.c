@@ -9,6 +9,7 @@
 
 #include "httpx.h"
 #include "log.h"
+#include "uplink.h"
 #include "worker.h"
 
 static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -19,7 +20,7 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *soc
         curl_multi_assign(w->multi, s, NULL);
         return 0;
     }
-    struct epoll_event ev = {.data.fd = s};
+    struct epoll_event ev = {.data.u64 = (uint64_t)s};
     if (what & CURL_POLL_IN)
         ev.events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
@@ -74,6 +75,7 @@ void px_worker_cleanup(worker *w)
 {
     while (w->active)
         px_abort(w->active);
+    ul_worker_cleanup(w);
     for (int i = 0; i < w->neasy_pool; i++)
         curl_easy_cleanup(w->easy_pool[i]);
     w->neasy_pool = 0;
@@ -246,11 +248,24 @@ static int add_header(struct curl_slist **list, const char *name, size_t nlen, c
 typedef struct hdr_ctx {
     xchg *x;
     struct curl_slist *list;
+    ag_buf *raw; /* uplink: header lines go here instead of the curl list */
     bool failed;
     bool have_ctype, have_accept;
     const char *host;
     char conn_tokens[512]; /* ",a,b," lower-cased names from the client's Connection */
 } hdr_ctx;
+
+static int emit(hdr_ctx *h, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    if (!h->raw)
+        return add_header(&h->list, name, nlen, val, vlen);
+    if (ag_buf_reserve(h->raw, nlen + vlen + 4) != 0)
+        return -1;
+    ag_buf_append(h->raw, name, nlen);
+    ag_buf_append(h->raw, ": ", 2);
+    ag_buf_append(h->raw, val, vlen);
+    return ag_buf_append(h->raw, "\r\n", 2);
+}
 
 /* Collect the header names a client listed in Connection: they are hop-by-hop
  * for this hop only and must not be forwarded (RFC 9110 7.6.1). Headers the
@@ -331,34 +346,39 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
         h->have_ctype = true;
     if (ag_streq_ci(key, key_size, "accept"))
         h->have_accept = true;
-    if (add_header(&h->list, key, key_size, value ? value : "", value ? value_size : 0) != 0)
+    if (emit(h, key, key_size, value ? value : "", value ? value_size : 0) != 0)
         h->failed = true;
     return MHD_YES;
 }
 
-static int build_headers(xchg *x)
+/* The forwarded header set, shared by both clients: the client's headers minus
+ * hop-by-hop, stripped and gateway-owned ones, then ours. With raw set the
+ * lines are appended to it, otherwise they go into a curl list (x->hdrs). */
+static int build_headers(xchg *x, ag_buf *raw)
 {
     const cfg_config *c = gate_config(x->gate);
-    hdr_ctx h = {.x = x};
+    hdr_ctx h = {.x = x, .raw = raw};
     h.conn_tokens[0] = ',';
     h.conn_tokens[1] = '\0';
     MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_connection, &h);
     MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, copy_header, &h);
     if (h.failed)
         goto fail;
-    if (x->d.x_user && add_header(&h.list, c->identity.user_header, strlen(c->identity.user_header),
-                                  x->d.x_user, strlen(x->d.x_user)) != 0)
+    if (x->d.x_user && emit(&h, c->identity.user_header, strlen(c->identity.user_header),
+                            x->d.x_user, strlen(x->d.x_user)) != 0)
         goto fail;
-    if (x->d.x_org && add_header(&h.list, c->identity.org_header, strlen(c->identity.org_header),
-                                 x->d.x_org, strlen(x->d.x_org)) != 0)
+    if (x->d.x_org && emit(&h, c->identity.org_header, strlen(c->identity.org_header), x->d.x_org,
+                           strlen(x->d.x_org)) != 0)
         goto fail;
-    if (add_header(&h.list, "X-Forwarded-For", 15, x->client_addr, strlen(x->client_addr)) != 0 ||
-        add_header(&h.list, "X-Forwarded-Proto", 17, "http", 4) != 0 ||
-        add_header(&h.list, "X-Request-Id", 12, x->request_id, strlen(x->request_id)) != 0)
+    if (emit(&h, "X-Forwarded-For", 15, x->client_addr, strlen(x->client_addr)) != 0 ||
+        emit(&h, "X-Forwarded-Proto", 17, "http", 4) != 0 ||
+        emit(&h, "X-Request-Id", 12, x->request_id, strlen(x->request_id)) != 0)
         goto fail;
     if (h.host && hx_valid_header_value(h.host, strlen(h.host)) &&
-        add_header(&h.list, "X-Forwarded-Host", 16, h.host, strlen(h.host)) != 0)
+        emit(&h, "X-Forwarded-Host", 16, h.host, strlen(h.host)) != 0)
         goto fail;
+    if (raw)
+        return 0;
     /* Suppress headers libcurl would invent: the upstream sees the client's request. */
     struct curl_slist *l = curl_slist_append(h.list, "Expect:");
     if (!l)
@@ -381,11 +401,89 @@ fail:
     return -1;
 }
 
+/* Request head for the uplink client: request line, Host, the forwarded
+ * headers, and framing we choose ourselves. */
+static int build_raw_head(xchg *x, ag_buf *out)
+{
+    const cfg_upstream *u = x->d.route->upstream;
+    char host[256], port[8];
+    const char *base;
+    if (ul_parse_url(u->url, host, sizeof(host), port, sizeof(port), &base) != 0)
+        return -1;
+    size_t blen = strcspn(base, "?#");
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    bool v6 = strchr(host, ':') != NULL;
+    int rc = ag_buf_printf(out, "%s ", x->method);
+    rc |= ag_buf_append(out, base, blen);
+    rc |= ag_buf_append(out, x->d.path, x->d.path_len);
+    if (x->d.query) {
+        rc |= ag_buf_append(out, "?", 1);
+        rc |= ag_buf_append(out, x->d.query, x->d.query_len);
+    }
+    if (strcmp(port, "80") == 0)
+        rc |= ag_buf_printf(out, v6 ? " HTTP/1.1\r\nHost: [%s]\r\n" : " HTTP/1.1\r\nHost: %s\r\n",
+                            host);
+    else
+        rc |= ag_buf_printf(out,
+                            v6 ? " HTTP/1.1\r\nHost: [%s]:%s\r\n" : " HTTP/1.1\r\nHost: %s:%s\r\n",
+                            host, port);
+    if (rc != 0 || build_headers(x, out) != 0)
+        return -1;
+    if (x->has_body && x->body_declared == UINT64_MAX)
+        rc = ag_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    else if (x->has_body)
+        rc = ag_buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long)x->body_declared);
+    else if (!strcmp(x->method, "POST") || !strcmp(x->method, "PUT") || !strcmp(x->method, "PATCH"))
+        rc = ag_buf_puts(out, "Content-Length: 0\r\n");
+    rc |= ag_buf_puts(out, "\r\n");
+    return rc;
+}
+
+static void link_active(xchg *x)
+{
+    worker *w = x->w;
+    x->next = w->active;
+    x->prev = NULL;
+    if (w->active)
+        w->active->prev = x;
+    w->active = x;
+    x->in_active = true;
+}
+
+static void unlink_active(xchg *x)
+{
+    worker *w = x->w;
+    if (!x->in_active)
+        return;
+    if (x->next)
+        x->next->prev = x->prev;
+    if (x->prev)
+        x->prev->next = x->next;
+    else if (w->active == x)
+        w->active = x->next;
+    x->next = x->prev = NULL;
+    x->in_active = false;
+}
+
 int px_start(xchg *x)
 {
     worker *w = x->w;
     const cfg_route *r = x->d.route;
     const cfg_upstream *u = r->upstream;
+    x->resp_content_length = -1;
+    if (strncmp(u->url, "http://", 7) == 0) {
+        ag_buf_reset(&x->url);
+        if (build_raw_head(x, &x->url) != 0) {
+            x->upstream_error = "upstream_internal";
+            return -1;
+        }
+        if (x->has_body && !(x->reqbody.p = xb_get(w))) {
+            x->upstream_error = "upstream_internal";
+            return -1;
+        }
+        return ul_start(x, x->url.p, x->url.len);
+    }
     CURL *e = w->neasy_pool > 0 ? w->easy_pool[--w->neasy_pool] : curl_easy_init();
     if (!e)
         goto fail;
@@ -396,9 +494,8 @@ int px_start(xchg *x)
         (x->d.query && (ag_buf_append(&x->url, "?", 1) != 0 ||
                         ag_buf_append(&x->url, x->d.query, x->d.query_len) != 0)))
         goto fail;
-    if (build_headers(x) != 0)
+    if (build_headers(x, NULL) != 0)
         goto fail;
-    x->resp_content_length = -1;
     curl_easy_setopt(e, CURLOPT_URL, x->url.p);
     /* The path was canonicalized by us; curl must send exactly that. */
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
@@ -439,11 +536,7 @@ int px_start(xchg *x)
     x->in_multi = true;
     x->t_upstream_ns = ag_now_mono_ns();
     touch(x);
-    x->next = w->active;
-    x->prev = NULL;
-    if (w->active)
-        w->active->prev = x;
-    w->active = x;
+    link_active(x);
     return 0;
 fail:
     x->upstream_error = "upstream_internal";
@@ -457,17 +550,15 @@ fail:
 void px_abort(xchg *x)
 {
     worker *w = x->w;
+    if (x->uc || (x->in_active && !x->in_multi)) {
+        ul_abort(x);
+        return;
+    }
     if (x->in_multi) {
         curl_multi_remove_handle(w->multi, x->easy);
         x->in_multi = false;
-        if (x->next)
-            x->next->prev = x->prev;
-        if (x->prev)
-            x->prev->next = x->next;
-        else if (w->active == x)
-            w->active = x->next;
-        x->next = x->prev = NULL;
     }
+    unlink_active(x);
     if (x->easy) {
         release_easy(w, x->easy);
         x->easy = NULL;
@@ -540,6 +631,10 @@ void px_timeout(worker *w)
 
 void px_check_deadlines(worker *w, int64_t now)
 {
+    if (now - w->ul_last_sweep >= 1000) {
+        ul_sweep(w, now);
+        w->ul_last_sweep = now;
+    }
     xchg *x = w->active;
     while (x) {
         xchg *next = x->next;
@@ -557,6 +652,10 @@ void px_check_deadlines(worker *w, int64_t now)
 
 void px_unpause(xchg *x)
 {
+    if (x->uc) {
+        ul_kick(x);
+        return;
+    }
     if (!x->easy || !x->in_multi)
         return;
     int mask = (x->recv_paused ? CURLPAUSE_RECV : 0) | (x->send_paused ? CURLPAUSE_SEND : 0);

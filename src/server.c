@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "tcache.h"
+#include "uplink.h"
 #include "version.h"
 #include "worker.h"
 
@@ -998,10 +999,10 @@ static int worker_init(worker *w, srv *s, int id)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     w->mhd_ep = di ? di->epoll_fd : -1;
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->mhd_ep};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)w->mhd_ep};
     if (w->mhd_ep < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->mhd_ep, &ev) != 0)
         return -1;
-    ev.data.fd = w->evfd;
+    ev.data.u64 = (uint64_t)w->evfd;
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) != 0)
         return -1;
     return 0;
@@ -1017,7 +1018,12 @@ static void *worker_main(void *arg)
     for (;;) {
         int stopping = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
         if (stopping && !quiesced) {
-            MHD_quiesce_daemon(w->mhd);
+            /* Stop accepting: closing our listener makes new connections
+             * fail fast instead of queueing behind a daemon that is leaving. */
+            MHD_socket lfd = MHD_quiesce_daemon(w->mhd);
+            if (lfd != MHD_INVALID_SOCKET)
+                close(lfd);
+            w->listen_fd = -1;
             quiesced = true;
         }
         if (stopping) {
@@ -1039,7 +1045,12 @@ static void *worker_main(void *arg)
             break;
         worker_refresh(w);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
+            uint64_t tagged = evs[i].data.u64;
+            if (tagged & UL_TAG) {
+                ul_event(w, (ul_conn *)(uintptr_t)(tagged & ~UL_TAG), evs[i].events);
+                continue;
+            }
+            int fd = (int)tagged;
             if (fd == w->mhd_ep) {
                 continue;
             } else if (fd == w->evfd) {

@@ -48,6 +48,9 @@ typedef struct worker {
     int neasy_pool;
     char *buf_pool[64];       /* XB_CAP body buffers kept for reuse */
     int nbuf_pool;
+    struct ul_target *ul_targets; /* uplink: per-upstream address and idle pool */
+    size_t nul_targets;
+    int64_t ul_last_sweep;
     uint64_t open_conns;
     uint64_t nx;              /* exchanges alive on this worker */
     int finished;             /* atomic: the loop has exited */
@@ -97,6 +100,8 @@ struct xchg {
     int64_t deadline_ms;    /* monotonic; upstream inactivity/first-byte deadline */
     uint64_t resp_bytes;
     xchg *next, *prev;      /* worker->active list */
+    bool in_active;
+    struct ul_conn *uc;     /* uplink connection (http:// upstreams) */
     ag_buf url;
     gate_decision d;        /* last: large, initialised by gate_decision_init */
 };
