@@ -150,7 +150,9 @@ def tail(path, n=4000):
 
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "SUMMARY: UndefinedBehaviorSanitizer", "ERROR: ThreadSanitizer")
+                     "SUMMARY: UndefinedBehaviorSanitizer", "ERROR: ThreadSanitizer",
+                     "definitely lost in", "Invalid read of size", "Invalid write of size",
+                     "Conditional jump or move depends on uninitialised")
 
 
 def sanitizer_findings(path):
@@ -551,13 +553,16 @@ class Gateway:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.update(env_extra or {})
+        # AG_WRAP="valgrind --leak-check=full ..." prefixes the daemon command
+        # (tests/integration/valgrind.sh); the wrapper's report lands in stderr.
+        wrap = os.environ.get("AG_WRAP", "").split()
         with open(self.err, "wb") as ef, open(self.out, "wb") as of:
-            self.proc = subprocess.Popen([authgate_bin(), "run", "-c", self.config], stdout=of,
-                                         stderr=ef, stdin=subprocess.DEVNULL, env=env)
+            self.proc = subprocess.Popen(wrap + [authgate_bin(), "run", "-c", self.config],
+                                         stdout=of, stderr=ef, stdin=subprocess.DEVNULL, env=env)
         _register(self.proc)
         try:
-            wait_port(self.port, self.proc, start_timeout, "authgate run -c %s" % self.config,
-                      self.err)
+            wait_port(self.port, self.proc, start_timeout * (8 if wrap else 1),
+                      "authgate run -c %s" % self.config, self.err)
         except RuntimeError as e:
             stop_proc(self.proc)
             raise RuntimeError("%s\n--- config ---\n%s" % (e, self.config_text))
@@ -575,7 +580,7 @@ class Gateway:
         if not self.alive():
             problems.append("authgate exited during the tests with %s" % self.proc.returncode)
         was_alive = self.alive()
-        rc = stop_proc(self.proc)
+        rc = stop_proc(self.proc, 120.0 if os.environ.get("AG_WRAP") else 5.0)
         if was_alive and rc != 0:
             # a clean SIGTERM shutdown exits 0; anything else (and under ASan,
             # a leak report's exit code) is a finding

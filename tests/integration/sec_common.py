@@ -8,6 +8,7 @@ Not a test module itself (no test_ prefix): run.py only discovers test_*.py.
 """
 
 import json
+import os
 import re
 import socket
 import threading
@@ -15,6 +16,15 @@ import time
 import unittest
 
 import harness as H
+
+# Upper time bounds are multiplied by this under valgrind (valgrind.sh sets
+# AG_VALGRIND), where the daemon runs 20-50x slower.
+SLACK = float(os.environ.get("AG_SLACK") or (8 if os.environ.get("AG_VALGRIND") else 1))
+
+
+def slack(seconds):
+    return seconds * SLACK
+
 
 # security.md section 1 fixture. Lower-case UUIDs like PropelAuth's.
 ORG_A = "0a1b2c3d-aaaa-4000-8000-00000000000a"   # u1 is Member, no permissions
@@ -336,6 +346,7 @@ def raw(port, data, timeout=3.0, expect=None, chunks=None, gap=0.0):
     """Send data (or the list `chunks` with `gap` seconds between them) and read
     until the gateway closes or `timeout` passes; with `expect`, stop early once
     that many responses arrived (the connection is then reported open)."""
+    timeout = slack(timeout)
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     buf = b""
     closed = False

@@ -104,17 +104,21 @@ class SecUpstream(S.SecCase):
         self.assertEqual(ex.statuses(), [200], ex)
 
     def test_I78_refused_unresolvable_reset(self):
-        for target, reason in (("/down/x", "upstream_connect"), ("/nodns/x", "upstream_connect"),
-                               ("/rst/x", "upstream_reset")):
+        # a reset right after accept is reported by libcurl as a failed connect or
+        # as a reset, depending on whether the request was already written
+        for target, reasons in (("/down/x", ("upstream_connect",)),
+                                ("/nodns/x", ("upstream_connect",)),
+                                ("/rst/x", ("upstream_connect", "upstream_reset"))):
             with self.subTest(target=target):
                 t0 = time.time()
                 ex = self.get(target)
-                self.assert_error(ex.first, 502, reason)
-                self.assertLess(time.time() - t0, 2.0)
+                self.assertIn(self.assert_error(ex.first, 502)["reason"], reasons)
+                self.assertLess(time.time() - t0, S.slack(2.0))
         # no retry of a non-idempotent request on a fresh connection
         before = self.rst.accepted
         ex = self.get("/rst/x", method="POST", hdrs=[("Content-Length", "2")], body=b"hi")
-        self.assert_error(ex.first, 502, "upstream_reset")
+        self.assertIn(self.assert_error(ex.first, 502)["reason"],
+                      ("upstream_connect", "upstream_reset"))
         time.sleep(0.1)
         self.assertEqual(self.rst.accepted - before, 1, "a POST was retried")
         # never fail-open: the token is still required in front of a broken upstream
@@ -125,7 +129,7 @@ class SecUpstream(S.SecCase):
     def test_I79_silent_and_slow_upstream(self):
         _, dt = self.upstream_error(lambda c, r: time.sleep(3) or False, 504, ("upstream_timeout",))
         self.assertGreater(dt, TIMEOUT_MS / 1000.0 * 0.8)
-        self.assertLess(dt, TIMEOUT_MS / 1000.0 + 1.5)
+        self.assertLess(dt, S.slack(TIMEOUT_MS / 1000.0 + 1.5))
 
         def trickle(c, req):
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab")
