@@ -984,7 +984,11 @@ static int worker_init(worker *w, srv *s, int id)
         conn_limit = 1;
     /* The per-connection pool holds the whole request head; size it from the
      * configured header limit (default 32 KiB would refuse many-org tokens). */
-    size_t pool = c->limits.max_header_bytes + c->limits.max_uri_bytes + 16384;
+    /* libmicrohttpd 0.9.75 zeroes the whole pool after every request and keeps
+     * it resident for the life of the connection, so its size is both a
+     * per-request cost and the memory of every idle keep-alive client. Room
+     * for the head plus the per-header bookkeeping, and no more. */
+    size_t pool = c->limits.max_header_bytes + 1024 + c->limits.max_headers * 48;
     w->mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, access_handler,
         w, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd, MHD_OPTION_URI_LOG_CALLBACK,
