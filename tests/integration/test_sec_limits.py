@@ -234,8 +234,10 @@ class SecConnectionCaps(S.SecCase):
         extra = None
         try:
             for _ in range(self.MAXC):
-                socks.append(socket.create_connection(("127.0.0.1", self.gw.port), timeout=5))
-            time.sleep(0.2)
+                s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=5)
+                socks.append(s)
+                s.sendall(S.req_bytes("GET", R1))
+                self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
             extra = socket.create_connection(("127.0.0.1", self.gw.port), timeout=5)
             extra.sendall(S.req_bytes("GET", R1))
             extra.settimeout(1.0)
@@ -272,10 +274,13 @@ class SecPerIpCap(S.SecCase):
         socks = []
         try:
             for _ in range(self.PER_IP):
-                socks.append(socket.create_connection(("127.0.0.1", self.gw.port), timeout=5))
-            time.sleep(0.2)
+                s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=5)
+                socks.append(s)
+                # served once, so the daemon has surely accepted and counted it
+                s.sendall(S.req_bytes("GET", R1))
+                self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
             extra = socket.create_connection(("127.0.0.1", self.gw.port), timeout=5)
-            extra.settimeout(2)
+            extra.settimeout(S.slack(2))
             try:
                 extra.sendall(S.req_bytes("GET", R1))
                 got = extra.recv(100)
