@@ -33,7 +33,6 @@
 #define CFG_MAX_ERRORS 100
 #define CFG_MAX_STRIP_HEADERS 64
 
-#define CFG_DEFAULT_ORG_ID_PATTERN "[A-Za-z0-9._~-]{1,128}"
 
 /* ---- diagnostics ---------------------------------------------------------- */
 

@@ -78,6 +78,9 @@ typedef struct cfg_identity {
     size_t nstrip_headers;
 } cfg_identity;
 
+/* The org id shape accepted by default (PropelAuth ids are UUIDs). */
+#define CFG_DEFAULT_ORG_ID_PATTERN "[A-Za-z0-9._~-]{1,128}"
+
 typedef struct cfg_paths {
     bool resolve_dot_segments; /* default false */
     bool merge_slashes;        /* default false */

@@ -64,7 +64,10 @@ int gate_new(cfg_config *cfg, gate **out, char *err, size_t errlen)
         }
         g->nstrip = cfg->identity.nstrip_headers;
     }
-    if (cfg->paths.org_id_pattern && cfg->paths.org_id_pattern[0]) {
+    /* The documented default pattern is what org_id_shape_ok checks without a
+     * regex engine; only a custom pattern pays for regexec per request. */
+    if (cfg->paths.org_id_pattern && cfg->paths.org_id_pattern[0] &&
+        strcmp(cfg->paths.org_id_pattern, CFG_DEFAULT_ORG_ID_PATTERN) != 0) {
         /* Anchored so the whole decoded id must match, never a substring. */
         ag_buf re;
         ag_buf_init(&re);

@@ -270,12 +270,11 @@ static int emit(hdr_ctx *h, const char *name, size_t nlen, const char *val, size
 /* Collect the header names a client listed in Connection: they are hop-by-hop
  * for this hop only and must not be forwarded (RFC 9110 7.6.1). Headers the
  * gateway adds are appended afterwards and cannot be removed this way. */
-static enum MHD_Result collect_connection(void *cls, enum MHD_ValueKind kind, const char *key,
-                                          size_t key_size, const char *value, size_t value_size)
+static void collect_connection(hdr_ctx *h, const char *key, size_t key_size, const char *value,
+                               size_t value_size)
 {
-    hdr_ctx *h = cls;
     if (!value || !ag_streq_ci(key, key_size, "connection"))
-        return MHD_YES;
+        return;
     size_t n = strlen(h->conn_tokens);
     for (size_t i = 0; i <= value_size && n + 2 < sizeof(h->conn_tokens); i++) {
         char c = i < value_size ? value[i] : ',';
@@ -288,7 +287,6 @@ static enum MHD_Result collect_connection(void *cls, enum MHD_ValueKind kind, co
         h->conn_tokens[n++] = c;
     }
     h->conn_tokens[n] = '\0';
-    return MHD_YES;
 }
 
 static bool listed_in_connection(const hdr_ctx *h, const char *key, size_t key_size)
@@ -306,27 +304,26 @@ static bool listed_in_connection(const hdr_ctx *h, const char *key, size_t key_s
     return strstr(h->conn_tokens, needle) != NULL;
 }
 
-static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   size_t key_size, const char *value, size_t value_size)
+static void copy_header(hdr_ctx *h, const char *key, size_t key_size, const char *value,
+                        size_t value_size)
 {
-    hdr_ctx *h = cls;
     xchg *x = h->x;
     const cfg_config *c = gate_config(x->gate);
     if (ag_streq_ci(key, key_size, "host")) {
         h->host = value;
-        return MHD_YES;
+        return;
     }
     if (hx_is_hop_by_hop(key, key_size) || gate_header_stripped(x->gate, key, key_size) ||
         listed_in_connection(h, key, key_size))
-        return MHD_YES;
+        return;
     /* We set these ourselves; the client's copies would be trusted upstream. */
     if (ag_streq_ci(key, key_size, "x-request-id") || ag_streq_ci(key, key_size, "expect"))
-        return MHD_YES;
+        return;
     if (!c->trust_forwarded_headers &&
         (ag_streq_ci(key, key_size, "x-forwarded-for") ||
          ag_streq_ci(key, key_size, "x-forwarded-proto") ||
          ag_streq_ci(key, key_size, "x-forwarded-host") || ag_streq_ci(key, key_size, "forwarded")))
-        return MHD_YES;
+        return;
     /* Client IP and "original URL" headers that common backends (Symfony,
      * IIS URL Rewrite, Envoy, nginx set_real_ip) trust: a client copy would
      * re-route the request behind the gateway or fake the peer (case 55). */
@@ -337,18 +334,18 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
          ag_streq_ci(key, key_size, "x-forwarded-uri") ||
          ag_streq_ci(key, key_size, "x-forwarded-prefix") ||
          ag_streq_ci(key, key_size, "x-forwarded-port")))
-        return MHD_YES;
+        return;
     if (key_size >= 11 && ag_streq_ci(key, 11, "x-authgate-"))
-        return MHD_YES;
+        return;
     if (!c->identity.forward_authorization && ag_streq_ci(key, key_size, "authorization"))
-        return MHD_YES;
+        return;
     if (ag_streq_ci(key, key_size, "content-type"))
         h->have_ctype = true;
     if (ag_streq_ci(key, key_size, "accept"))
         h->have_accept = true;
     if (emit(h, key, key_size, value ? value : "", value ? value_size : 0) != 0)
         h->failed = true;
-    return MHD_YES;
+    return;
 }
 
 /* The forwarded header set, shared by both clients: the client's headers minus
@@ -360,8 +357,12 @@ static int build_headers(xchg *x, ag_buf *raw)
     hdr_ctx h = {.x = x, .raw = raw};
     h.conn_tokens[0] = ',';
     h.conn_tokens[1] = '\0';
-    MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_connection, &h);
-    MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, copy_header, &h);
+    for (size_t i = 0; i < x->nhdrs_in; i++)
+        collect_connection(&h, x->hdrs_in[i].name, x->hdrs_in[i].name_len, x->hdrs_in[i].value,
+                           x->hdrs_in[i].value_len);
+    for (size_t i = 0; i < x->nhdrs_in; i++)
+        copy_header(&h, x->hdrs_in[i].name, x->hdrs_in[i].name_len, x->hdrs_in[i].value,
+                    x->hdrs_in[i].value_len);
     if (h.failed)
         goto fail;
     if (x->d.x_user && emit(&h, c->identity.user_header, strlen(c->identity.user_header),
@@ -414,20 +415,25 @@ static int build_raw_head(xchg *x, ag_buf *out)
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
     bool v6 = strchr(host, ':') != NULL;
-    int rc = ag_buf_printf(out, "%s ", x->method);
+    /* Plain appends: this runs for every request. */
+    int rc = ag_buf_reserve(out, 1024);
+    rc |= ag_buf_puts(out, x->method);
+    rc |= ag_buf_append(out, " ", 1);
     rc |= ag_buf_append(out, base, blen);
     rc |= ag_buf_append(out, x->d.path, x->d.path_len);
     if (x->d.query) {
         rc |= ag_buf_append(out, "?", 1);
         rc |= ag_buf_append(out, x->d.query, x->d.query_len);
     }
-    if (strcmp(port, "80") == 0)
-        rc |= ag_buf_printf(out, v6 ? " HTTP/1.1\r\nHost: [%s]\r\n" : " HTTP/1.1\r\nHost: %s\r\n",
-                            host);
-    else
-        rc |= ag_buf_printf(out,
-                            v6 ? " HTTP/1.1\r\nHost: [%s]:%s\r\n" : " HTTP/1.1\r\nHost: %s:%s\r\n",
-                            host, port);
+    rc |= ag_buf_puts(out, v6 ? " HTTP/1.1\r\nHost: [" : " HTTP/1.1\r\nHost: ");
+    rc |= ag_buf_puts(out, host);
+    if (v6)
+        rc |= ag_buf_append(out, "]", 1);
+    if (strcmp(port, "80") != 0) {
+        rc |= ag_buf_append(out, ":", 1);
+        rc |= ag_buf_puts(out, port);
+    }
+    rc |= ag_buf_append(out, "\r\n", 2);
     if (rc != 0 || build_headers(x, out) != 0)
         return -1;
     if (x->has_body && x->body_declared == UINT64_MAX)

@@ -672,8 +672,9 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 static void make_request_id(xchg *x)
 {
     const char *rid = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "X-Request-Id");
-    if (rid && hx_valid_request_id(rid, strlen(rid))) {
-        snprintf(x->request_id, sizeof(x->request_id), "%s", rid);
+    size_t rlen = rid ? strlen(rid) : 0;
+    if (rid && rlen < sizeof(x->request_id) && hx_valid_request_id(rid, rlen)) {
+        memcpy(x->request_id, rid, rlen + 1);
         return;
     }
     unsigned char r[12];
@@ -687,8 +688,12 @@ static void make_request_id(xchg *x)
         uint32_t v = (uint32_t)(state >> 16);
         memcpy(r + i, &v, 4);
     }
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(x->request_id + 2 * i, 3, "%02x", r[i]);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(r); i++) {
+        x->request_id[2 * i] = hex[r[i] >> 4];
+        x->request_id[2 * i + 1] = hex[r[i] & 15];
+    }
+    x->request_id[2 * sizeof(r)] = '\0';
 }
 
 static void client_address(xchg *x)
@@ -821,7 +826,12 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         goto out;
     }
     x->state = XS_PROXYING;
-    if (px_start(x) != 0) {
+    x->hdrs_in = hc.h;
+    x->nhdrs_in = hc.n;
+    int started = px_start(x);
+    x->hdrs_in = NULL;
+    x->nhdrs_in = 0;
+    if (started != 0) {
         x->state = XS_REJECTED;
         x->d.status = 502;
         x->d.error = "bad_gateway";

@@ -101,6 +101,8 @@ struct xchg {
     uint64_t resp_bytes;
     xchg *next, *prev;      /* worker->active list */
     bool in_active;
+    const gate_header *hdrs_in; /* the client's headers; valid only inside on_headers */
+    size_t nhdrs_in;
     struct ul_conn *uc;     /* uplink connection (http:// upstreams) */
     ag_buf url;
     gate_decision d;        /* last: large, initialised by gate_decision_init */
