@@ -446,7 +446,7 @@ static int build_raw_head(xchg *x, ag_buf *out)
     return rc;
 }
 
-static void link_active(xchg *x)
+void px_link_active(xchg *x)
 {
     worker *w = x->w;
     x->next = w->active;
@@ -457,7 +457,7 @@ static void link_active(xchg *x)
     x->in_active = true;
 }
 
-static void unlink_active(xchg *x)
+void px_unlink_active(xchg *x)
 {
     worker *w = x->w;
     if (!x->in_active)
@@ -542,7 +542,7 @@ int px_start(xchg *x)
     x->in_multi = true;
     x->t_upstream_ns = ag_now_mono_ns();
     touch(x);
-    link_active(x);
+    px_link_active(x);
     return 0;
 fail:
     x->upstream_error = "upstream_internal";
@@ -564,7 +564,7 @@ void px_abort(xchg *x)
         curl_multi_remove_handle(w->multi, x->easy);
         x->in_multi = false;
     }
-    unlink_active(x);
+    px_unlink_active(x);
     if (x->easy) {
         release_easy(w, x->easy);
         x->easy = NULL;

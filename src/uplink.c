@@ -248,21 +248,6 @@ static void reset_exchange_state(ul_conn *c)
     c->retried = false;
 }
 
-static void unlink_active(xchg *x)
-{
-    worker *w = x->w;
-    if (!x->in_active)
-        return;
-    if (x->next)
-        x->next->prev = x->prev;
-    if (x->prev)
-        x->prev->next = x->next;
-    else if (w->active == x)
-        w->active = x->next;
-    x->next = x->prev = NULL;
-    x->in_active = false;
-}
-
 /* The exchange is over on this connection: pool it or close it. */
 static void release(ul_conn *c, bool reusable)
 {
@@ -270,7 +255,7 @@ static void release(ul_conn *c, bool reusable)
     xchg *x = c->x;
     if (x) {
         x->uc = NULL;
-        unlink_active(x);
+        px_unlink_active(x);
     }
     c->x = NULL;
     ul_target *t = &w->ul_targets[c->target];
@@ -333,12 +318,7 @@ int ul_start(xchg *x, const char *head, size_t head_len)
     x->uc = c;
     x->t_upstream_ns = ag_now_mono_ns();
     touch(x);
-    x->next = w->active;
-    x->prev = NULL;
-    if (w->active)
-        w->active->prev = x;
-    w->active = x;
-    x->in_active = true;
+    px_link_active(x);
     if (!c->connecting)
         ul_event(w, c, EPOLLOUT);
     return 0;
@@ -867,7 +847,7 @@ void ul_kick(xchg *x)
 void ul_abort(xchg *x)
 {
     ul_conn *c = x->uc;
-    unlink_active(x);
+    px_unlink_active(x);
     if (!c)
         return;
     c->x = NULL;

@@ -118,6 +118,9 @@ void px_check_deadlines(worker *w, int64_t now_ms);
 void px_unpause(xchg *x);              /* apply x->send_paused / x->recv_paused */
 void px_abort(xchg *x);                /* remove the transfer; safe if none */
 void px_drain_messages(worker *w);
+/* worker->active: exchanges with an upstream in flight (deadline checks). */
+void px_link_active(xchg *x);
+void px_unlink_active(xchg *x);
 
 /* server.c callbacks used by proxy.c */
 void srv_upstream_progress(xchg *x);   /* headers ready, body data, or done */
