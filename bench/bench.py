@@ -694,7 +694,7 @@ class Bench:
             self.notes.append("%s: %s answered %s instead of %d, so its runs are skipped%s"
                               % (what, server, bad[0][0], want,
                                  " (431 here usually comes from the backend: ag-echo --fixed "
-                                 "must accept a request head of token + X-User, ~70 KB)"
+                                 "must accept a request head of ~40-70 KB: the token, plus X-User behind authgate)"
                                  if bad[0][0] == 431 else ""))
             self.skip.add(what)
         return not bad
