@@ -1791,7 +1791,7 @@ static int set_defaults(cfg_config *cfg)
     cfg->identity.user_orgs = ID_ORGS_ALL;
     cfg->identity.forward_authorization = true;
     cfg->limits = (cfg_limits){
-        .max_header_bytes = 65536,
+        .max_header_bytes = 16384,
         .max_headers = 100,
         .max_uri_bytes = 8192,
         .max_token_bytes = 49152,

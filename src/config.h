@@ -39,7 +39,7 @@ typedef struct cfg_route {
 } cfg_route;
 
 typedef struct cfg_limits {
-    size_t max_header_bytes;   /* whole request head; default 65536 */
+    size_t max_header_bytes;   /* whole request head; default 16384 */
     size_t max_headers;        /* default 100 */
     size_t max_uri_bytes;      /* default 8192 */
     size_t max_token_bytes;    /* default 49152 */

@@ -24,6 +24,9 @@ class HostileTokens(H.GatewayCase):
                 {"path": R2, "policy": "require_user"},
                 {"path": R3, "policy": "optional_user"},
             ],
+            # Room for the oversized shapes below (default head limit: 16 KiB),
+            # so they reach the token parser rather than the head limit.
+            "limits": {"max_header_bytes": 65536},
         }
 
     def rejected(self, tok, what=""):

@@ -329,7 +329,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c->identity.user_orgs, ID_ORGS_ALL);
     ck_assert(c->identity.forward_authorization);
     ck_assert_uint_eq(c->identity.nstrip_headers, 0);
-    ck_assert_uint_eq(c->limits.max_header_bytes, 65536);
+    ck_assert_uint_eq(c->limits.max_header_bytes, 16384);
     ck_assert_uint_eq(c->limits.max_headers, 100);
     ck_assert_uint_eq(c->limits.max_uri_bytes, 8192);
     ck_assert_uint_eq(c->limits.max_token_bytes, 49152);
