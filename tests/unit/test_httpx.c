@@ -1,6 +1,7 @@
 /* Table tests for the HTTP grammar helpers: Authorization bearer grammar
  * (security.md case 22-23, propelauth-libraries.md §4.1), header name
  * classification (cases 52, 54, 58), request ids and methods (case 39). */
+#include <stdio.h>
 #include <string.h>
 
 #include "httpx.h"
@@ -264,6 +265,47 @@ START_TEST(test_methods_format)
 }
 END_TEST
 
+/* The value and token scans work eight bytes at a time: a forbidden byte must
+ * be found at every offset of a word and in the tail, and bytes >= 0x80 are
+ * opaque data, never mistaken for controls. */
+START_TEST(test_F58_scan_every_offset)
+{
+    char v[40], hdr[64];
+    for (size_t len = 1; len <= sizeof(v); len++) {
+        memset(v, 'a', len);
+        ck_assert(hx_valid_header_value(v, len));
+        for (size_t pos = 0; pos < len; pos++) {
+            static const unsigned char bad[] = {0x00, 0x01, 0x0a, 0x0d, 0x1f, 0x7f};
+            for (size_t b = 0; b < sizeof(bad); b++) {
+                memset(v, 'a', len);
+                v[pos] = (char)bad[b];
+                ck_assert_msg(!hx_valid_header_value(v, len), "byte %02x at %zu/%zu", bad[b],
+                              pos, len);
+            }
+            memset(v, 'a', len);
+            v[pos] = '\t';
+            ck_assert(hx_valid_header_value(v, len));
+            v[pos] = (char)0xe9;
+            ck_assert(hx_valid_header_value(v, len));
+            /* The same positions inside a bearer token: space, tab and DEL end it. */
+            memset(v, 'a', len);
+            v[pos] = (pos % 2) ? '\t' : 0x7f;
+            int n = snprintf(hdr, sizeof(hdr), "Bearer %.*s", (int)len, v);
+            const char *tok;
+            size_t tl;
+            const char *why;
+            if (pos != 0 && pos != len - 1)
+                ck_assert_int_ne(hx_parse_bearer(hdr, (size_t)n, &tok, &tl, &why), 0);
+            memset(v, 'a', len);
+            v[pos] = (char)0xe9;
+            n = snprintf(hdr, sizeof(hdr), "Bearer %.*s", (int)len, v);
+            ck_assert_int_eq(hx_parse_bearer(hdr, (size_t)n, &tok, &tl, &why), 0);
+            ck_assert_uint_eq(tl, len);
+        }
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("httpx");
@@ -275,6 +317,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_F54_hop_by_hop);
     tcase_add_test(tc, test_F52_header_name_validity);
     tcase_add_test(tc, test_F58_header_value_validity);
+    tcase_add_test(tc, test_F58_scan_every_offset);
     tcase_add_test(tc, test_request_id);
     tcase_add_test(tc, test_C39_methods);
     tcase_add_test(tc, test_methods_format);
