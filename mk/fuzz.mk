@@ -12,6 +12,8 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
+# A fixed seed keeps the CI smoke run repeatable; `make fuzz FUZZ_SEED=0` explores.
+FUZZ_SEED          ?= 1
 FUZZ_TARGETS       := canon query bearer jwt config
 FUZZ_OUT           := build/fuzz
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -25,7 +27,7 @@ FUZZ_MAXLEN_query  := 4096
 FUZZ_MAXLEN_bearer := 1024
 FUZZ_MAXLEN_jwt    := 17000
 FUZZ_MAXLEN_config := 16384
-FUZZ_RUN_FLAGS     := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+FUZZ_RUN_FLAGS     := -seed=$(FUZZ_SEED) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 FUZZ_LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 FUZZ_LIB_OBJ := $(patsubst src/%.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRC))

@@ -1671,7 +1671,8 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
 static size_t split_segs(const char *p, const char **segs, size_t *lens, size_t max)
 {
     size_t n = 0;
-    if (strcmp(p, "/") == 0)
+    /* Invalid templates (already reported) may be empty or lack the '/'. */
+    if (p[0] != '/' || strcmp(p, "/") == 0)
         return 0;
     p++;
     while (n < max) {

@@ -703,6 +703,25 @@ START_TEST(test_demo_config_loads)
 }
 END_TEST
 
+/* Found by fuzz_config: the lint that looks for public holes in protected
+ * subtrees read past an empty template. The file must just be an error. */
+START_TEST(test_J89_empty_route_path_next_to_protected_tree)
+{
+    static const char yaml[] =
+        "auth: {verifier_key_pem: \"x\", issuer: https://i}\n"
+        "upstreams: {app: \"http://127.0.0.1:1\"}\n"
+        "routes:\n"
+        "  - {path: \"/api/org/{org_id}/**\", policy: require_org_member}\n"
+        "  - {path: \"\", policy: public}\n"
+        "  - {path: \"api/x\", policy: public}\n";
+    cfg_config *c;
+    cfg_diags d;
+    ck_assert_int_ne(load_str(yaml, &c, &d), 0);
+    ck_assert(has_diag(d.errors, d.nerrors, "must start with '/'"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -724,6 +743,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_identity_rules);
     tcase_add_test(tc, test_10k_routes_load);
     tcase_add_test(tc, test_demo_config_loads);
+    tcase_add_test(tc, test_J89_empty_route_path_next_to_protected_tree);
     suite_add_tcase(s, tc);
     return s;
 }
