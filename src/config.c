@@ -1149,7 +1149,7 @@ static void do_identity(lctx *c, const ynode *n)
 static const kdef limit_defs[] = {
     {"max_header_bytes", K_SIZE, offsetof(cfg_limits, max_header_bytes), 256, 1 << 24},
     {"max_headers", K_SIZE, offsetof(cfg_limits, max_headers), 1, 10000},
-    {"max_uri_bytes", K_SIZE, offsetof(cfg_limits, max_uri_bytes), 16, 1 << 20},
+    {"max_uri_bytes", K_SIZE, offsetof(cfg_limits, max_uri_bytes), 16, 65536},
     {"max_token_bytes", K_SIZE, offsetof(cfg_limits, max_token_bytes), 64, 1 << 24},
     {"max_body_bytes", K_U64, offsetof(cfg_limits, max_body_bytes), 0, INT64_MAX},
     {"max_connections", K_SIZE, offsetof(cfg_limits, max_connections), 1, 1000000},

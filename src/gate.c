@@ -135,18 +135,34 @@ bool gate_header_stripped(const gate *g, const char *name, size_t len)
     return false;
 }
 
-void gate_decision_init(gate_decision *d)
+void gate_decision_init_buf(gate_decision *d, char *path, size_t cap)
 {
-    /* Every request initialises one of these; the 8 KiB path buffer is
-     * written by the canonicalizer before it is read, so it is not cleared. */
+    /* Every request initialises one of these; the path buffer is written by
+     * the canonicalizer before it is read, so it is not cleared. */
     memset(d, 0, offsetof(gate_decision, org_id));
     d->org_id[0] = '\0';
-    d->path[0] = '\0';
+    d->path = path;
+    d->path_cap = path ? cap : 0;
+    if (path && cap)
+        path[0] = '\0';
     ag_buf_init(&d->scratch);
+}
+
+void gate_decision_init(gate_decision *d)
+{
+    char *p = malloc(GATE_PATH_MAX);
+    gate_decision_init_buf(d, p, GATE_PATH_MAX);
+    d->path_owned = p != NULL;
 }
 
 void gate_decision_clear(gate_decision *d)
 {
+    if (d->path_owned) {
+        free(d->path);
+        d->path = NULL;
+        d->path_cap = 0;
+        d->path_owned = false;
+    }
     id_user_unref(d->user);
     d->user = NULL;
     ag_buf_free(&d->scratch);
@@ -333,9 +349,13 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
         .merge_slashes = c->paths.merge_slashes,
     };
     const char *why = NULL;
-    size_t cap = sizeof(d->path);
-    if (c->limits.max_uri_bytes && c->limits.max_uri_bytes + 1 < cap)
-        cap = c->limits.max_uri_bytes + 1;
+    if (!d->path) {
+        reject(d, 500, "internal", "out_of_memory");
+        return;
+    }
+    size_t cap = d->path_cap;
+    if (GATE_PATH_CAP(c->limits.max_uri_bytes) < cap)
+        cap = GATE_PATH_CAP(c->limits.max_uri_bytes);
     if (req->target_len > c->limits.max_uri_bytes) {
         reject(d, 414, "uri_too_long", "limit_uri");
         return;

@@ -44,7 +44,12 @@ typedef struct gate_request {
     size_t nheaders;
 } gate_request;
 
-#define GATE_PATH_MAX 8192
+/* The canonical path is at most three times the target (raw non-ASCII bytes
+ * become %XX), and the target at most limits.max_uri_bytes (<= 64 KiB). The
+ * daemon allocates each exchange with just the room its limit needs
+ * (path_cap); a decision declared on the stack has the full size. */
+#define GATE_PATH_MAX (3 * 65536 + 1)
+#define GATE_PATH_CAP(max_uri) (3 * (size_t)(max_uri) + 1)
 #define GATE_ORG_MAX 256
 
 typedef struct gate_decision {
@@ -67,12 +72,19 @@ typedef struct gate_decision {
     const char *x_user;         /* header values to inject (NULL = none) */
     const char *x_org;
     ag_buf scratch;             /* backing store for x_user when not precomputed */
-    /* Large buffers last: gate_decision_init clears only what precedes them. */
+    char *path;                 /* canonical path (forwarded), path_cap bytes */
+    size_t path_cap;
+    bool path_owned;
+    /* Large buffer last: gate_decision_init clears only what precedes it. */
     char org_id[GATE_ORG_MAX];  /* decoded org id, when the route has a source */
-    char path[GATE_PATH_MAX];   /* canonical path (forwarded) */
 } gate_decision;
 
+/* Initialise with a path buffer of GATE_PATH_MAX bytes owned by the decision
+ * (NULL path on allocation failure: gate_decide then answers 500). */
 void gate_decision_init(gate_decision *d);
+/* Initialise with the caller's path buffer (the daemon puts it after the
+ * exchange, sized for the configured URI limit). */
+void gate_decision_init_buf(gate_decision *d, char *path, size_t cap);
 void gate_decision_clear(gate_decision *d); /* drops the user reference, frees scratch */
 
 /* Decide. keys may be NULL (not loaded). cache may be NULL. */

@@ -154,7 +154,12 @@ static void conn_sweep(worker *w, int64_t now)
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     worker *w = cls;
-    xchg *x = malloc(sizeof(*x));
+    /* The canonical-path buffer follows the struct, sized for what this
+     * configuration's URI limit can need. */
+    size_t path_cap = GATE_PATH_CAP(gate_config(w->gate)->limits.max_uri_bytes);
+    if (path_cap > GATE_PATH_MAX)
+        path_cap = GATE_PATH_MAX;
+    xchg *x = malloc(sizeof(*x) + path_cap);
     if (!x)
         return NULL;
     memset(x, 0, offsetof(xchg, d));
@@ -169,7 +174,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     }
     x->target_len = len;
-    gate_decision_init(&x->d);
+    gate_decision_init_buf(&x->d, (char *)(x + 1), path_cap);
     ag_buf_init(&x->resp_hdrs);
     ag_buf_init(&x->url);
     x->resp_content_length = -1;

@@ -302,6 +302,28 @@ START_TEST(test_uri_too_long)
     d = decide("GET", t, NULL);
     expect(d, 404, "not_found", "no_route");
     done(d);
+    /* exactly at the limit is allowed too; one byte over is 414 */
+    memset(t + 1, 'a', 8191);
+    t[8192] = '\0';
+    d = decide("GET", t, NULL);
+    expect(d, 404, "not_found", "no_route");
+    done(d);
+    t[8192] = 'a';
+    t[8193] = '\0';
+    d = decide("GET", t, NULL);
+    expect(d, 414, "uri_too_long", "limit_uri");
+    done(d);
+    /* raw non-ASCII bytes are re-encoded as %XX, tripling their size: a target
+     * within the limit must still fit */
+    for (size_t i = 1; i + 1 < 8192; i += 2) {
+        t[i] = (char)0xc3; /* U+00E9, two bytes, six once encoded */
+        t[i + 1] = (char)0xa9;
+    }
+    t[8191] = 'a';
+    t[8192] = '\0';
+    d = decide("GET", t, NULL);
+    expect(d, 404, "not_found", "no_route");
+    done(d);
     free(t);
 }
 END_TEST
