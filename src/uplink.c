@@ -105,7 +105,9 @@ int ul_parse_url(const char *url, char *host, size_t hostcap, char *port, size_t
         if (!he)
             return -1;
         hs = h + 1;
-        ps = (he + 1 < end && he[1] == ':') ? he + 2 : NULL;
+        if (he + 1 < end && he[1] != ':')
+            return -1; /* only ":port" may follow an IPv6 literal */
+        ps = he + 1 < end ? he + 2 : NULL;
     } else {
         const char *colon = memchr(h, ':', (size_t)(end - h));
         he = colon ? colon : end;
@@ -125,6 +127,9 @@ int ul_parse_url(const char *url, char *host, size_t hostcap, char *port, size_t
                 return -1;
         memcpy(port, ps, pl);
         port[pl] = '\0';
+        long pv = strtol(port, NULL, 10);
+        if (pv < 1 || pv > 65535)
+            return -1;
     } else {
         snprintf(port, portcap, "80");
     }

@@ -126,6 +126,13 @@ START_TEST(test_rejects_bad_port)
     bad("http://app:8:0/");
     /* longer than the port buffer (8 bytes with the NUL) */
     bad("http://app:12345678/");
+    /* outside 1..65535 */
+    bad("http://app:0/");
+    bad("http://app:65536/");
+    bad("http://app:99999/");
+    /* only ":port" may follow an IPv6 literal */
+    bad("http://[::1]junk/x");
+    bad("http://[::1]8080/");
 }
 END_TEST
 
