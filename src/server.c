@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -358,6 +359,7 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         *socket_ctx = r;
     } else {
         w->open_conns--;
+        w->closed_since_trim++;
         met_connections(w->id, -1);
         conn_rec *r = *socket_ctx;
         if (r) {
@@ -1027,6 +1029,19 @@ static int worker_init(worker *w, srv *s, int id)
     return 0;
 }
 
+/* Connection pools are freed on close but glibc keeps the pages; after a wave
+ * of closed connections (a burst of clients going away), give them back so RSS
+ * follows the connections actually open. At most every few seconds: a trim
+ * walks the heap. */
+static void maybe_trim(worker *w, int64_t now)
+{
+    if (w->closed_since_trim < 256 || now - w->last_trim_ms < 5000)
+        return;
+    w->closed_since_trim = 0;
+    w->last_trim_ms = now;
+    malloc_trim(0);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -1085,6 +1100,7 @@ static void *worker_main(void *arg)
         px_drain_messages(w);
         px_check_deadlines(w, now_ms());
         conn_sweep(w, now_ms());
+        maybe_trim(w, now_ms());
         MHD_run(w->mhd);
         px_drain_messages(w);
     }

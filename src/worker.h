@@ -52,6 +52,8 @@ typedef struct worker {
     size_t nul_targets;
     int64_t ul_last_sweep;
     uint64_t open_conns;
+    uint64_t closed_since_trim; /* connections closed since the last malloc_trim */
+    int64_t last_trim_ms;
     uint64_t nx;              /* exchanges alive on this worker */
     int finished;             /* atomic: the loop has exited */
 } worker;

@@ -51,12 +51,13 @@
 #define ECHO_PATTERN_MOD 251
 /* Reader block: big enough for throughput, small enough to keep memory flat. */
 #define ECHO_BLOCK (64 * 1024)
-/* Per-connection memory: the gateway forwards request heads up to 64 KiB by
- * default, and libmicrohttpd's own default (32 KiB) would refuse those. The
- * pool is zeroed between keep-alive requests, so it is all resident: --fixed
- * keeps the library default to stay light with thousands of bench connections. */
+/* Per-connection memory: the gateway forwards request heads of its own limit
+ * plus X-User, and libmicrohttpd's default (32 KiB) would refuse large ones.
+ * --fixed (the bench backend) must take a 50-org token (~38 KB) plus its X-User
+ * (~30 KB) from any contender; the bench keeps few backend connections, so the
+ * larger resident pool costs little there. */
 #define ECHO_CONN_MEMORY (96 * 1024)
-#define ECHO_CONN_MEMORY_FIXED (32 * 1024)
+#define ECHO_CONN_MEMORY_FIXED (160 * 1024)
 /* Chunked JSON replies are cut this small so a client really sees several chunks. */
 #define ECHO_JSON_CHUNK 64
 
