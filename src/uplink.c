@@ -324,6 +324,8 @@ int ul_start(xchg *x, const char *head, size_t head_len)
     x->t_upstream_ns = ag_now_mono_ns();
     touch(x);
     px_link_active(x);
+    if (c->connecting) /* until connected, the connect timeout is the deadline */
+        x->deadline_ms = now_ms() + x->d.route->upstream->connect_timeout_ms;
     if (!c->connecting)
         ul_event(w, c, EPOLLOUT);
     return 0;
@@ -445,6 +447,7 @@ static int retry_fresh(ul_conn *old)
     c->retried = true;
     c->x = x;
     x->uc = c;
+    x->deadline_ms = now_ms() + x->d.route->upstream->connect_timeout_ms;
     old->x = NULL;
     conn_close(old);
     return 0;
@@ -809,6 +812,7 @@ void ul_event(worker *w, ul_conn *c, uint32_t events)
             return;
         }
         c->connecting = false;
+        touch(x);
     }
     for (int round = 0; round < 4; round++) {
         if (c->connecting) {
