@@ -78,7 +78,7 @@ clean:
 	rm -rf build
 
 format:
-	clang-format -i src/*.c src/*.h tools/*.c tests/unit/*.c tests/unit/*.h
+	clang-format -i src/*.c src/*.h tools/*.c tests/unit/*.c tests/unit/*.h fuzz/*.c fuzz/*.h
 
 check-format:
-	clang-format --dry-run --Werror src/*.c src/*.h
+	clang-format --dry-run --Werror src/*.c src/*.h tools/*.c tests/unit/*.c tests/unit/*.h fuzz/*.c fuzz/*.h

@@ -60,13 +60,11 @@ static int add_header_line(xreq *r, const char *line)
     return xreq_add(r, line, (size_t)(colon - line), v);
 }
 
-static void decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now,
-                   gate_decision *d)
+static void decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now, gate_decision *d)
 {
     gate_header hs[MAX_HDRS];
     for (size_t i = 0; i < r->nh; i++)
-        hs[i] = (gate_header){r->names[i], strlen(r->names[i]), r->values[i],
-                              strlen(r->values[i])};
+        hs[i] = (gate_header){r->names[i], strlen(r->names[i]), r->values[i], strlen(r->values[i])};
     gate_request req = {
         .method = r->method,
         .target = r->target,
@@ -166,7 +164,8 @@ static void print_text(const gate *g, const xreq *r, const gate_decision *d, con
     if (d->status == 0) {
         printf("decision:  ALLOW: forwarded to upstream %s\n",
                d->route && d->route->upstream ? d->route->upstream->name : "?");
-        printf("%s: %s\n", gate_config(g)->identity.user_header, d->x_user ? d->x_user : "(not sent)");
+        printf("%s: %s\n", gate_config(g)->identity.user_header,
+               d->x_user ? d->x_user : "(not sent)");
         printf("%s: %s\n", gate_config(g)->identity.org_header, d->x_org ? d->x_org : "(not sent)");
     } else {
         printf("decision:  DENY: %d %s (%s)\n", d->status, d->error ? d->error : "",
@@ -225,11 +224,14 @@ static int batch(const gate *g, keys_snapshot *ks, int64_t now)
 
 int cmd_explain(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"token", required_argument, NULL, 't'},
-        {"token-file", required_argument, NULL, 'T'}, {"header", required_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'j'},          {"batch", no_argument, NULL, 'b'},
-        {"now", required_argument, NULL, 'n'},     {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"token", required_argument, NULL, 't'},
+                                         {"token-file", required_argument, NULL, 'T'},
+                                         {"header", required_argument, NULL, 'H'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"batch", no_argument, NULL, 'b'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
     const char *file = NULL;
     char *token = NULL;
     bool json = false, is_batch = false;

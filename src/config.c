@@ -33,7 +33,6 @@
 #define CFG_MAX_ERRORS 100
 #define CFG_MAX_STRIP_HEADERS 64
 
-
 /* ---- diagnostics ---------------------------------------------------------- */
 
 typedef struct diag {
@@ -357,8 +356,7 @@ static void syntax_error(lctx *c, const yaml_parser_t *p, const char *data, size
     col = (int)p->problem_mark.column + 1;
     if (p->context)
         err_at(c, line, col, "invalid YAML: %s (%s at line %d)",
-               p->problem ? p->problem : "syntax error", p->context,
-               (int)p->context_mark.line + 1);
+               p->problem ? p->problem : "syntax error", p->context, (int)p->context_mark.line + 1);
     else
         err_at(c, line, col, "invalid YAML: %s", p->problem ? p->problem : "syntax error");
 }
@@ -623,8 +621,8 @@ static int get_duration(lctx *c, const ynode *n, const char *where, long long mi
     if (n->kind == Y_SCALAR && n->plain && parse_ll(n->s, &v) == 0)
         goto range;
     if (n->kind != Y_SCALAR || is_null(n) || n->len < 2) {
-        err_at(c, n->line, n->col, "%s: expected seconds or a duration like \"30s\", \"10m\", \"1h\"",
-               where);
+        err_at(c, n->line, n->col,
+               "%s: expected seconds or a duration like \"30s\", \"10m\", \"1h\"", where);
         return -1;
     }
     {
@@ -633,24 +631,24 @@ static int get_duration(lctx *c, const ynode *n, const char *where, long long mi
         long long mul = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
         if (mul == 0 || n->len - 1 >= sizeof(num) || n->s[0] == '-') {
             err_at(c, n->line, n->col,
-                   "%s: expected seconds or a duration like \"30s\", \"10m\", \"1h\", got %s", where,
-                   QN(qb, n));
+                   "%s: expected seconds or a duration like \"30s\", \"10m\", \"1h\", got %s",
+                   where, QN(qb, n));
             return -1;
         }
         memcpy(num, n->s, n->len - 1);
         num[n->len - 1] = '\0';
         if (parse_ll(num, &v) != 0 || v > LLONG_MAX / mul) {
             err_at(c, n->line, n->col,
-                   "%s: expected seconds or a duration like \"30s\", \"10m\", \"1h\", got %s", where,
-                   QN(qb, n));
+                   "%s: expected seconds or a duration like \"30s\", \"10m\", \"1h\", got %s",
+                   where, QN(qb, n));
             return -1;
         }
         v *= mul;
     }
 range:
     if (v < min || v > max) {
-        err_at(c, n->line, n->col, "%s: must be between %lld and %lld seconds, got %lld", where, min,
-               max, v);
+        err_at(c, n->line, n->col, "%s: must be between %lld and %lld seconds, got %lld", where,
+               min, max, v);
         return -1;
     }
     *out = v;
@@ -822,8 +820,8 @@ static bool valid_host(const char *s, size_t len)
             return false;
         for (size_t i = 1; i + 1 < len; i++) {
             char ch = s[i];
-            if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
-                  ch == ':' || ch == '.'))
+            if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                  (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.'))
                 return false;
         }
         return true;
@@ -967,8 +965,9 @@ static void do_auth(lctx *c, const ynode *key, const ynode *n)
     int line = key ? key->line : 1, col = key ? key->col : 1;
 
     if (!n) {
-        err_at(c, 1, 1, "auth: missing; give auth_url with an API key, or "
-                        "verifier_key_file/verifier_key_pem with issuer");
+        err_at(c, 1, 1,
+               "auth: missing; give auth_url with an API key, or "
+               "verifier_key_file/verifier_key_pem with issuer");
         return;
     }
     if (!expect_map(c, n, "auth"))
@@ -1035,7 +1034,8 @@ static void do_auth(lctx *c, const ynode *key, const ynode *n)
                    "auth.verifier_key_pem: not a PEM block (no \"-----BEGIN \" line)");
     }
     if (a->api_key_env && (a->api_key_env[0] == '\0' || strchr(a->api_key_env, '=')))
-        err_at(c, s_env->v->line, s_env->v->col, "auth.api_key_env: not an environment variable name");
+        err_at(c, s_env->v->line, s_env->v->col,
+               "auth.api_key_env: not an environment variable name");
     if (a->api_key) {
         if (a->api_key[0] == '\0')
             err_at(c, s_key->v->line, s_key->v->col, "auth.api_key: must not be empty");
@@ -1101,8 +1101,8 @@ static void do_identity(lctx *c, const ynode *n)
     const kseen *hdrs[] = {s_user, s_org};
     for (size_t i = 0; i < 2; i++) {
         const char *h = i == 0 ? id->user_header : id->org_header;
-        if (hdrs[i]->v && h && (hx_is_hop_by_hop(h, strlen(h)) ||
-                                ag_streq_ci(h, strlen(h), "authorization")))
+        if (hdrs[i]->v && h &&
+            (hx_is_hop_by_hop(h, strlen(h)) || ag_streq_ci(h, strlen(h), "authorization")))
             err_at(c, hdrs[i]->v->line, hdrs[i]->v->col, "identity.%s: %s is reserved",
                    hdrs[i]->k->s, QS(qb, h));
     }
@@ -1495,8 +1495,8 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
         bool takes_perms = k == POL_ORG_ALL_PERMISSIONS;
         const char *pname = pol_kind_name(k);
         if (s_role->v && !takes_role)
-            err_at(c, s_role->k->line, s_role->k->col, "%s: policy %s does not take a role",
-                   where, pname);
+            err_at(c, s_role->k->line, s_role->k->col, "%s: policy %s does not take a role", where,
+                   pname);
         if (s_perm->v && !takes_perm)
             err_at(c, s_perm->k->line, s_perm->k->col, "%s: policy %s does not take a permission%s",
                    where, pname, takes_perms ? " (use permissions: [...])" : "");
@@ -1830,8 +1830,7 @@ static void validate_top(lctx *c, const kseen *seen)
                    "admin_listen: expected HOST:PORT (e.g. 127.0.0.1:9090), got %s",
                    QS(qb, cfg->admin_listen));
         else if (cfg->listen && strcmp(cfg->listen, cfg->admin_listen) == 0)
-            err_at(c, s_admin->v->line, s_admin->v->col,
-                   "admin_listen: must differ from listen");
+            err_at(c, s_admin->v->line, s_admin->v->col, "admin_listen: must differ from listen");
     }
 }
 
@@ -1891,8 +1890,7 @@ static int load(const char *name, const char *basedir, const char *yaml, size_t 
     if (root->bad)
         goto out;
     if (root->kind != Y_MAP) {
-        err_at(&c, root->line, root->col, "top level: expected a mapping, got %s",
-               kind_name(root));
+        err_at(&c, root->line, root->col, "top level: expected a mapping, got %s", kind_name(root));
         goto out;
     }
     kseen seen[AG_ARRAY_LEN(top_defs)];
@@ -2002,8 +2000,9 @@ int cfg_load_file(const char *path, cfg_config **out, cfg_diags *diags)
     dir = base_dir_of(path);
     rc = load(path, dir, data, len, out, diags);
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        ag_buf_printf(&b, "%s:1:1: warning: file is writable by %s (mode %04o); whoever can "
-                          "write it controls who is let through",
+        ag_buf_printf(&b,
+                      "%s:1:1: warning: file is writable by %s (mode %04o); whoever can "
+                      "write it controls who is let through",
                       path, (st.st_mode & S_IWOTH) ? "others" : "group",
                       (unsigned)(st.st_mode & 07777));
         char *w = ag_buf_steal(&b);
@@ -2011,7 +2010,7 @@ int cfg_load_file(const char *path, cfg_config **out, cfg_diags *diags)
             free(w);
     }
     goto out;
-fail: {
+fail : {
     char *e = ag_buf_steal(&b);
     if (!e || push_str(&diags->errors, &diags->nerrors, e) != 0) {
         free(e);

@@ -28,27 +28,27 @@ typedef enum cfg_org_source_kind {
 } cfg_org_source_kind;
 
 typedef struct cfg_route {
-    char *path;      /* template */
+    char *path;       /* template */
     unsigned methods; /* HX_M_* mask; HX_M_ALL when omitted */
     pol_spec policy;
     cfg_org_source_kind org_kind;
-    char *org_name;  /* parameter / header name */
+    char *org_name;         /* parameter / header name */
     cfg_upstream *upstream; /* points into cfg_config.upstreams; NULL for none */
     int line, col;
-    size_t index;    /* position in the file, for logs and metrics labels */
+    size_t index; /* position in the file, for logs and metrics labels */
 } cfg_route;
 
 typedef struct cfg_limits {
-    size_t max_header_bytes;   /* whole request head; default 16384 */
-    size_t max_headers;        /* default 100 */
-    size_t max_uri_bytes;      /* default 8192 */
-    size_t max_token_bytes;    /* default 49152 */
-    uint64_t max_body_bytes;   /* default 0 = unlimited (streamed) */
-    size_t max_connections;    /* default 10000 */
-    size_t max_connections_per_ip; /* default 0 = unlimited */
-    long idle_timeout_ms;      /* keep-alive idle; default 60000 */
-    long request_timeout_ms;   /* whole request head must arrive within; default 10000 */
-    size_t max_identity_bytes; /* X-User size cap; default 65536 */
+    size_t max_header_bytes;          /* whole request head; default 16384 */
+    size_t max_headers;               /* default 100 */
+    size_t max_uri_bytes;             /* default 8192 */
+    size_t max_token_bytes;           /* default 49152 */
+    uint64_t max_body_bytes;          /* default 0 = unlimited (streamed) */
+    size_t max_connections;           /* default 10000 */
+    size_t max_connections_per_ip;    /* default 0 = unlimited */
+    long idle_timeout_ms;             /* keep-alive idle; default 60000 */
+    long request_timeout_ms;          /* whole request head must arrive within; default 10000 */
+    size_t max_identity_bytes;        /* X-User size cap; default 65536 */
     size_t max_response_header_bytes; /* from upstream; default 65536 */
 } cfg_limits;
 
@@ -56,8 +56,8 @@ typedef struct cfg_auth {
     char *auth_url;
     char *api_key_env;
     char *api_key_file;
-    char *api_key;             /* inline (warned about) */
-    char *api_base_url;        /* default https://propelauth-api.com */
+    char *api_key;      /* inline (warned about) */
+    char *api_base_url; /* default https://propelauth-api.com */
     char *verifier_key_file;
     char *verifier_key_pem;
     char *issuer;
@@ -65,13 +65,13 @@ typedef struct cfg_auth {
     long refresh_interval_s;   /* default 3600 */
     long previous_key_grace_s; /* default 600 */
     char *ca_file;
-    long fetch_timeout_ms;     /* default 10000 */
+    long fetch_timeout_ms;      /* default 10000 */
     size_t token_cache_entries; /* default 10000; 0 disables */
 } cfg_auth;
 
 typedef struct cfg_identity {
-    char *user_header;  /* X-User */
-    char *org_header;   /* X-Org */
+    char *user_header; /* X-User */
+    char *org_header;  /* X-Org */
     id_orgs_mode user_orgs;
     bool forward_authorization; /* default true */
     char **strip_headers;
@@ -88,16 +88,16 @@ typedef struct cfg_paths {
 } cfg_paths;
 
 typedef struct cfg_log {
-    char *access_log;   /* "stdout" (default), "off", or a file path */
-    char *level;        /* error|warn|info|debug; default info */
+    char *access_log; /* "stdout" (default), "off", or a file path */
+    char *level;      /* error|warn|info|debug; default info */
 } cfg_log;
 
 typedef struct cfg_config {
-    char *file;          /* path it was loaded from */
-    char *listen;        /* host:port, default 127.0.0.1:8080 */
-    char *admin_listen;  /* NULL = off */
-    int workers;         /* default 0 = number of cores */
-    long shutdown_grace_ms; /* default 10000 */
+    char *file;                   /* path it was loaded from */
+    char *listen;                 /* host:port, default 127.0.0.1:8080 */
+    char *admin_listen;           /* NULL = off */
+    int workers;                  /* default 0 = number of cores */
+    long shutdown_grace_ms;       /* default 10000 */
     bool trust_forwarded_headers; /* default false: X-Forwarded-* from client replaced */
     cfg_auth auth;
     cfg_identity identity;
@@ -108,7 +108,7 @@ typedef struct cfg_config {
     size_t nupstreams;
     cfg_route *routes;
     size_t nroutes;
-    char hash[17];       /* first 16 hex of SHA-256 of the file bytes */
+    char hash[17]; /* first 16 hex of SHA-256 of the file bytes */
 } cfg_config;
 
 /* A diagnostic list: errors and warnings, each "FILE:LINE:COL: message". */

@@ -50,8 +50,7 @@ int gate_new(cfg_config *cfg, gate **out, char *err, size_t errlen)
     }
     hx_name_fold(cfg->identity.user_header, strlen(cfg->identity.user_header), g->user_fold,
                  FOLD_MAX);
-    hx_name_fold(cfg->identity.org_header, strlen(cfg->identity.org_header), g->org_fold,
-                 FOLD_MAX);
+    hx_name_fold(cfg->identity.org_header, strlen(cfg->identity.org_header), g->org_fold, FOLD_MAX);
     if (cfg->identity.nstrip_headers) {
         g->strip_fold = calloc(cfg->identity.nstrip_headers, FOLD_MAX);
         if (!g->strip_fold) {
@@ -275,9 +274,8 @@ invalid:
 }
 
 /* Establish the token state: header grammar, then the cache, then the verifier. */
-static pol_token_state check_token(const gate *g, const keys_snapshot *keys,
-                                   struct tc_cache *cache, const gate_request *req,
-                                   int64_t now, gate_decision *d)
+static pol_token_state check_token(const gate *g, const keys_snapshot *keys, struct tc_cache *cache,
+                                   const gate_request *req, int64_t now, gate_decision *d)
 {
     const gate_header *authz = NULL;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -415,7 +413,10 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     pol_decide(&r->policy, &in, &d->pol);
     if (d->pol.status != 0) {
         int s = d->pol.status;
-        reject(d, s, s == 401 ? "unauthorized" : s == 403 ? "forbidden" : "unavailable",
+        reject(d, s,
+               s == 401   ? "unauthorized"
+               : s == 403 ? "forbidden"
+                          : "unavailable",
                d->pol.reason);
         return;
     }

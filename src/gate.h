@@ -53,30 +53,30 @@ typedef struct gate_request {
 #define GATE_ORG_MAX 256
 
 typedef struct gate_decision {
-    int status;                 /* 0: forward; otherwise the HTTP status to answer */
-    const char *error;          /* error class for the JSON body ("unauthorized", ...) */
-    const char *reason;         /* stable reason code */
-    bool token_sent;            /* for WWW-Authenticate error="invalid_token" */
-    unsigned allow;             /* 405: HX_M_* mask for Allow */
-    const cfg_route *route;     /* NULL when no route matched */
+    int status;             /* 0: forward; otherwise the HTTP status to answer */
+    const char *error;      /* error class for the JSON body ("unauthorized", ...) */
+    const char *reason;     /* stable reason code */
+    bool token_sent;        /* for WWW-Authenticate error="invalid_token" */
+    unsigned allow;         /* 405: HX_M_* mask for Allow */
+    const cfg_route *route; /* NULL when no route matched */
     size_t path_len;
-    const char *query;          /* raw query, points into the request target */
+    const char *query; /* raw query, points into the request target */
     size_t query_len;
     size_t org_id_len;
     bool has_org_id;
-    id_user *user;              /* reference held when the token verified */
-    const char *token_reason;   /* why a sent token was not accepted */
+    id_user *user;            /* reference held when the token verified */
+    const char *token_reason; /* why a sent token was not accepted */
     bool cache_hit;
-    bool cache_used;            /* a cache lookup happened (hit or miss) */
+    bool cache_used; /* a cache lookup happened (hit or miss) */
     pol_result pol;
-    const char *x_user;         /* header values to inject (NULL = none) */
+    const char *x_user; /* header values to inject (NULL = none) */
     const char *x_org;
-    ag_buf scratch;             /* backing store for x_user when not precomputed */
-    char *path;                 /* canonical path (forwarded), path_cap bytes */
+    ag_buf scratch; /* backing store for x_user when not precomputed */
+    char *path;     /* canonical path (forwarded), path_cap bytes */
     size_t path_cap;
     bool path_owned;
     /* Large buffer last: gate_decision_init clears only what precedes it. */
-    char org_id[GATE_ORG_MAX];  /* decoded org id, when the route has a source */
+    char org_id[GATE_ORG_MAX]; /* decoded org id, when the route has a source */
 } gate_decision;
 
 /* Initialise with a path buffer of GATE_PATH_MAX bytes owned by the decision

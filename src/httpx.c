@@ -38,7 +38,6 @@ static size_t clean_prefix(const char *v, size_t len, unsigned n)
     return i;
 }
 
-
 static int lower(int c)
 {
     return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;

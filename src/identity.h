@@ -32,7 +32,7 @@ id_user *id_user_ref(id_user *u);
 void id_user_unref(id_user *u); /* NULL ok */
 
 const char *id_user_id(const id_user *u);
-const char *id_user_email(const id_user *u); /* NULL if absent */
+const char *id_user_email(const id_user *u);         /* NULL if absent */
 const char *id_user_active_org_id(const id_user *u); /* NULL if none */
 int64_t id_user_exp(const id_user *u);
 size_t id_user_org_count(const id_user *u);

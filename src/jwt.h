@@ -21,15 +21,15 @@ const char *jwt_key_fingerprint(const jwt_key *k);
 
 typedef enum jwt_status {
     JWT_OK = 0,
-    JWT_MALFORMED,       /* structure, base64url, JSON */
-    JWT_TOO_LARGE,       /* over max_token_bytes */
-    JWT_BAD_ALG,         /* alg not exactly RS256, crit, or a non-string kid; jwk/jku/x5u/x5c
-                          * are ignored: only configured keys are ever used (case A4) */
+    JWT_MALFORMED, /* structure, base64url, JSON */
+    JWT_TOO_LARGE, /* over max_token_bytes */
+    JWT_BAD_ALG,   /* alg not exactly RS256, crit, or a non-string kid; jwk/jku/x5u/x5c
+                    * are ignored: only configured keys are ever used (case A4) */
     JWT_BAD_SIGNATURE,
     JWT_EXPIRED,
-    JWT_NOT_YET_VALID,   /* iat or nbf in the future beyond leeway */
+    JWT_NOT_YET_VALID, /* iat or nbf in the future beyond leeway */
     JWT_BAD_ISSUER,
-    JWT_BAD_CLAIMS,      /* missing/mistyped exp, iat, iss, sub, jti, user_id ... */
+    JWT_BAD_CLAIMS, /* missing/mistyped exp, iat, iss, sub, jti, user_id ... */
     JWT__COUNT
 } jwt_status;
 
@@ -39,9 +39,9 @@ const char *jwt_status_reason(jwt_status s);
 typedef struct jwt_params {
     jwt_key *const *keys; /* tried in order (current, then previous during grace) */
     size_t nkeys;
-    const char *issuer;   /* compared byte for byte with iss */
-    int64_t leeway;       /* seconds */
-    int64_t now;          /* seconds since epoch */
+    const char *issuer; /* compared byte for byte with iss */
+    int64_t leeway;     /* seconds */
+    int64_t now;        /* seconds since epoch */
     size_t max_token_bytes;
 } jwt_params;
 
@@ -59,6 +59,7 @@ char *jwt_sign_rs256(const char *private_pem, size_t pem_len, const json_t *head
  * non-canonical trailing bits). Returns decoded length or -1. out must hold
  * at least (len * 3) / 4 + 1 bytes. */
 long jwt_b64url_decode(const char *in, size_t len, unsigned char *out);
-size_t jwt_b64url_encode(const unsigned char *in, size_t len, char *out); /* out >= 4*ceil(len/3)+1 */
+size_t jwt_b64url_encode(const unsigned char *in, size_t len,
+                         char *out); /* out >= 4*ceil(len/3)+1 */
 
 #endif

@@ -18,8 +18,8 @@ void met_shutdown(void);
 /* One finished request. route may be NULL (no route); decision is
  * allow|deny|reject|error|aborted; upstream_s < 0 when there was no upstream
  * exchange. */
-void met_request(int shard, const char *route, int status, const char *decision,
-                 const char *reason, double duration_s, double upstream_s);
+void met_request(int shard, const char *route, int status, const char *decision, const char *reason,
+                 double duration_s, double upstream_s);
 void met_upstream_error(int shard, const char *upstream, const char *reason);
 void met_cache(int shard, bool hit);
 void met_connections(int shard, int delta);
@@ -28,7 +28,7 @@ void met_reload(bool ok);
 /* Gauges the renderer asks for at scrape time. */
 typedef struct met_gauges {
     bool keys_ready;
-    int64_t key_loaded_at;   /* wall seconds, 0 = never */
+    int64_t key_loaded_at; /* wall seconds, 0 = never */
     uint64_t key_refresh_ok, key_refresh_failures;
     const char *policy_hash;
     int64_t policy_loaded_at;

@@ -83,8 +83,9 @@ void pol_decide(const pol_spec *spec, const pol_input *in, pol_result *r)
     }
     if (spec->kind == POL_OPTIONAL_USER) {
         bool valid = in->token == POL_TOKEN_VALID && in->user;
-        note(r, valid ? "optional_user: valid token, identity forwarded"
-                      : "optional_user: no valid token, forwarded anonymously",
+        note(r,
+             valid ? "optional_user: valid token, identity forwarded"
+                   : "optional_user: no valid token, forwarded anonymously",
              true);
         r->inject_user = valid;
         return;

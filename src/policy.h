@@ -46,17 +46,17 @@ typedef enum pol_token_state {
 
 typedef struct pol_input {
     pol_token_state token;
-    const char *token_reason;    /* reason code when INVALID (e.g. "token_expired") */
-    const struct id_user *user;  /* when VALID */
-    const char *org_id;          /* percent-decoded org id, NULL when absent */
+    const char *token_reason;   /* reason code when INVALID (e.g. "token_expired") */
+    const struct id_user *user; /* when VALID */
+    const char *org_id;         /* percent-decoded org id, NULL when absent */
     size_t org_id_len;
 } pol_input;
 
 typedef struct pol_result {
-    int status;                 /* 0 = allow (forward); else 401, 403, 503 */
-    const char *reason;         /* stable reason code ("ok" on allow) */
-    bool inject_user;           /* forward X-User */
-    const struct id_org *org;   /* forward X-Org (org policies on allow) */
+    int status;               /* 0 = allow (forward); else 401, 403, 503 */
+    const char *reason;       /* stable reason code ("ok" on allow) */
+    bool inject_user;         /* forward X-User */
+    const struct id_org *org; /* forward X-Org (org policies on allow) */
     /* The individual checks, for `authgate explain`. */
     const char *checks[6];
     bool check_ok[6];

@@ -525,7 +525,7 @@ int px_start(xchg *x)
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
-        curl_off_t size = !x->has_body ? 0
+        curl_off_t size = !x->has_body                     ? 0
                           : x->body_declared == UINT64_MAX ? -1
                                                            : (curl_off_t)x->body_declared;
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);

@@ -123,8 +123,8 @@ static int hexv(int c)
 
 static int is_unreserved(int c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 /* pchar minus '*' (reserved for **) and minus '%', which is checked apart. */
@@ -201,8 +201,8 @@ static int check_literal(const char *s, size_t len, char *err, size_t errlen)
 }
 
 /* Parse a template into segments. 0, or -1 with err. */
-static int parse_template(const char *tmpl, tseg *segs, size_t *nsegs, size_t *nparams,
-                          char *err, size_t errlen)
+static int parse_template(const char *tmpl, tseg *segs, size_t *nsegs, size_t *nparams, char *err,
+                          size_t errlen)
 {
     size_t n = 0, np = 0;
     if (!tmpl || tmpl[0] != '/') {
@@ -247,8 +247,8 @@ static int parse_template(const char *tmpl, tseg *segs, size_t *nsegs, size_t *n
             for (size_t i = 1; i < nlen; i++) {
                 if (!is_name_char((unsigned char)nm[i])) {
                     snprintf(err, errlen,
-                             "bad parameter name \"%.*s\" (want [A-Za-z_][A-Za-z0-9_]*)",
-                             (int)nlen, nm);
+                             "bad parameter name \"%.*s\" (want [A-Za-z_][A-Za-z0-9_]*)", (int)nlen,
+                             nm);
                     return -1;
                 }
             }
@@ -346,8 +346,8 @@ static rt_node *lit_child(rt_node *n, const char *s, size_t len)
 }
 
 /* Empty nodes left behind by a failed add are harmless: they match nothing. */
-int rt_add(rt_table *t, const char *tmpl, unsigned methods, void *data, void **dup_data,
-           char *err, size_t errlen)
+int rt_add(rt_table *t, const char *tmpl, unsigned methods, void *data, void **dup_data, char *err,
+           size_t errlen)
 {
     int rc = -1;
     tseg segs[RT_MAX_SEGS];
@@ -408,9 +408,10 @@ int rt_add(rt_table *t, const char *tmpl, unsigned methods, void *data, void **d
         if (o->methods & methods) {
             if (dup_data)
                 *dup_data = o->data;
-            snprintf(err, errlen,
-                     "route \"%s\" has the same shape and an overlapping method as an earlier route",
-                     tmpl);
+            snprintf(
+                err, errlen,
+                "route \"%s\" has the same shape and an overlapping method as an earlier route",
+                tmpl);
             rc = -2;
             goto out;
         }
@@ -497,8 +498,7 @@ static int walk(mstate *st, const rt_node *n, const char *rest)
     return visit_list(st, n->star);
 }
 
-void rt_match_path(const rt_table *t, const char *path, size_t len, unsigned method,
-                   rt_match *m)
+void rt_match_path(const rt_table *t, const char *path, size_t len, unsigned method, rt_match *m)
 {
     memset(m, 0, sizeof(*m));
     if (!t || !path || len == 0 || path[0] != '/')

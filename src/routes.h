@@ -21,8 +21,8 @@ int rt_template_check(const char *tmpl, char *err, size_t errlen);
 /* Add a route. methods is an HX_M_* mask. data is returned on match. Returns 0,
  * -1 on a bad template (err filled) and -2 if a route with the same shape and an
  * overlapping method already exists (err names it via *dup_data). */
-int rt_add(rt_table *t, const char *tmpl, unsigned methods, void *data, void **dup_data,
-           char *err, size_t errlen);
+int rt_add(rt_table *t, const char *tmpl, unsigned methods, void *data, void **dup_data, char *err,
+           size_t errlen);
 
 typedef struct rt_param {
     const char *name;  /* owned by the table */
@@ -31,15 +31,14 @@ typedef struct rt_param {
 } rt_param;
 
 typedef struct rt_match {
-    void *data;         /* the route matched, or NULL */
-    unsigned allow;     /* when data == NULL: methods of routes matching the path (405), 0 = 404 */
+    void *data;     /* the route matched, or NULL */
+    unsigned allow; /* when data == NULL: methods of routes matching the path (405), 0 = 404 */
     rt_param params[RT_MAX_PARAMS];
     size_t nparams;
 } rt_match;
 
 /* Match a canonical path (starting with '/') and a method bit. */
-void rt_match_path(const rt_table *t, const char *path, size_t len, unsigned method,
-                   rt_match *m);
+void rt_match_path(const rt_table *t, const char *path, size_t len, unsigned method, rt_match *m);
 
 /* Every route whose template matches the path (any method), most specific first;
  * for `authgate explain`. Returns how many were written. */

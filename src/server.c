@@ -43,14 +43,14 @@ typedef struct srv {
     char *config_path;
     char *config_dir;
     pthread_mutex_t mu;
-    gate *gate;             /* current; guarded by mu */
-    uint64_t gate_gen;      /* atomic */
+    gate *gate;        /* current; guarded by mu */
+    uint64_t gate_gen; /* atomic */
     keys_store *keys;
     worker *workers;
     int nworkers;
-    int stopping;           /* atomic */
+    int stopping; /* atomic */
     int64_t stop_deadline_ms;
-    char policy_hash[17];   /* guarded by mu */
+    char policy_hash[17]; /* guarded by mu */
     int64_t policy_loaded_at;
     adm_server *admin;
 } srv;
@@ -269,9 +269,9 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
         rc |= ag_buf_json_str(&b, d->route->path, strlen(d->route->path));
     else
         rc |= ag_buf_puts(&b, "null");
-    rc |= ag_buf_printf(&b, ",\"policy\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d",
-                        d->route ? pol_kind_name(d->route->policy.kind) : "", decision, reason,
-                        x->status);
+    rc |= ag_buf_printf(
+        &b, ",\"policy\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d",
+        d->route ? pol_kind_name(d->route->policy.kind) : "", decision, reason, x->status);
     rc |= ag_buf_puts(&b, ",\"user_id\":");
     if (d->user)
         rc |= ag_buf_json_str(&b, id_user_id(d->user), strlen(id_user_id(d->user)));
@@ -440,9 +440,9 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
         return (ssize_t)k;
     }
     if (x->upstream_done) {
-        bool complete = x->upstream_result == CURLE_OK && !x->upstream_error &&
-                        (x->resp_content_length < 0 ||
-                         (int64_t)x->resp_bytes == x->resp_content_length);
+        bool complete =
+            x->upstream_result == CURLE_OK && !x->upstream_error &&
+            (x->resp_content_length < 0 || (int64_t)x->resp_bytes == x->resp_content_length);
         return complete ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     }
     x->suspended = true;
@@ -519,10 +519,9 @@ static enum MHD_Result queue_proxied(xchg *x)
                                             x->respbody.p ? x->respbody.p + x->respbody.off : "",
                                             MHD_RESPMEM_MUST_COPY);
     else
-        r = MHD_create_response_from_callback(x->resp_content_length >= 0
-                                                  ? (uint64_t)x->resp_content_length
-                                                  : MHD_SIZE_UNKNOWN,
-                                              32 * 1024, body_reader, x, NULL);
+        r = MHD_create_response_from_callback(
+            x->resp_content_length >= 0 ? (uint64_t)x->resp_content_length : MHD_SIZE_UNKNOWN,
+            32 * 1024, body_reader, x, NULL);
     if (!r)
         return MHD_NO;
     for (const char *line = p; line < end;) {
@@ -778,8 +777,8 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         if (v == 0 && strcasecmp(hc.te, "chunked") != 0)
             v = 400;
         if (v != 0) {
-            ret = reject_now(x, v, v == 501 ? "not_implemented" : "bad_request",
-                             "framing_bad_te", true);
+            ret = reject_now(x, v, v == 501 ? "not_implemented" : "bad_request", "framing_bad_te",
+                             true);
             goto out;
         }
     }
@@ -1007,13 +1006,13 @@ static int worker_init(worker *w, srv *s, int id)
      * for the head plus the per-header bookkeeping, and no more. */
     size_t pool = c->limits.max_header_bytes + 1024 + c->limits.max_headers * 48;
     w->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, access_handler,
-        w, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd, MHD_OPTION_URI_LOG_CALLBACK,
-        uri_log_cb, w, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w,
-        MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)c->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)((c->limits.idle_timeout_ms + 999) / 1000), MHD_OPTION_END);
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, access_handler, w,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb,
+        w, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->limits.max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((c->limits.idle_timeout_ms + 999) / 1000),
+        MHD_OPTION_END);
     if (!w->mhd) {
         log_error("libmicrohttpd failed to start worker %d", id);
         return -1;
@@ -1320,8 +1319,7 @@ int srv_main(const char *config_path)
 
     if (met_init(s.nworkers + 1) != 0)
         goto out;
-    if (admin_spec[0] &&
-        adm_start(admin_spec, admin_status, &s, &s.admin, err, sizeof(err)) != 0) {
+    if (admin_spec[0] && adm_start(admin_spec, admin_status, &s, &s.admin, err, sizeof(err)) != 0) {
         log_error("admin listener: %s", err);
         goto out;
     }

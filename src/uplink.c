@@ -18,9 +18,9 @@
 #include "log.h"
 
 #define UL_RBUF_MIN 16384
-#define UL_IDLE_MAX 512       /* pooled connections per upstream and worker */
-#define UL_IDLE_MS 30000      /* close pooled connections idle this long */
-#define UL_RESOLVE_MS 30000   /* re-resolve upstream names this often */
+#define UL_IDLE_MAX 512     /* pooled connections per upstream and worker */
+#define UL_IDLE_MS 30000    /* close pooled connections idle this long */
+#define UL_RESOLVE_MS 30000 /* re-resolve upstream names this often */
 #define UL_CHUNK_LINE_MAX 1024
 
 typedef struct ul_target {
@@ -152,8 +152,8 @@ static ul_target *target_for(worker *w, const char *url, size_t *idx)
     ul_target *t = &arr[w->nul_targets];
     memset(t, 0, sizeof(*t));
     t->url = ag_strdup(url);
-    if (!t->url || ul_parse_url(t->url, t->host, sizeof(t->host), t->port, sizeof(t->port),
-                                &t->base) != 0) {
+    if (!t->url ||
+        ul_parse_url(t->url, t->host, sizeof(t->host), t->port, sizeof(t->port), &t->base) != 0) {
         free(t->url);
         return NULL;
     }
@@ -374,8 +374,8 @@ static int do_write(ul_conn *c)
         xbuf *b = &x->reqbody;
         if (c->chunked_req && c->chunk_left == 0 && b->len > 0) {
             c->chunk_left = b->len;
-            c->pend_len = (size_t)snprintf(c->pend, sizeof(c->pend), "%llx\r\n",
-                                           (unsigned long long)b->len);
+            c->pend_len =
+                (size_t)snprintf(c->pend, sizeof(c->pend), "%llx\r\n", (unsigned long long)b->len);
             c->pend_off = 0;
             continue;
         }
@@ -720,8 +720,9 @@ static int do_read(ul_conn *c)
                 return 0;
             if (!c->got_bytes && c->reused && !c->retried && !x->has_body)
                 return retry_fresh(c) == 0 ? 1 : (finish(c, "upstream_reset"), -1);
-            finish(c, c->got_bytes ? "upstream_reset"
-                                   : (errno == ECONNREFUSED ? "upstream_connect" : "upstream_reset"));
+            finish(c, c->got_bytes
+                          ? "upstream_reset"
+                          : (errno == ECONNREFUSED ? "upstream_connect" : "upstream_reset"));
             return -1;
         }
         if (n == 0) {

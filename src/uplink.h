@@ -19,8 +19,8 @@ typedef struct ul_conn ul_conn;
 
 int ul_start(xchg *x, const char *head, size_t head_len); /* -1: x->upstream_error set */
 void ul_event(worker *w, ul_conn *c, uint32_t events);
-void ul_kick(xchg *x);        /* the client side made room or brought bytes */
-void ul_abort(xchg *x);       /* the exchange is over early: close its connection */
+void ul_kick(xchg *x);                    /* the client side made room or brought bytes */
+void ul_abort(xchg *x);                   /* the exchange is over early: close its connection */
 void ul_sweep(worker *w, int64_t now_ms); /* close long-idle pooled connections */
 void ul_worker_cleanup(worker *w);
 

@@ -132,11 +132,26 @@ int ag_buf_json_str(ag_buf *b, const char *s, size_t len)
         }
         int rc;
         switch (c) {
-        case '"': rc = ag_buf_append(b, "\\\"", 2); i++; break;
-        case '\\': rc = ag_buf_append(b, "\\\\", 2); i++; break;
-        case '\n': rc = ag_buf_append(b, "\\n", 2); i++; break;
-        case '\r': rc = ag_buf_append(b, "\\r", 2); i++; break;
-        case '\t': rc = ag_buf_append(b, "\\t", 2); i++; break;
+        case '"':
+            rc = ag_buf_append(b, "\\\"", 2);
+            i++;
+            break;
+        case '\\':
+            rc = ag_buf_append(b, "\\\\", 2);
+            i++;
+            break;
+        case '\n':
+            rc = ag_buf_append(b, "\\n", 2);
+            i++;
+            break;
+        case '\r':
+            rc = ag_buf_append(b, "\\r", 2);
+            i++;
+            break;
+        case '\t':
+            rc = ag_buf_append(b, "\\t", 2);
+            i++;
+            break;
         default: {
             unsigned cp;
             size_t n = c < 0x80 ? 1 : utf8_decode(u + i, len - i, &cp);

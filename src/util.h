@@ -33,8 +33,9 @@ char *ag_buf_steal(ag_buf *b);
 
 char *ag_strndup(const char *s, size_t n);
 char *ag_strdup(const char *s);
-bool ag_streq_ci(const char *a, size_t alen, const char *b); /* ASCII case-insensitive, b NUL-terminated */
-int ag_hexval(int c); /* -1 if not a hex digit */
+bool ag_streq_ci(const char *a, size_t alen,
+                 const char *b); /* ASCII case-insensitive, b NUL-terminated */
+int ag_hexval(int c);            /* -1 if not a hex digit */
 
 /* Seconds since the epoch (wall clock; token times) and a monotonic clock in ns. */
 int64_t ag_now_wall(void);

@@ -32,8 +32,8 @@ typedef struct xchg xchg;
 typedef struct worker {
     struct srv *srv;
     int id;
-    int ep;            /* epoll */
-    int evfd;          /* wake-ups (shutdown, reload) */
+    int ep;   /* epoll */
+    int evfd; /* wake-ups (shutdown, reload) */
     int listen_fd;
     struct MHD_Daemon *mhd;
     int mhd_ep;
@@ -43,10 +43,10 @@ typedef struct worker {
     keys_snapshot *keys;      /* this worker's reference to the current keys */
     uint64_t keys_gen;
     struct tc_cache *cache;
-    xchg *active;             /* exchanges with an upstream transfer */
-    CURL *easy_pool[64];      /* reset easy handles kept for reuse */
+    xchg *active;        /* exchanges with an upstream transfer */
+    CURL *easy_pool[64]; /* reset easy handles kept for reuse */
     int neasy_pool;
-    char *buf_pool[64];       /* XB_CAP body buffers kept for reuse */
+    char *buf_pool[64]; /* XB_CAP body buffers kept for reuse */
     int nbuf_pool;
     struct ul_target *ul_targets; /* uplink: per-upstream address and idle pool */
     size_t nul_targets;
@@ -54,30 +54,30 @@ typedef struct worker {
     uint64_t open_conns;
     uint64_t closed_since_trim; /* connections closed since the last malloc_trim */
     int64_t last_trim_ms;
-    uint64_t nx;              /* exchanges alive on this worker */
-    int finished;             /* atomic: the loop has exited */
+    uint64_t nx;  /* exchanges alive on this worker */
+    int finished; /* atomic: the loop has exited */
 } worker;
 
 enum xstate {
-    XS_NEW = 0,      /* URI seen, headers not yet */
-    XS_REJECTED,     /* decided to answer ourselves; response pending */
-    XS_PROXYING,     /* upstream transfer running */
-    XS_RESPONDED,    /* a response has been queued to the client */
+    XS_NEW = 0,   /* URI seen, headers not yet */
+    XS_REJECTED,  /* decided to answer ourselves; response pending */
+    XS_PROXYING,  /* upstream transfer running */
+    XS_RESPONDED, /* a response has been queued to the client */
 };
 
 struct xchg {
     worker *w;
     struct MHD_Connection *conn;
     enum xstate state;
-    char *target;          /* raw request-target (copied from the URI log callback) */
+    char *target; /* raw request-target (copied from the URI log callback) */
     size_t target_len;
     const char *method;
-    gate *gate;            /* the gate this request is decided under */
+    gate *gate; /* the gate this request is decided under */
     char request_id[64];
     char client_addr[64];
     uint64_t t_start_ns, t_upstream_ns, t_upstream_hdr_ns;
-    int status;            /* status sent to the client */
-    bool close_after;      /* protocol error: answer and close */
+    int status;       /* status sent to the client */
+    bool close_after; /* protocol error: answer and close */
     bool has_body;
     uint64_t body_declared; /* Content-Length, or UINT64_MAX when chunked */
     uint64_t body_seen;
@@ -91,7 +91,7 @@ struct xchg {
     const char *upstream_error; /* reason code when the upstream failed */
     long upstream_status;
     bool resp_headers_done;
-    ag_buf resp_hdrs;       /* raw header lines of the final response */
+    ag_buf resp_hdrs; /* raw header lines of the final response */
     size_t resp_hdr_count;
     int64_t resp_content_length; /* -1 unknown */
     xbuf reqbody, respbody;
@@ -99,33 +99,33 @@ struct xchg {
     bool send_paused, recv_paused;
     bool suspended;
     bool is_head;
-    int64_t deadline_ms;    /* monotonic; upstream inactivity/first-byte deadline */
+    int64_t deadline_ms; /* monotonic; upstream inactivity/first-byte deadline */
     uint64_t resp_bytes;
-    xchg *next, *prev;      /* worker->active list */
+    xchg *next, *prev; /* worker->active list */
     bool in_active;
     const gate_header *hdrs_in; /* the client's headers; valid only inside on_headers */
     size_t nhdrs_in;
-    struct ul_conn *uc;     /* uplink connection (http:// upstreams) */
+    struct ul_conn *uc; /* uplink connection (http:// upstreams) */
     ag_buf url;
-    gate_decision d;        /* last: large, initialised by gate_decision_init */
+    gate_decision d; /* last: large, initialised by gate_decision_init */
 };
 
 /* proxy.c */
 int px_worker_init(worker *w);
 void px_worker_cleanup(worker *w);
-int px_start(xchg *x);                 /* 0, or -1 with x->upstream_error set */
+int px_start(xchg *x); /* 0, or -1 with x->upstream_error set */
 void px_socket_event(worker *w, int fd, uint32_t events);
 void px_timeout(worker *w);
 void px_check_deadlines(worker *w, int64_t now_ms);
-void px_unpause(xchg *x);              /* apply x->send_paused / x->recv_paused */
-void px_abort(xchg *x);                /* remove the transfer; safe if none */
+void px_unpause(xchg *x); /* apply x->send_paused / x->recv_paused */
+void px_abort(xchg *x);   /* remove the transfer; safe if none */
 void px_drain_messages(worker *w);
 /* worker->active: exchanges with an upstream in flight (deadline checks). */
 void px_link_active(xchg *x);
 void px_unlink_active(xchg *x);
 
 /* server.c callbacks used by proxy.c */
-void srv_upstream_progress(xchg *x);   /* headers ready, body data, or done */
+void srv_upstream_progress(xchg *x); /* headers ready, body data, or done */
 void srv_resume(xchg *x);
 
 int64_t now_ms(void);

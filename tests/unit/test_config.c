@@ -74,11 +74,11 @@ static const struct {
     const char *name;
     int rc;
 } fixtures[] = {
-    {"bad_syntax", -1},      {"bad_unknown_keys", -1}, {"bad_types", -1},
-    {"bad_duplicates", -1},  {"bad_auth_both", -1},    {"bad_auth_neither", -1},
-    {"bad_auth_fetch", -1},  {"bad_auth_manual", -1},  {"bad_upstreams", -1},
-    {"bad_routes", -1},      {"bad_hostile", -1},      {"empty", -1},
-    {"bad_multidoc", -1},    {"warn_lint", 0},
+    {"bad_syntax", -1},     {"bad_unknown_keys", -1}, {"bad_types", -1},
+    {"bad_duplicates", -1}, {"bad_auth_both", -1},    {"bad_auth_neither", -1},
+    {"bad_auth_fetch", -1}, {"bad_auth_manual", -1},  {"bad_upstreams", -1},
+    {"bad_routes", -1},     {"bad_hostile", -1},      {"empty", -1},
+    {"bad_multidoc", -1},   {"warn_lint", 0},
 };
 
 /* Each line of NAME.expected is "LINE:COL: message" (warnings after errors,
@@ -460,8 +460,10 @@ START_TEST(test_J89_alias_bomb)
     cfg_config *c;
     cfg_diags d;
     ck_assert_int_eq(load_str(y, &c, &d), -1);
-    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:1:4: YAML anchors and aliases are not supported"));
-    ck_assert(has_diag(d.errors, d.nerrors, "t.yaml:2:8: YAML anchors and aliases are not supported"));
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "t.yaml:1:4: YAML anchors and aliases are not supported"));
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "t.yaml:2:8: YAML anchors and aliases are not supported"));
     cfg_diags_free(&d);
 }
 END_TEST
@@ -528,8 +530,7 @@ START_TEST(test_J89_file_permissions)
     cfg_diags d = {0};
     ck_assert_int_eq(cfg_load_file(cfgp, &c, &d), 0);
     ck_assert_str_eq(c->auth.api_key_file, keyp); /* resolved next to the config */
-    ck_assert(has_diag(d.warnings, d.nwarnings,
-                       "3:17: warning: auth.api_key_file: "));
+    ck_assert(has_diag(d.warnings, d.nwarnings, "3:17: warning: auth.api_key_file: "));
     ck_assert(has_diag(d.warnings, d.nwarnings, "accessible by group or others (mode 0644)"));
     ck_assert(has_diag(d.warnings, d.nwarnings, "file is writable by others (mode 0666)"));
     cfg_free(c);
@@ -642,8 +643,7 @@ START_TEST(test_identity_rules)
                             "routes: [{path: /x, policy: public}]\n",
                   &c, &d);
     ck_assert_int_eq(rc, -1);
-    ck_assert(has_diag(d.errors, d.nerrors,
-                       "identity.user_header: \"Authorization\" is reserved"));
+    ck_assert(has_diag(d.errors, d.nerrors, "identity.user_header: \"Authorization\" is reserved"));
     cfg_diags_free(&d);
 }
 END_TEST
@@ -707,13 +707,12 @@ END_TEST
  * subtrees read past an empty template. The file must just be an error. */
 START_TEST(test_J89_empty_route_path_next_to_protected_tree)
 {
-    static const char yaml[] =
-        "auth: {verifier_key_pem: \"x\", issuer: https://i}\n"
-        "upstreams: {app: \"http://127.0.0.1:1\"}\n"
-        "routes:\n"
-        "  - {path: \"/api/org/{org_id}/**\", policy: require_org_member}\n"
-        "  - {path: \"\", policy: public}\n"
-        "  - {path: \"api/x\", policy: public}\n";
+    static const char yaml[] = "auth: {verifier_key_pem: \"x\", issuer: https://i}\n"
+                               "upstreams: {app: \"http://127.0.0.1:1\"}\n"
+                               "routes:\n"
+                               "  - {path: \"/api/org/{org_id}/**\", policy: require_org_member}\n"
+                               "  - {path: \"\", policy: public}\n"
+                               "  - {path: \"api/x\", policy: public}\n";
     cfg_config *c;
     cfg_diags d;
     ck_assert_int_ne(load_str(yaml, &c, &d), 0);

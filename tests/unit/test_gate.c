@@ -122,7 +122,7 @@ static void teardown(void)
 #define ORG(id, role, inh, perms)                                                                  \
     "\"" id "\":{\"org_id\":\"" id "\",\"org_name\":\"Org " id                                     \
     "\",\"url_safe_org_name\":\"org-" id "\",\"org_metadata\":{\"plan\":\"pro\"},\"user_role\":"   \
-    "\"" role "\",\"inherited_user_roles_plus_current_role\":" inh ",\"user_permissions\":" perms \
+    "\"" role "\",\"inherited_user_roles_plus_current_role\":" inh ",\"user_permissions\":" perms  \
     "}"
 
 /* Member of o1 (Admin, inherits Member; permissions A, B, C, can_view_billing)
@@ -130,7 +130,7 @@ static void teardown(void)
 #define STD_ORGS                                                                                   \
     ",\"email\":\"alice@example.com\",\"org_id_to_org_member_info\":{" ORG(                        \
         "o1", "Admin", "[\"Admin\",\"Member\"]",                                                   \
-        "[\"A\",\"B\",\"C\",\"can_view_billing\"]") "," ORG("o2", "Member", "[\"Member\"]",      \
+        "[\"A\",\"B\",\"C\",\"can_view_billing\"]") "," ORG("o2", "Member", "[\"Member\"]",        \
                                                             "[]") "}"
 
 static char *token_with(const char *extra)
@@ -184,8 +184,7 @@ static void req_free(req *r)
 }
 
 static gate_decision *decide_at(const gate *g, const keys_snapshot *k, tc_cache *c,
-                                const char *method, const char *target, const req *r,
-                                int64_t now)
+                                const char *method, const char *target, const req *r, int64_t now)
 {
     gate_decision *d = malloc(sizeof(*d));
     ck_assert_ptr_nonnull(d);
@@ -429,12 +428,9 @@ START_TEST(test_401_bad_header_or_token)
         const char *value;
         const char *reason;
     } cases[] = {
-        {"token abc", "auth_header_invalid"},
-        {"Basic dTpw", "auth_header_invalid"},
-        {"Bearer", "auth_header_invalid"},
-        {"Bearer a b", "auth_header_invalid"},
-        {"Bearer whatisthis", "token_malformed"},
-        {"bearer a.b.c", "token_malformed"},
+        {"token abc", "auth_header_invalid"},     {"Basic dTpw", "auth_header_invalid"},
+        {"Bearer", "auth_header_invalid"},        {"Bearer a b", "auth_header_invalid"},
+        {"Bearer whatisthis", "token_malformed"}, {"bearer a.b.c", "token_malformed"},
     };
     for (size_t i = 0; i < AG_ARRAY_LEN(cases); i++) {
         req r = {0};
@@ -454,13 +450,14 @@ END_TEST
 
 START_TEST(test_401_token_verification)
 {
-    char *expired = th_sign(
-        "{\"user_id\":\"u1\",\"iss\":\"" TH_ISS "\",\"iat\":1789990000,\"exp\":1789999000}");
-    char *other_key = th_sign_with(TH_FIX "other-key.pem", NULL, "{\"user_id\":\"u1\",\"iss\":\"" TH_ISS
+    char *expired = th_sign("{\"user_id\":\"u1\",\"iss\":\"" TH_ISS
+                            "\",\"iat\":1789990000,\"exp\":1789999000}");
+    char *other_key = th_sign_with(TH_FIX "other-key.pem", NULL,
+                                   "{\"user_id\":\"u1\",\"iss\":\"" TH_ISS
                                    "\",\"iat\":1790000000,\"exp\":1790001800}");
-    char *http_iss = th_sign(
-        "{\"user_id\":\"u1\",\"iss\":\"http://auth.example.com\",\"iat\":1790000000,"
-        "\"exp\":1790001800}");
+    char *http_iss =
+        th_sign("{\"user_id\":\"u1\",\"iss\":\"http://auth.example.com\",\"iat\":1790000000,"
+                "\"exp\":1790001800}");
     char *no_user = th_sign("{\"iss\":\"" TH_ISS "\",\"iat\":1790000000,\"exp\":1790001800}");
     const struct {
         const char *tok;
@@ -563,8 +560,8 @@ START_TEST(test_optional_user)
 
     /* the library's six inputs: all forwarded, only the valid one with identity */
     char *valid = std_token();
-    char *expired = th_sign(
-        "{\"user_id\":\"u1\",\"iss\":\"" TH_ISS "\",\"iat\":1789990000,\"exp\":1789999000}");
+    char *expired = th_sign("{\"user_id\":\"u1\",\"iss\":\"" TH_ISS
+                            "\",\"iat\":1789990000,\"exp\":1789999000}");
     const char *bad_values[] = {"token abc", "Bearer whatisthis"};
     for (size_t i = 0; i < AG_ARRAY_LEN(bad_values); i++) {
         req r = {0};
@@ -746,8 +743,9 @@ END_TEST
 START_TEST(test_order_bad_token_before_org)
 {
     /* header -> token -> org: a bad token is 401 whatever the org would say */
-    const char *targets[] = {"/orgs/o3", "/orgs/o1?org_id=o2", "/reports?org_id=a&org_id=b",
-                             "/reports?org_id=a%20b", "/reports", "/orgs/o2/owner"};
+    const char *targets[] = {
+        "/orgs/o3", "/orgs/o1?org_id=o2", "/reports?org_id=a&org_id=b", "/reports?org_id=a%20b",
+        "/reports", "/orgs/o2/owner"};
     for (size_t i = 0; i < AG_ARRAY_LEN(targets); i++) {
         req r = {0};
         add_h(&r, "Authorization", "Bearer whatisthis");
@@ -900,13 +898,13 @@ END_TEST
 
 START_TEST(test_header_stripped)
 {
-    const char *yes[] = {"X-User",  "x-user",    "X_User",       "X.USER",      "XUSER",
-                         "x--user", "X-Org",     "x_org",        "X.Org",       "X-Debug-User",
+    const char *yes[] = {"X-User",       "x-user",     "X_User",    "X.USER", "XUSER",
+                         "x--user",      "X-Org",      "x_org",     "X.Org",  "X-Debug-User",
                          "x_debug_user", "X-INTERNAL", "x.internal"};
     for (size_t i = 0; i < AG_ARRAY_LEN(yes); i++)
         ck_assert_msg(gate_header_stripped(G, yes[i], strlen(yes[i])), "kept %s", yes[i]);
-    const char *no[] = {"X-Users", "X-User-Id", "User", "Authorization", "X-Orgs", "X-Debug",
-                        "X-Tenant-Id", "Accept", ""};
+    const char *no[] = {"X-Users",     "X-User-Id", "User", "Authorization", "X-Orgs", "X-Debug",
+                        "X-Tenant-Id", "Accept",    ""};
     for (size_t i = 0; i < AG_ARRAY_LEN(no); i++)
         ck_assert_msg(!gate_header_stripped(G, no[i], strlen(no[i])), "stripped %s", no[i]);
     /* length-delimited: a name that is a prefix of a longer buffer */
@@ -925,11 +923,8 @@ END_TEST
 START_TEST(test_error_body_never_echoes_request)
 {
     static const char *targets[] = {
-        "/me?<script>alert(1)</script>",
-        "/health/../<img>",
-        "/orgs/%22%3Cx%3E",
-        "/nope\"},{\"injected\":1",
-        "/reports?org_id=%3Cb%3E",
+        "/me?<script>alert(1)</script>", "/health/../<img>",        "/orgs/%22%3Cx%3E",
+        "/nope\"},{\"injected\":1",      "/reports?org_id=%3Cb%3E",
     };
     for (size_t i = 0; i < AG_ARRAY_LEN(targets); i++) {
         req r = {0};
@@ -1071,7 +1066,8 @@ START_TEST(test_keys_start_manual)
     gate_decision *d = decide_at(G, s, NULL, "GET", "/orgs/o1/billing", &r, TH_NOW);
     expect(d, 0, NULL, "ok");
     done(d);
-    char *other = th_sign_with(TH_FIX "other-key.pem", NULL, "{\"user_id\":\"u1\",\"iss\":\"" TH_ISS
+    char *other = th_sign_with(TH_FIX "other-key.pem", NULL,
+                               "{\"user_id\":\"u1\",\"iss\":\"" TH_ISS
                                "\",\"iat\":1790000000,\"exp\":1790001800}");
     req r2 = {0};
     add_auth(&r2, other);

@@ -279,8 +279,8 @@ START_TEST(test_F58_scan_every_offset)
             for (size_t b = 0; b < sizeof(bad); b++) {
                 memset(v, 'a', len);
                 v[pos] = (char)bad[b];
-                ck_assert_msg(!hx_valid_header_value(v, len), "byte %02x at %zu/%zu", bad[b],
-                              pos, len);
+                ck_assert_msg(!hx_valid_header_value(v, len), "byte %02x at %zu/%zu", bad[b], pos,
+                              len);
             }
             memset(v, 'a', len);
             v[pos] = '\t';

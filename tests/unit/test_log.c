@@ -148,8 +148,10 @@ START_TEST(test_level_filter_and_format)
     ck_assert_ptr_null(strstr(out, "warn 6"));
     const char *ts = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z ";
     char re[512];
-    snprintf(re, sizeof(re), "^%sauthgate warn: warn 3\n%sauthgate error: error 4\n"
-                             "%sauthgate debug: debug 5\n$", ts, ts, ts);
+    snprintf(re, sizeof(re),
+             "^%sauthgate warn: warn 3\n%sauthgate error: error 4\n"
+             "%sauthgate debug: debug 5\n$",
+             ts, ts, ts);
     ck_assert_msg(matches(re, out), "unexpected stderr: %s", out);
     free(out);
 }
@@ -184,7 +186,8 @@ START_TEST(test_msg_one_line)
     ck_assert_uint_eq(count_char(out, '\n'), 1);
     ck_assert_uint_eq(count_char(out, '\r'), 0);
     ck_assert_int_eq(out[strlen(out) - 1], '\n');
-    ck_assert_ptr_nonnull(strstr(out, "authgate error: bad value 'x authgate error: forged  more '"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "authgate error: bad value 'x authgate error: forged  more '"));
     free(out);
 }
 END_TEST
@@ -263,7 +266,7 @@ START_TEST(test_access_file_append_and_reopen)
     log_access_close();
     ck_assert(!log_access_enabled());
     log_access_write("{\"n\":5}\n", 8); /* dropped, no crash */
-    log_access_reopen();                 /* no path any more: stays closed */
+    log_access_reopen();                /* no path any more: stays closed */
     ck_assert(!log_access_enabled());
     s = slurp(p);
     ck_assert_str_eq(s, "{\"n\":3}\n{\"n\":4}\n");

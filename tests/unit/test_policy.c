@@ -356,8 +356,8 @@ static int status_of(const id_user *u, pol_kind k, const char *role, const char 
 
 START_TEST(test_roles_single_hierarchy)
 {
-    id_user *owner = mk_user(
-        USER(ORG("o1", "\"Owner\"", "[\"Owner\",\"Admin\",\"Member\"]", "[]")));
+    id_user *owner =
+        mk_user(USER(ORG("o1", "\"Owner\"", "[\"Owner\",\"Admin\",\"Member\"]", "[]")));
     id_user *admin = mk_user(USER(ORG("o1", "\"Admin\"", "[\"Admin\",\"Member\"]", "[]")));
     id_user *member = mk_user(USER(ORG("o1", "\"Member\"", "[\"Member\"]", "[]")));
 
@@ -392,8 +392,8 @@ END_TEST
 START_TEST(test_roles_multi_role)
 {
     /* user_role A, additional B and C; the inherited list is ignored */
-    id_user *u = mk_user(USER(MULTI_ORG("o1", "\"Role A\"", "[\"Role B\",\"Role C\"]",
-                                        "[\"Role A\",\"Role Z\"]", "[]")));
+    id_user *u = mk_user(USER(
+        MULTI_ORG("o1", "\"Role A\"", "[\"Role B\",\"Role C\"]", "[\"Role A\",\"Role Z\"]", "[]")));
     const char *pass[] = {"Role A", "Role B", "Role C"};
     for (size_t i = 0; i < AG_ARRAY_LEN(pass); i++) {
         ck_assert_int_eq(status_of(u, POL_ORG_MIN_ROLE, pass[i], NULL, NULL, 0), 0);
@@ -493,8 +493,15 @@ START_TEST(test_kind_names_round_trip)
         ck_assert_int_eq(pol_kind_from_name(names[k], &out), 0);
         ck_assert_int_eq(out, k);
     }
-    const char *bad[] = {"", "Public", "PUBLIC", "public ", " public", "require_org",
-                         "require_org_member_with_minimum_role_x", "unknown", "optional-user"};
+    const char *bad[] = {"",
+                         "Public",
+                         "PUBLIC",
+                         "public ",
+                         " public",
+                         "require_org",
+                         "require_org_member_with_minimum_role_x",
+                         "unknown",
+                         "optional-user"};
     for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
         pol_kind out = POL_REQUIRE_USER;
         ck_assert_msg(pol_kind_from_name(bad[i], &out) == -1, "accepted '%s'", bad[i]);

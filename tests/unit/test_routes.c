@@ -113,8 +113,8 @@ START_TEST(test_template_bad)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = '\0';
         ck_assert_msg(rt_template_check(bad[i].t, err, sizeof err) == -1, "accepted %s", bad[i].t);
-        ck_assert_msg(strstr(err, bad[i].msg) != NULL, "%s: message \"%s\" lacks \"%s\"",
-                      bad[i].t, err, bad[i].msg);
+        ck_assert_msg(strstr(err, bad[i].msg) != NULL, "%s: message \"%s\" lacks \"%s\"", bad[i].t,
+                      err, bad[i].msg);
     }
     /* rt_add refuses the same templates and leaves the table usable. */
     rt_table *t = mk();
@@ -145,8 +145,8 @@ START_TEST(test_specificity_literal_param_star)
     expect(t, "/api/me/y", HX_M_GET, "api-me-param");
     /* ...but when the literal branch dead-ends the search backtracks. */
     expect(t, "/api/me/y/z", HX_M_GET, "api-star");
-    expect(t, "/api", HX_M_GET, "api-star");     /* ** takes zero segments */
-    expect(t, "/api/", HX_M_GET, "api-star");    /* trailing empty segment */
+    expect(t, "/api", HX_M_GET, "api-star");  /* ** takes zero segments */
+    expect(t, "/api/", HX_M_GET, "api-star"); /* trailing empty segment */
     expect(t, "/apix", HX_M_GET, "root-star");
     expect(t, "/", HX_M_GET, "root-star");
     rt_free(t);
@@ -306,9 +306,9 @@ START_TEST(test_C90_duplicates)
 
     void *dup = NULL;
     /* same shape, parameter named differently: still the same request set */
-    ck_assert_int_eq(rt_add(t, "/api/org/{id}/{p}", HX_M_GET | HX_M_PUT, (void *)"again", &dup,
-                            err, sizeof err),
-                     -2);
+    ck_assert_int_eq(
+        rt_add(t, "/api/org/{id}/{p}", HX_M_GET | HX_M_PUT, (void *)"again", &dup, err, sizeof err),
+        -2);
     ck_assert_ptr_eq(dup, "page");
     ck_assert_ptr_nonnull(strstr(err, "same shape"));
     dup = NULL;

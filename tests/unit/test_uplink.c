@@ -71,7 +71,7 @@ START_TEST(test_ipv6_literal)
     bad("http://[::1:8080/"); /* no closing bracket */
     bad("http://[]:8080/");   /* empty literal */
     bad("http://[]");
-    bad("http://[::1]:/");    /* empty port */
+    bad("http://[::1]:/"); /* empty port */
     bad("http://[::1]:x/");
 }
 END_TEST

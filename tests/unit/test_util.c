@@ -252,7 +252,9 @@ START_TEST(test_json_invalid_utf8)
     EXPECT("\xf8\x88\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
     /* truncated at the end of the input, and interrupted by ASCII */
     EXPECT("\xe2\x82", "\"\\ufffd\\ufffd\"");
-    EXPECT("\xe2\x82" "A", "\"\\ufffd\\ufffdA\"");
+    EXPECT("\xe2\x82"
+           "A",
+           "\"\\ufffd\\ufffdA\"");
     EXPECT("x\xc3", "\"x\\ufffd\"");
     /* a valid sequence cut by len is not read past len */
     expect_json("\xc3\xa9", 1, "\"\\ufffd\"");
@@ -261,7 +263,8 @@ END_TEST
 
 START_TEST(test_json_round_trip_with_jansson)
 {
-    static const char in[] = "q\"b\\s/\x01\x1f\n\r\t caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f end";
+    static const char in[] =
+        "q\"b\\s/\x01\x1f\n\r\t caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f end";
     char *got = JS(in);
     json_error_t e;
     json_t *j = json_loads(got, JSON_DECODE_ANY, &e);
@@ -273,10 +276,12 @@ START_TEST(test_json_round_trip_with_jansson)
     free(got);
 
     /* invalid input still yields valid JSON, with U+FFFD in place of bad bytes */
-    got = JS("a\xff" "b");
+    got = JS("a\xff"
+             "b");
     j = json_loads(got, JSON_DECODE_ANY, &e);
     ck_assert_ptr_nonnull(j);
-    ck_assert_str_eq(json_string_value(j), "a\xef\xbf\xbd" "b");
+    ck_assert_str_eq(json_string_value(j), "a\xef\xbf\xbd"
+                                           "b");
     json_decref(j);
     free(got);
 }
@@ -341,8 +346,7 @@ START_TEST(test_hexval)
             want = c - 'a' + 10;
         else if (c >= 'A' && c <= 'F')
             want = c - 'A' + 10;
-        ck_assert_msg(ag_hexval(c) == want, "ag_hexval(%d) = %d, want %d", c, ag_hexval(c),
-                      want);
+        ck_assert_msg(ag_hexval(c) == want, "ag_hexval(%d) = %d, want %d", c, ag_hexval(c), want);
     }
     ck_assert_int_eq(ag_hexval('f'), 15);
     ck_assert_int_eq(ag_hexval('G'), -1);
