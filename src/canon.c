@@ -26,21 +26,11 @@
  * that does not fit `cap` is uri_too_long (the gate sizes cap from
  * max_uri_bytes + 1 and refuses longer targets first). */
 #include "canon.h"
+#include "util.h"
 
 #include <string.h>
 
 static const canon_opts default_opts = {false, false};
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool is_unreserved(unsigned char c)
 {
@@ -67,8 +57,8 @@ static int escape_at(const char *s, size_t len, size_t i)
 {
     if (len < 3 || i > len - 3)
         return -1;
-    int hi = hexval((unsigned char)s[i + 1]);
-    int lo = hexval((unsigned char)s[i + 2]);
+    int hi = ag_hexval((unsigned char)s[i + 1]);
+    int lo = ag_hexval((unsigned char)s[i + 2]);
     if (hi < 0 || lo < 0)
         return -1;
     return hi * 16 + lo;

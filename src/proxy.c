@@ -210,12 +210,7 @@ static size_t read_cb(char *out, size_t size, size_t n, void *userp)
         srv_resume(x); /* the client may be suspended on a full buffer */
         return CURL_READFUNC_PAUSE;
     }
-    size_t k = b->len < want ? b->len : want;
-    memcpy(out, b->p + b->off, k);
-    b->off += k;
-    b->len -= k;
-    if (b->len == 0)
-        b->off = 0;
+    size_t k = xbuf_take(b, out, want);
     srv_resume(x);
     return k;
 }

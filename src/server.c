@@ -427,12 +427,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
     xchg *x = cls;
     xbuf *b = &x->respbody;
     if (b->len > 0) {
-        size_t k = b->len < max ? b->len : max;
-        memcpy(buf, b->p + b->off, k);
-        b->off += k;
-        b->len -= k;
-        if (b->len == 0)
-            b->off = 0;
+        size_t k = xbuf_take(b, buf, max);
         if (x->recv_paused) {
             x->recv_paused = false;
             px_unpause(x);

@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gate.h"
 #include "keys.h"
@@ -135,6 +136,18 @@ void xb_put(worker *w, char *p);
 static inline size_t xbuf_space(const xbuf *b)
 {
     return XB_CAP - b->off - b->len;
+}
+
+/* Move up to max bytes from the front of b into out; returns how many. */
+static inline size_t xbuf_take(xbuf *b, char *out, size_t max)
+{
+    size_t k = b->len < max ? b->len : max;
+    memcpy(out, b->p + b->off, k);
+    b->off += k;
+    b->len -= k;
+    if (b->len == 0)
+        b->off = 0;
+    return k;
 }
 
 #endif
