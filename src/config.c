@@ -954,7 +954,7 @@ static void check_readable(lctx *c, const kseen *s, const char *where, const cha
     if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)))
         warn_at(c, s->v->line, s->v->col,
                 "%s: %s holds a secret but is accessible by group or others (mode %04o); "
-                "chmod 600 it",
+                "chmod 600 it (authgate run refuses to start until then)",
                 where, path, (unsigned)(st.st_mode & 07777));
 }
 
