@@ -1238,6 +1238,7 @@ static const kdef up_defs[] = {
     {"url", K_STR, offsetof(cfg_upstream, url), 0, 0},
     {"connect_timeout_ms", K_LONG, offsetof(cfg_upstream, connect_timeout_ms), 1, 600000},
     {"timeout_ms", K_LONG, offsetof(cfg_upstream, timeout_ms), 1, 86400000},
+    {"ca_file", K_STR, offsetof(cfg_upstream, ca_file), 0, 0},
 };
 
 static bool valid_name(const char *s)
@@ -1306,6 +1307,16 @@ static void do_upstreams(lctx *c, const ynode *n)
             urlnode = SEEN(up_defs, seen, "url")->v;
             if (!urlnode)
                 err_at(c, v->line, v->col, "%s: url is required", where);
+            const kseen *s_ca = SEEN(up_defs, seen, "ca_file");
+            if (s_ca->v && u->ca_file) {
+                char cw[200];
+                snprintf(cw, sizeof(cw), "%s.ca_file", where);
+                resolve_in_place(c, &u->ca_file);
+                check_readable(c, s_ca, cw, u->ca_file, false);
+                if (u->url && strncmp(u->url, "https://", 8) != 0)
+                    err_at(c, s_ca->v->line, s_ca->v->col, "%s: only used with an https:// url",
+                           cw);
+            }
         } else {
             err_at(c, v->line, v->col, "%s: expected a url or a mapping, got %s", where,
                    kind_name(v));
@@ -2062,6 +2073,7 @@ void cfg_free(cfg_config *c)
     for (size_t i = 0; i < c->nupstreams; i++) {
         free(c->upstreams[i].name);
         free(c->upstreams[i].url);
+        free(c->upstreams[i].ca_file);
     }
     free(c->upstreams);
     for (size_t i = 0; i < c->nroutes; i++) {

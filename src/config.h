@@ -16,7 +16,8 @@ typedef struct cfg_upstream {
     char *name;
     char *url;               /* scheme://host[:port][/base] without trailing slash */
     long connect_timeout_ms; /* default 2000 */
-    long timeout_ms;         /* default 30000: whole exchange */
+    long timeout_ms;         /* default 30000: upstream inactivity */
+    char *ca_file;           /* https:// only: CA bundle instead of the system store */
     int line, col;
 } cfg_upstream;
 
