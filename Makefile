@@ -28,7 +28,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS    := $(BUILD)/ag-echo
 
-.PHONY: all test unit integration run deps bench fuzz conformance clean format check-format
+.PHONY: all test unit integration run deps bench fuzz conformance valgrind clean format check-format
 
 all: $(BUILD)/authgate $(TOOLS)
 
@@ -65,6 +65,11 @@ run: deps
 
 deps:
 	./scripts/install-deps.sh
+
+# The integration subset that walks every request path, with authgate under
+# valgrind: definite leaks or invalid accesses fail it.
+valgrind: all
+	sh tests/integration/valgrind.sh $(BUILD)
 
 bench: all
 	./bench/run.sh $(BUILD)
