@@ -5,6 +5,7 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 int cmd_mint(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 

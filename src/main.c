@@ -1,5 +1,7 @@
 /* authgate: command-line entry point. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -17,7 +19,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage:\n"
-               "  authgate run -c FILE          serve (also: authgate -c FILE)\n"
+               "  authgate run -c FILE [--pid-file PATH]\n"
+               "                                 serve (also: authgate -c FILE)\n"
+               "  authgate reload -c FILE --pid-file PATH\n"
+               "                                 validate FILE, then make the daemon reload it\n"
                "  authgate check -c FILE        validate a configuration\n"
                "  authgate explain -c FILE [--token T | --token-file F] [--header 'N: v']...\n"
                "                   METHOD TARGET   decide one request offline\n"
@@ -26,10 +31,12 @@ static void usage(FILE *f)
                "  authgate version\n");
 }
 
-/* Parses "-c FILE" / "--config FILE"; returns the file or NULL after printing usage. */
-static const char *config_arg(int argc, char **argv)
+/* Parses "-c FILE" / "--config FILE" and, where allowed, "--pid-file PATH".
+ * Returns the config file, or NULL after printing usage. */
+static const char *config_arg(int argc, char **argv, const char **pid_file)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"pid-file", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *file = NULL;
@@ -39,6 +46,13 @@ static const char *config_arg(int argc, char **argv)
         switch (ch) {
         case 'c':
             file = optarg;
+            break;
+        case 'p':
+            if (!pid_file) {
+                fprintf(stderr, "authgate %s: --pid-file is not an option here\n", argv[0]);
+                return NULL;
+            }
+            *pid_file = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -57,15 +71,16 @@ static const char *config_arg(int argc, char **argv)
 
 int cmd_run(int argc, char **argv)
 {
-    const char *file = config_arg(argc, argv);
+    const char *pid_file = NULL;
+    const char *file = config_arg(argc, argv, &pid_file);
     if (!file)
         return 2;
-    return srv_main(file);
+    return srv_main(file, pid_file);
 }
 
 int cmd_check(int argc, char **argv)
 {
-    const char *file = config_arg(argc, argv);
+    const char *file = config_arg(argc, argv, NULL);
     if (!file)
         return 2;
     cfg_config *cfg = NULL;
@@ -77,6 +92,50 @@ int cmd_check(int argc, char **argv)
         return 1;
     cfg_free(cfg);
     printf("ok\n");
+    return 0;
+}
+
+/* Validate the file first, then signal the running daemon: a broken file never
+ * reaches it (it would keep its policy anyway, but the operator sees the
+ * errors here, with their line and column, instead of in the daemon's log). */
+int cmd_reload(int argc, char **argv)
+{
+    const char *pid_file = NULL;
+    const char *file = config_arg(argc, argv, &pid_file);
+    if (!file)
+        return 2;
+    if (!pid_file) {
+        fprintf(stderr, "authgate reload: --pid-file PATH is required (the file given to "
+                        "authgate run --pid-file)\n");
+        return 2;
+    }
+    cfg_config *cfg = NULL;
+    cfg_diags d = {0};
+    int rc = cfg_load_file(file, &cfg, &d);
+    cfg_diags_print(&d, stdout);
+    cfg_diags_free(&d);
+    if (rc != 0) {
+        fprintf(stderr, "authgate reload: %s has errors; the running daemon was not signalled\n",
+                file);
+        return 1;
+    }
+    char hash[17];
+    memcpy(hash, cfg->hash, sizeof(hash));
+    cfg_free(cfg);
+    FILE *f = fopen(pid_file, "r");
+    long pid = 0;
+    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+        fprintf(stderr, "authgate reload: cannot read a pid from %s\n", pid_file);
+        if (f)
+            fclose(f);
+        return 1;
+    }
+    fclose(f);
+    if (kill((pid_t)pid, SIGHUP) != 0) {
+        fprintf(stderr, "authgate reload: cannot signal pid %ld: %s\n", pid, strerror(errno));
+        return 1;
+    }
+    printf("reload requested: pid %ld, policy %s\n", pid, hash);
     return 0;
 }
 
@@ -107,6 +166,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "run") == 0)
         rc = cmd_run(argc - 1, argv + 1);
+    else if (strcmp(cmd, "reload") == 0)
+        rc = cmd_reload(argc - 1, argv + 1);
     else if (strcmp(cmd, "check") == 0)
         rc = cmd_check(argc - 1, argv + 1);
     else if (strcmp(cmd, "mint") == 0)

@@ -1252,7 +1252,7 @@ static void admin_status(void *ctx, adm_status *st)
     st->gauges.version = AUTHGATE_VERSION;
 }
 
-int srv_main(const char *config_path)
+int srv_main(const char *config_path, const char *pid_file)
 {
     int rc = 1;
     srv s = {0};
@@ -1337,6 +1337,17 @@ int srv_main(const char *config_path)
     log_info("listening on %s with %d workers (policy %s)", listen_spec, s.nworkers, hash);
     if (admin_spec[0])
         log_info("admin listener on %s", admin_spec);
+    if (pid_file) {
+        FILE *pf = fopen(pid_file, "w");
+        bool ok = pf && fprintf(pf, "%ld\n", (long)getpid()) > 0;
+        if (pf && fclose(pf) != 0)
+            ok = false;
+        if (!ok) {
+            log_error("cannot write pid file %s: %s", pid_file, strerror(errno));
+            pid_file = NULL;
+            goto stop;
+        }
+    }
     sd_notify_msg("READY=1\nSTATUS=serving");
 
     for (;;) {
@@ -1387,6 +1398,8 @@ stop:
     wake_all(&s);
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    if (pid_file)
+        unlink(pid_file);
     log_info("stopped");
 out:
     if (s.admin)

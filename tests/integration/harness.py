@@ -536,7 +536,7 @@ class Echo:
 class Gateway:
     """BUILD/authgate run -c CONFIG, with a config dict written as YAML."""
 
-    def __init__(self, config, name="gw", start_timeout=15, env_extra=None):
+    def __init__(self, config, name="gw", start_timeout=15, env_extra=None, extra_args=()):
         self.dir = new_tmp(name + "-")
         self.port = free_port()
         cfg = dict(config)
@@ -557,7 +557,8 @@ class Gateway:
         # (tests/integration/valgrind.sh); the wrapper's report lands in stderr.
         wrap = os.environ.get("AG_WRAP", "").split()
         with open(self.err, "wb") as ef, open(self.out, "wb") as of:
-            self.proc = subprocess.Popen(wrap + [authgate_bin(), "run", "-c", self.config],
+            self.proc = subprocess.Popen(wrap + [authgate_bin(), "run", "-c", self.config] +
+                                         list(extra_args),
                                          stdout=of, stderr=ef, stdin=subprocess.DEVNULL, env=env)
         _register(self.proc)
         try:
