@@ -2,8 +2,10 @@
  * a final ** consumes the rest, so a match visits each trie node at most once:
  * matching costs O(path segments x log(fan-out)) whatever the table size. */
 #include "routes.h"
+#include "util.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +17,21 @@ typedef struct rt_route {
     struct rt_route *next; /* same shape, disjoint methods; in insertion order */
 } rt_route;
 
+typedef struct lit_slot {
+    uint64_t h;
+    struct rt_node *node; /* NULL: empty slot */
+} lit_slot;
+
 typedef struct rt_node {
     char *seg; /* literal segment leading here (NULL for root and {param}) */
     size_t seglen;
     struct rt_node **lit; /* sorted by (seglen-aware) byte order for bsearch */
     size_t nlit, caplit;
+    /* Nodes with many literal children also get a hash index, so a lookup
+     * among thousands of siblings touches one or two slots instead of a
+     * binary search that chases a pointer per step. */
+    lit_slot *idx;
+    size_t idxcap; /* power of two, or 0 */
     struct rt_node *param;
     rt_route *term; /* routes ending exactly here */
     rt_route *star; /* routes ending with ** here */
@@ -29,8 +41,18 @@ struct rt_table {
     rt_node root;
 };
 
+/* Per-process seed: where a segment lands in an index is not predictable from
+ * outside, so crafted paths cannot pile up in one probe chain. */
+static uint64_t g_lit_seed;
+
 rt_table *rt_new(void)
 {
+    if (!__atomic_load_n(&g_lit_seed, __ATOMIC_RELAXED)) {
+        uint64_t seed = 0;
+        if (ag_random(&seed, sizeof(seed)) != 0 || seed == 0)
+            seed = 0x9E3779B97F4A7C15ull ^ ag_now_mono_ns();
+        __atomic_store_n(&g_lit_seed, seed, __ATOMIC_RELAXED);
+    }
     return calloc(1, sizeof(rt_table));
 }
 
@@ -54,6 +76,7 @@ static void node_clear(rt_node *n)
         free(n->lit[i]);
     }
     free(n->lit);
+    free(n->idx);
     if (n->param) {
         node_clear(n->param);
         free(n->param);
@@ -314,6 +337,63 @@ static size_t lit_find(const rt_node *n, const char *s, size_t len, int *found)
     return lo;
 }
 
+#define LIT_INDEX_MIN 16
+
+static uint64_t seg_hash(const char *s, size_t len)
+{
+    return ag_hash64(s, len, g_lit_seed);
+}
+
+static void idx_put(lit_slot *idx, size_t cap, uint64_t h, rt_node *node)
+{
+    size_t i = (size_t)h & (cap - 1);
+    while (idx[i].node)
+        i = (i + 1) & (cap - 1);
+    idx[i].h = h;
+    idx[i].node = node;
+}
+
+/* Keep the index at most half full; rebuild it when it grows. 0 or -1. */
+static int idx_add(rt_node *n, rt_node *c)
+{
+    if (n->nlit < LIT_INDEX_MIN)
+        return 0;
+    if (n->idx && n->nlit * 2 <= n->idxcap) {
+        idx_put(n->idx, n->idxcap, seg_hash(c->seg, c->seglen), c);
+        return 0;
+    }
+    size_t cap = 64;
+    while (cap < n->nlit * 4)
+        cap *= 2;
+    lit_slot *idx = calloc(cap, sizeof(*idx));
+    if (!idx)
+        return -1;
+    for (size_t i = 0; i < n->nlit; i++)
+        idx_put(idx, cap, seg_hash(n->lit[i]->seg, n->lit[i]->seglen), n->lit[i]);
+    free(n->idx);
+    n->idx = idx;
+    n->idxcap = cap;
+    return 0;
+}
+
+/* The literal child for a segment, or NULL. */
+static const rt_node *lit_lookup(const rt_node *n, const char *s, size_t len)
+{
+    if (n->idx) {
+        uint64_t h = seg_hash(s, len);
+        for (size_t i = (size_t)h & (n->idxcap - 1);; i = (i + 1) & (n->idxcap - 1)) {
+            const lit_slot *sl = &n->idx[i];
+            if (!sl->node)
+                return NULL;
+            if (sl->h == h && sl->node->seglen == len && memcmp(sl->node->seg, s, len) == 0)
+                return sl->node;
+        }
+    }
+    int found;
+    size_t i = lit_find(n, s, len, &found);
+    return found ? n->lit[i] : NULL;
+}
+
 static rt_node *lit_child(rt_node *n, const char *s, size_t len)
 {
     int found;
@@ -342,6 +422,12 @@ static rt_node *lit_child(rt_node *n, const char *s, size_t len)
     memmove(n->lit + i + 1, n->lit + i, (n->nlit - i) * sizeof(*n->lit));
     n->lit[i] = c;
     n->nlit++;
+    if (idx_add(n, c) != 0) {
+        /* Without the index lookups fall back to the sorted array. */
+        free(n->idx);
+        n->idx = NULL;
+        n->idxcap = 0;
+    }
     return c;
 }
 
@@ -481,9 +567,8 @@ static int walk(mstate *st, const rt_node *n, const char *rest)
     size_t len;
     const char *next = next_seg(rest, st->end, &seg, &len);
     if (n->nlit && len) {
-        int found;
-        size_t i = lit_find(n, seg, len, &found);
-        if (found && walk(st, n->lit[i], next))
+        const rt_node *c = lit_lookup(n, seg, len);
+        if (c && walk(st, c, next))
             return 1;
     }
     if (n->param && len && st->depth < RT_MAX_PARAMS) {
