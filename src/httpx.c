@@ -1,6 +1,7 @@
 /* httpx: see httpx.h. Small, pure grammar checks; every function treats its
  * input as attacker bytes with an explicit length. */
 #include "httpx.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -242,4 +243,49 @@ size_t hx_methods_format(unsigned mask, char *out, size_t cap)
     }
     out[n] = '\0';
     return n;
+}
+
+int hx_resp_framing(const char *hdrs, size_t len, int64_t *content_length, bool *chunked)
+{
+    const char *p = hdrs ? hdrs : "";
+    const char *end = p + (hdrs ? len : 0);
+    int64_t cl = -1;
+    bool te = false;
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            size_t nlen = (size_t)(colon - line), vlen = (size_t)(ve - v);
+            if (ag_streq_ci(line, nlen, "content-length")) {
+                int64_t n = 0;
+                if (vlen == 0)
+                    return -1;
+                for (const char *q = v; q < ve; q++) {
+                    if (*q < '0' || *q > '9' || n > (INT64_MAX - 9) / 10)
+                        return -1;
+                    n = n * 10 + (*q - '0');
+                }
+                if (cl >= 0 && cl != n)
+                    return -1;
+                cl = n;
+            } else if (ag_streq_ci(line, nlen, "transfer-encoding")) {
+                if (te || vlen != 7 || !ag_streq_ci(v, 7, "chunked"))
+                    return -1;
+                te = true;
+            }
+        }
+        line = eol + 1;
+    }
+    if (te && cl >= 0)
+        return -1;
+    *content_length = cl;
+    *chunked = te;
+    return 0;
 }

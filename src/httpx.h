@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Parse an Authorization value: scheme "bearer" in any case, one or more spaces
  * or tabs, then exactly one non-empty token with no whitespace (surrounding
@@ -28,6 +29,14 @@ bool hx_is_hop_by_hop(const char *name, size_t len);
 bool hx_valid_header_name(const char *name, size_t len);
 /* No CR, LF, NUL or other controls except HTAB. */
 bool hx_valid_header_value(const char *v, size_t len);
+
+/* Framing of an upstream response head, given as "Name: value" lines. Returns 0
+ * with *content_length (-1 when absent) and *chunked set, or -1 when the
+ * framing is ambiguous: Transfer-Encoding repeated or anything but a single
+ * "chunked", Content-Length empty, non-numeric or repeated with another value,
+ * or both headers at once (case I83). Both upstream clients and the response
+ * path decide framing with this one function. */
+int hx_resp_framing(const char *hdrs, size_t len, int64_t *content_length, bool *chunked);
 
 /* A client X-Request-Id is kept when 1..128 bytes of [A-Za-z0-9._:-]. */
 bool hx_valid_request_id(const char *v, size_t len);

@@ -84,49 +84,11 @@ void px_worker_cleanup(worker *w)
     w->multi = NULL;
 }
 
-static void touch(xchg *x)
+/* The upstream made progress: its inactivity deadline starts again. */
+void px_touch(xchg *x)
 {
     const cfg_route *r = x->d.route;
     x->deadline_ms = now_ms() + (r && r->upstream ? r->upstream->timeout_ms : 30000);
-}
-
-/* The final response head's framing, checked before anything reaches the
- * client (security.md case 83): libcurl 7.88 prefers chunked when both are
- * present, takes one of two different Content-Lengths and reads any other
- * Transfer-Encoding as a body until close, so a backend (or whoever sits in
- * front of it) could frame the response differently from what we forward. */
-static bool resp_framing_ok(const ag_buf *h)
-{
-    const char *p = h->p ? h->p : "";
-    const char *end = p + h->len;
-    int n_cl = 0, n_te = 0;
-    const char *cl = NULL;
-    size_t cl_len = 0;
-    for (const char *line = p; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon) {
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            size_t nlen = (size_t)(colon - line), vlen = (size_t)(ve - v);
-            if (ag_streq_ci(line, nlen, "content-length")) {
-                if (n_cl++ > 0 && (vlen != cl_len || memcmp(v, cl, vlen) != 0))
-                    return false;
-                cl = v;
-                cl_len = vlen;
-            } else if (ag_streq_ci(line, nlen, "transfer-encoding")) {
-                if (n_te++ > 0 || !ag_streq_ci(v, vlen, "chunked"))
-                    return false;
-            }
-        }
-        line = eol + 1;
-    }
-    return !(n_te > 0 && n_cl > 0);
 }
 
 static size_t header_cb(char *data, size_t size, size_t n, void *userp)
@@ -134,7 +96,7 @@ static size_t header_cb(char *data, size_t size, size_t n, void *userp)
     xchg *x = userp;
     size_t len = size * n;
     const cfg_limits *lim = &gate_config(x->gate)->limits;
-    touch(x);
+    px_touch(x);
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* A new header block: an interim 1xx, or the final response. */
         ag_buf_reset(&x->resp_hdrs);
@@ -147,7 +109,10 @@ static size_t header_cb(char *data, size_t size, size_t n, void *userp)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
         /* We never ask for an upgrade, so a 101 would turn the connection
          * into a tunnel nobody authorized (case 69). */
-        if (code == 101 || (code >= 200 && !resp_framing_ok(&x->resp_hdrs))) {
+        int64_t cl;
+        bool chunked;
+        if (code == 101 || (code >= 200 && hx_resp_framing(x->resp_hdrs.p, x->resp_hdrs.len, &cl,
+                                                           &chunked) != 0)) {
             x->upstream_error = "upstream_protocol";
             return 0;
         }
@@ -173,7 +138,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
 {
     xchg *x = userp;
     size_t len = size * n;
-    touch(x);
+    px_touch(x);
     xbuf *b = &x->respbody;
     if (!b->p) {
         b->p = xb_get(x->w);
@@ -202,7 +167,7 @@ static size_t read_cb(char *out, size_t size, size_t n, void *userp)
     xchg *x = userp;
     size_t want = size * n;
     xbuf *b = &x->reqbody;
-    touch(x);
+    px_touch(x);
     if (b->len == 0) {
         if (x->client_body_done)
             return 0;
@@ -538,7 +503,7 @@ int px_start(xchg *x)
         goto fail;
     x->in_multi = true;
     x->t_upstream_ns = ag_now_mono_ns();
-    touch(x);
+    px_touch(x);
     px_link_active(x);
     return 0;
 fail:

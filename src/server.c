@@ -485,22 +485,14 @@ static enum MHD_Result queue_proxied(xchg *x)
 {
     long st = x->upstream_status;
     bool no_body = x->is_head || st == 204 || st == 304 || (st >= 100 && st < 200);
-    /* Parse the headers we kept: Content-Length decides the framing we offer. */
+    /* Content-Length decides the framing we offer; both clients have already
+     * refused heads whose framing is ambiguous. */
     const char *p = x->resp_hdrs.p ? x->resp_hdrs.p : "";
     const char *end = p + x->resp_hdrs.len;
-    for (const char *line = p; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && ag_streq_ci(line, (size_t)(colon - line), "content-length")) {
-            char *e2;
-            long long v = strtoll(colon + 1, &e2, 10);
-            if (v >= 0)
-                x->resp_content_length = v;
-        }
-        line = eol + 1;
-    }
+    int64_t cl;
+    bool chunked;
+    if (hx_resp_framing(p, x->resp_hdrs.len, &cl, &chunked) == 0 && !chunked)
+        x->resp_content_length = cl;
     struct MHD_Response *r;
     bool whole = x->upstream_done && x->upstream_result == CURLE_OK && !x->upstream_error &&
                  x->respbody.len == x->resp_bytes &&

@@ -192,12 +192,6 @@ static int resolve(ul_target *t, int64_t now)
     return 0;
 }
 
-static void touch(xchg *x)
-{
-    const cfg_route *r = x->d.route;
-    x->deadline_ms = now_ms() + (r && r->upstream ? r->upstream->timeout_ms : 30000);
-}
-
 static ul_conn *conn_new(worker *w, ul_target *t, size_t idx, const char **err)
 {
     ul_conn *c = calloc(1, sizeof(*c));
@@ -322,7 +316,7 @@ int ul_start(xchg *x, const char *head, size_t head_len)
     c->x = x;
     x->uc = c;
     x->t_upstream_ns = ag_now_mono_ns();
-    touch(x);
+    px_touch(x);
     px_link_active(x);
     if (c->connecting) /* until connected, the connect timeout is the deadline */
         x->deadline_ms = now_ms() + x->d.route->upstream->connect_timeout_ms;
@@ -352,7 +346,7 @@ static int do_write(ul_conn *c)
                 goto broken;
             }
             c->head_off += (size_t)n;
-            touch(x);
+            px_touch(x);
             continue;
         }
         if (c->pend_off < c->pend_len) {
@@ -395,7 +389,7 @@ static int do_write(ul_conn *c)
             b->len -= (size_t)n;
             if (b->len == 0)
                 b->off = 0;
-            touch(x);
+            px_touch(x);
             if (c->chunked_req) {
                 c->chunk_left -= (uint64_t)n;
                 if (c->chunk_left == 0) {
@@ -481,8 +475,7 @@ static const char *parse_head(ul_conn *c, size_t hlen, bool *interim)
     bool http10 = p[7] == '0';
     ag_buf_reset(&x->resp_hdrs);
     x->resp_hdr_count = 0;
-    bool te_chunked = false, te_other = false, conn_close_hdr = false;
-    int64_t cl = -1;
+    bool conn_close_hdr = false;
     for (const char *line = eol + 1; line < end;) {
         const char *le = memchr(line, '\n', (size_t)(end - line));
         if (!le)
@@ -504,26 +497,7 @@ static const char *parse_head(ul_conn *c, size_t hlen, bool *interim)
             v++;
         while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
             ve--;
-        if (ag_streq_ci(line, nl, "content-length")) {
-            int64_t n = 0;
-            if (v == ve)
-                return "upstream_protocol";
-            for (const char *q = v; q < ve; q++) {
-                if (*q < '0' || *q > '9' || n > (INT64_MAX - 9) / 10)
-                    return "upstream_protocol";
-                n = n * 10 + (*q - '0');
-            }
-            if (cl >= 0 && cl != n)
-                return "upstream_protocol";
-            cl = n;
-        } else if (ag_streq_ci(line, nl, "transfer-encoding")) {
-            /* Exactly one "chunked" is the only framing we relay; anything
-             * else (repeated, stacked or unknown codings) is a 502 rather than
-             * a guess about where the body ends (case I83). */
-            if (te_chunked || (size_t)(ve - v) != 7 || !ag_streq_ci(v, 7, "chunked"))
-                te_other = true;
-            te_chunked = true;
-        } else if (ag_streq_ci(line, nl, "connection")) {
+        if (ag_streq_ci(line, nl, "connection")) {
             for (const char *q = v; q + 5 <= ve; q++)
                 if (ag_streq_ci(q, 5, "close"))
                     conn_close_hdr = true;
@@ -537,14 +511,20 @@ static const char *parse_head(ul_conn *c, size_t hlen, bool *interim)
     }
     if (http10 || conn_close_hdr)
         c->keepalive = false;
+    /* Exactly one "chunked" or one Content-Length value is the only framing we
+     * relay; anything else is a 502 rather than a guess about where the body
+     * ends (case I83), and the connection is never reused. */
+    int64_t cl;
+    bool chunked;
+    if (hx_resp_framing(x->resp_hdrs.p, x->resp_hdrs.len, &cl, &chunked) != 0) {
+        c->keepalive = false;
+        return "upstream_protocol";
+    }
     x->upstream_status = status;
     bool no_body = x->is_head || status == 204 || status == 304;
     if (no_body) {
         c->rs = R_DONE;
-    } else if (te_other) {
-        c->keepalive = false;
-        return "upstream_protocol";
-    } else if (te_chunked) {
+    } else if (chunked) {
         c->rs = R_BODY_CHUNKED;
         c->cs = C_SIZE;
     } else if (cl >= 0) {
@@ -553,13 +533,6 @@ static const char *parse_head(ul_conn *c, size_t hlen, bool *interim)
     } else {
         c->rs = R_BODY_CLOSE;
         c->keepalive = false;
-    }
-    if ((te_chunked || te_other) && cl >= 0) {
-        /* Both framings: ours is chunked; never reuse this connection. */
-        c->keepalive = false;
-        /* Content-Length must not be passed on to the client either. */
-        ag_buf_reset(&x->resp_hdrs);
-        return "upstream_protocol";
     }
     return NULL;
 }
@@ -738,7 +711,7 @@ static int do_read(ul_conn *c)
         }
         c->got_bytes = true;
         c->rlen += (size_t)n;
-        touch(x);
+        px_touch(x);
         while (c->rs == R_HEAD) {
             char *s = c->rbuf + c->roff;
             char *hend = NULL;
@@ -813,7 +786,7 @@ void ul_event(worker *w, ul_conn *c, uint32_t events)
             return;
         }
         c->connecting = false;
-        touch(x);
+        px_touch(x);
     }
     for (int round = 0; round < 4; round++) {
         if (c->connecting) {

@@ -124,6 +124,7 @@ void px_drain_messages(worker *w);
 /* worker->active: exchanges with an upstream in flight (deadline checks). */
 void px_link_active(xchg *x);
 void px_unlink_active(xchg *x);
+void px_touch(xchg *x); /* reset the upstream inactivity deadline */
 
 /* server.c callbacks used by proxy.c */
 void srv_upstream_progress(xchg *x); /* headers ready, body data, or done */

@@ -306,6 +306,49 @@ START_TEST(test_F58_scan_every_offset)
 }
 END_TEST
 
+/* I83: one function decides upstream response framing for both clients. */
+START_TEST(test_I83_response_framing)
+{
+    static const struct {
+        const char *hdrs;
+        int rc;
+        long long cl;
+        bool chunked;
+    } rows[] = {
+        {"", 0, -1, false},
+        {"Content-Type: a/b\r\nContent-Length: 12\r\n", 0, 12, false},
+        {"content-length:  0 \r\n", 0, 0, false},
+        {"Content-Length: 5\r\nContent-Length: 5\r\n", 0, 5, false},
+        {"Transfer-Encoding: chunked\r\n", 0, -1, true},
+        {"transfer-encoding: CHUNKED\r\n", 0, -1, true},
+        {"Content-Length: 5\r\nContent-Length: 6\r\n", -1, 0, false},
+        {"Content-Length: \r\n", -1, 0, false},
+        {"Content-Length: 5x\r\n", -1, 0, false},
+        {"Content-Length: -1\r\n", -1, 0, false},
+        {"Content-Length: 99999999999999999999\r\n", -1, 0, false},
+        {"Transfer-Encoding: gzip\r\n", -1, 0, false},
+        {"Transfer-Encoding: chunked, chunked\r\n", -1, 0, false},
+        {"Transfer-Encoding: gzip, chunked\r\n", -1, 0, false},
+        {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", -1, 0, false},
+        {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", -1, 0, false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t cl = 123;
+        bool ch = true;
+        int rc = hx_resp_framing(rows[i].hdrs, strlen(rows[i].hdrs), &cl, &ch);
+        ck_assert_msg(rc == rows[i].rc, "row %zu: rc %d", i, rc);
+        if (rc == 0) {
+            ck_assert_msg(cl == rows[i].cl, "row %zu: cl %lld", i, (long long)cl);
+            ck_assert_msg(ch == rows[i].chunked, "row %zu: chunked %d", i, ch);
+        }
+    }
+    int64_t cl;
+    bool ch;
+    ck_assert_int_eq(hx_resp_framing(NULL, 0, &cl, &ch), 0);
+    ck_assert_int_eq(cl, -1);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("httpx");
@@ -318,6 +361,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_F52_header_name_validity);
     tcase_add_test(tc, test_F58_header_value_validity);
     tcase_add_test(tc, test_F58_scan_every_offset);
+    tcase_add_test(tc, test_I83_response_framing);
     tcase_add_test(tc, test_request_id);
     tcase_add_test(tc, test_C39_methods);
     tcase_add_test(tc, test_methods_format);
