@@ -1184,9 +1184,12 @@ static void reload(srv *s)
     if (cfg_load_file(s->config_path, &cfg, &diags) != 0) {
         met_reload(false);
         sd_notify_msg("READY=1\nSTATUS=reload failed; previous policy still active");
-        log_error("reload failed, keeping the running policy:");
+        /* The verdict line carries the first problem, so a reader (or a log
+         * pipeline) never sees it without a location; any others follow, one
+         * per line. */
         for (size_t i = 0; i < diags.nerrors; i++)
-            log_error("%s", diags.errors[i]);
+            log_error("%s%s", i == 0 ? "reload failed, keeping the running policy: " : "",
+                      diags.errors[i]);
         cfg_diags_free(&diags);
         return;
     }
