@@ -1256,6 +1256,7 @@ int srv_main(const char *config_path, const char *pid_file)
     char err[512];
     pthread_t *threads = NULL;
     int started = 0;
+    const char *pid_written = NULL;
     pthread_mutex_init(&s.mu, NULL);
 
     if (cfg_load_file(config_path, &cfg, &diags) != 0) {
@@ -1313,6 +1314,20 @@ int srv_main(const char *config_path, const char *pid_file)
         log_error("admin listener: %s", err);
         goto out;
     }
+    /* The pid file exists before any listener opens: whoever sees the port
+     * answer (a supervisor, a test, `authgate reload`) can rely on it. */
+    if (pid_file) {
+        FILE *pf = fopen(pid_file, "w");
+        bool ok = pf && fprintf(pf, "%ld\n", (long)getpid()) > 0;
+        if (pf && fclose(pf) != 0)
+            ok = false;
+        if (!ok) {
+            log_error("cannot write pid file %s: %s", pid_file, strerror(errno));
+            pid_file = NULL;
+            goto out;
+        }
+        pid_written = pid_file;
+    }
     s.workers = calloc((size_t)s.nworkers, sizeof(worker));
     threads = calloc((size_t)s.nworkers, sizeof(pthread_t));
     if (!s.workers || !threads)
@@ -1332,17 +1347,6 @@ int srv_main(const char *config_path, const char *pid_file)
     log_info("listening on %s with %d workers (policy %s)", listen_spec, s.nworkers, hash);
     if (admin_spec[0])
         log_info("admin listener on %s", admin_spec);
-    if (pid_file) {
-        FILE *pf = fopen(pid_file, "w");
-        bool ok = pf && fprintf(pf, "%ld\n", (long)getpid()) > 0;
-        if (pf && fclose(pf) != 0)
-            ok = false;
-        if (!ok) {
-            log_error("cannot write pid file %s: %s", pid_file, strerror(errno));
-            pid_file = NULL;
-            goto stop;
-        }
-    }
     sd_notify_msg("READY=1\nSTATUS=serving");
 
     for (;;) {
@@ -1393,10 +1397,10 @@ stop:
     wake_all(&s);
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
-    if (pid_file)
-        unlink(pid_file);
     log_info("stopped");
 out:
+    if (pid_written)
+        unlink(pid_written);
     if (s.admin)
         adm_stop(s.admin);
     if (s.workers)
