@@ -17,6 +17,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wmissing-prototypes -Wstrict-prototypes -Wcast-qual -Wpointer-arith \
            -Wno-unused-parameter -pthread -Isrc $(PKG_CFLAGS)
 LDFLAGS += $(filter -fsanitize=%,$(OPT)) -pthread
 LDLIBS  += $(PKG_LIBS) -lpthread -lm

@@ -3,8 +3,14 @@
 #ifndef AG_FUZZ_COMMON_H
 #define AG_FUZZ_COMMON_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* libFuzzer's entry points, declared for -Wmissing-prototypes. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \

@@ -111,7 +111,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
 {
     enum MHD_Result ret = MHD_NO;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+        MHD_create_response_from_buffer(len, ag_unconst(body), MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES ||

@@ -68,8 +68,8 @@ static int put_json(ag_buf *b, const json_t *v, int depth)
         if (ag_buf_append(b, "{", 1) != 0)
             return -1;
         bool first = true;
-        for (void *it = json_object_iter((json_t *)v); it;
-             it = json_object_iter_next((json_t *)v, it)) {
+        for (void *it = json_object_iter(ag_unconst(v)); it;
+             it = json_object_iter_next(ag_unconst(v), it)) {
             if (!first && ag_buf_append(b, ",", 1) != 0)
                 return -1;
             first = false;
@@ -376,8 +376,8 @@ static int user_orgs(id_user *u, const json_t *claims)
     u->orgs = calloc(n, sizeof(*u->orgs));
     if (!u->orgs)
         return -1;
-    for (void *it = json_object_iter((json_t *)map); it;
-         it = json_object_iter_next((json_t *)map, it)) {
+    for (void *it = json_object_iter(ag_unconst(map)); it;
+         it = json_object_iter_next(ag_unconst(map), it)) {
         int rc = org_parse(json_object_iter_key(it), json_object_iter_key_len(it),
                            json_object_iter_value(it), &u->orgs[u->norgs]);
         if (rc < 0)

@@ -599,7 +599,7 @@ char *jwt_sign_rs256(const char *private_pem, size_t pem_len, const json_t *head
     /* The extra header fields may override alg and typ on purpose: tests use
      * that to build tokens the verifier must refuse. */
     hdr = json_pack("{s:s, s:s}", "alg", "RS256", "typ", "JWT");
-    if (!hdr || (header_extra && json_object_update(hdr, (json_t *)header_extra) != 0)) {
+    if (!hdr || (header_extra && json_object_update(hdr, ag_unconst(header_extra)) != 0)) {
         set_err(err, errlen, "sign: out of memory");
         goto out;
     }

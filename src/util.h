@@ -9,6 +9,14 @@
 #include <stdbool.h>
 #include <time.h>
 
+/* For library calls whose parameter lacks const although they never write
+ * through it (libmicrohttpd's MUST_COPY/PERSISTENT buffers, jansson's
+ * iterators): one visible place for the cast instead of casts that hide it. */
+static inline void *ag_unconst(const void *p)
+{
+    return (void *)(uintptr_t)p;
+}
+
 #define AG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A growable byte buffer, always NUL-terminated when p != NULL. */

@@ -45,6 +45,12 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
+/* libmicrohttpd takes PERSISTENT buffers as non-const but never writes them. */
+static inline void *echo_unconst(const void *p)
+{
+    return (void *)(uintptr_t)p;
+}
+
 #define ECHO_MAX_SLEEP_MS 600000UL
 #define ECHO_MAX_EXTRA_HEADERS 10000UL
 #define ECHO_MAX_THREADS 256UL
@@ -439,7 +445,8 @@ static enum MHD_Result reply_text(struct MHD_Connection *con, unsigned status, c
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
-    resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    resp =
+        MHD_create_response_from_buffer(strlen(body), echo_unconst(body), MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -779,7 +786,7 @@ int main(int argc, char **argv)
     }
     if (g_opts.fixed) {
         g_fixed_response = MHD_create_response_from_buffer(
-            sizeof(fixed_body) - 1, (void *)fixed_body, MHD_RESPMEM_PERSISTENT);
+            sizeof(fixed_body) - 1, echo_unconst(fixed_body), MHD_RESPMEM_PERSISTENT);
         if (g_fixed_response == NULL ||
             MHD_add_response_header(g_fixed_response, MHD_HTTP_HEADER_CONTENT_TYPE,
                                     "application/json") != MHD_YES)

@@ -1071,7 +1071,7 @@ static int run_mint(char **tok_out, const char *const *args)
     int argc = 0;
     argv[argc++] = "mint";
     for (; *args; args++)
-        argv[argc++] = (char *)*args;
+        argv[argc++] = ag_unconst(*args);
     argv[argc] = NULL;
     char outpath[] = "/tmp/ag-mint-out-XXXXXX", errpath[] = "/tmp/ag-mint-err-XXXXXX";
     int ofd = mkstemp(outpath), efd = mkstemp(errpath);

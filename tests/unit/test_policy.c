@@ -58,7 +58,7 @@ static pol_spec spec_of(pol_kind k)
         s.permission = "B";
         break;
     case POL_ORG_ALL_PERMISSIONS:
-        s.permissions = (char **)all_ac;
+        s.permissions = ag_unconst(all_ac);
         s.npermissions = 2;
         break;
     default:
@@ -83,7 +83,7 @@ static pol_spec failing_spec_of(pol_kind k)
         s.permission = "D";
         break;
     case POL_ORG_ALL_PERMISSIONS:
-        s.permissions = (char **)all_ad;
+        s.permissions = ag_unconst(all_ad);
         s.npermissions = 2;
         break;
     default:
@@ -339,9 +339,9 @@ static int status_of(const id_user *u, pol_kind k, const char *role, const char 
                      char *const *perms, size_t nperms)
 {
     pol_spec s = {.kind = k,
-                  .role = (char *)role,
-                  .permission = (char *)perm,
-                  .permissions = (char **)perms,
+                  .role = ag_unconst(role),
+                  .permission = ag_unconst(perm),
+                  .permissions = ag_unconst(perms),
                   .npermissions = nperms};
     pol_result r = decide(&s, POL_TOKEN_VALID, u, "o1");
     if (r.status == 0) {

@@ -6,6 +6,7 @@
 #include "httpx.h"
 #include "routes.h"
 #include "testutil.h"
+#include "util.h"
 
 static char err[256];
 
@@ -22,7 +23,7 @@ static rt_table *mk(void)
 static void add_ok(rt_table *t, const char *tmpl, unsigned methods, const void *data)
 {
     void *dup = NULL;
-    int rc = rt_add(t, tmpl, methods, (void *)data, &dup, err, sizeof err);
+    int rc = rt_add(t, tmpl, methods, ag_unconst(data), &dup, err, sizeof err);
     ck_assert_msg(rc == 0, "rt_add(%s) = %d: %s", tmpl, rc, err);
 }
 
