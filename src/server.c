@@ -28,7 +28,8 @@
 #include "metrics.h"
 #include "notify.h"
 #include "tcache.h"
-#include "uplink.h"
+#include "resolve.h"
+#include "upstream.h"
 #include "version.h"
 #include "worker.h"
 
@@ -43,13 +44,16 @@ typedef struct srv {
     char *config_path;
     char *config_dir;
     pthread_mutex_t mu;
-    gate *gate;        /* current; guarded by mu */
+    xpolicy *pol;      /* current; guarded by mu */
+    gate *gate;        /* pol->gate, for the main thread's reads */
     uint64_t gate_gen; /* atomic */
+    rs_resolver *resolver;
     keys_store *keys;
     worker *workers;
     int nworkers;
     int stopping; /* atomic */
     int64_t stop_deadline_ms;
+    int workers_ready;    /* atomic: workers[] may be woken */
     char policy_hash[17]; /* guarded by mu */
     int64_t policy_loaded_at;
     adm_server *admin;
@@ -75,17 +79,69 @@ int64_t now_ms(void)
     return (int64_t)(ag_now_mono_ns() / 1000000ull);
 }
 
+static xpolicy *xpolicy_ref(xpolicy *p)
+{
+    if (p)
+        __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void xpolicy_unref(xpolicy *p)
+{
+    if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    gate_unref(p->gate);
+    free(p->targets);
+    free(p);
+}
+
+/* Compile what the transport needs from a configuration, once per load:
+ * upstream targets (and their names registered with the resolver). Takes
+ * the gate reference. */
+static xpolicy *xpolicy_new(gate *g, rs_resolver *resolver, char *err, size_t errlen)
+{
+    const cfg_config *c = gate_config(g);
+    xpolicy *p = calloc(1, sizeof(*p));
+    if (!p || !(p->targets = calloc(c->nupstreams ? c->nupstreams : 1, sizeof(up_target)))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    p->ntargets = c->nupstreams;
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        char why[128];
+        up_target *t = &p->targets[i];
+        if (up_target_compile(c->upstreams[i].url, t, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "upstream %s: %s", c->upstreams[i].name, why);
+            goto fail;
+        }
+        if (!t->https && (t->resolver_id = rs_add(resolver, t->host, t->port)) < 0) {
+            snprintf(err, errlen, "upstream %s: cannot register %s with the resolver",
+                     c->upstreams[i].name, t->host);
+            goto fail;
+        }
+    }
+    p->gate = g;
+    p->refs = 1;
+    return p;
+fail:
+    if (p)
+        free(p->targets);
+    free(p);
+    gate_unref(g);
+    return NULL;
+}
+
 static void worker_refresh(worker *w)
 {
     srv *s = w->srv;
     uint64_t gg = __atomic_load_n(&s->gate_gen, __ATOMIC_ACQUIRE);
     static __thread uint64_t seen_gate_gen;
-    if (gg != seen_gate_gen || !w->gate) {
+    if (gg != seen_gate_gen || !w->pol) {
         pthread_mutex_lock(&s->mu);
-        gate *g = gate_ref(s->gate);
+        xpolicy *p = xpolicy_ref(s->pol);
         pthread_mutex_unlock(&s->mu);
-        gate_unref(w->gate);
-        w->gate = g;
+        xpolicy_unref(w->pol);
+        w->pol = p;
         seen_gate_gen = gg;
     }
     uint64_t kg = keys_generation(s->keys);
@@ -157,7 +213,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     worker *w = cls;
     /* The canonical-path buffer follows the struct, sized for what this
      * configuration's URI limit can need. */
-    size_t path_cap = GATE_PATH_CAP(gate_config(w->gate)->limits.max_uri_bytes);
+    size_t path_cap = GATE_PATH_CAP(gate_config(w->pol->gate)->limits.max_uri_bytes);
     if (path_cap > GATE_PATH_MAX)
         path_cap = GATE_PATH_MAX;
     xchg *x = malloc(sizeof(*x) + path_cap);
@@ -177,25 +233,41 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     x->target_len = len;
     gate_decision_init_buf(&x->d, (char *)(x + 1), path_cap);
     ag_buf_init(&x->resp_hdrs);
-    ag_buf_init(&x->url);
+    ag_buf_init(&x->head);
     x->resp_content_length = -1;
     w->nx++;
     conn_rec *cr = conn_rec_of(conn);
     if (cr) {
         cr->x = x;
-        conn_arm(cr, now_ms() + gate_config(w->gate)->limits.request_timeout_ms);
+        conn_arm(cr, now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms);
     }
     return x;
 }
 
+static void unlist(xchg *x)
+{
+    if (!x->listed)
+        return;
+    worker *w = x->w;
+    if (x->next)
+        x->next->prev = x->prev;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        w->proxying = x->next;
+    x->next = x->prev = NULL;
+    x->listed = false;
+}
+
 static void xchg_free(xchg *x)
 {
-    px_abort(x);
+    up_abort(x->up);
+    x->up = NULL;
+    unlist(x);
     gate_decision_clear(&x->d);
-    if (x->gate)
-        gate_unref(x->gate);
+    xpolicy_unref(x->pol);
     ag_buf_free(&x->resp_hdrs);
-    ag_buf_free(&x->url);
+    ag_buf_free(&x->head);
     xb_put(x->w, x->reqbody.p);
     xb_put(x->w, x->respbody.p);
     free(x->target);
@@ -203,7 +275,7 @@ static void xchg_free(xchg *x)
     free(x);
 }
 
-void srv_resume(xchg *x)
+static void srv_resume(xchg *x)
 {
     if (x->suspended) {
         x->suspended = false;
@@ -211,9 +283,172 @@ void srv_resume(xchg *x)
     }
 }
 
-void srv_upstream_progress(xchg *x)
+/* ---- the upstream callbacks: the only writers of the upstream fields ---- */
+
+static void up_on_head(void *ctx, const up_head *h)
 {
+    xchg *x = ctx;
+    ag_buf_reset(&x->resp_hdrs);
+    if (ag_buf_append(&x->resp_hdrs, h->lines, h->lines_len) != 0) {
+        /* Out of memory: report it as the exchange's outcome. */
+        x->upstream_error = "upstream_internal";
+        return;
+    }
+    x->upstream_status = h->status;
+    x->resp_content_length = h->content_length;
+    x->resp_headers_done = true;
+    x->t_upstream_hdr_ns = ag_now_mono_ns();
     srv_resume(x);
+}
+
+static size_t up_body_room(void *ctx)
+{
+    xchg *x = ctx;
+    xbuf *b = &x->respbody;
+    if (!b->p)
+        return XB_CAP;
+    return XB_CAP - b->len;
+}
+
+static size_t up_on_body(void *ctx, const char *p, size_t n)
+{
+    xchg *x = ctx;
+    xbuf *b = &x->respbody;
+    if (!b->p && !(b->p = xb_get(x->w)))
+        return 0;
+    if (b->len == 0)
+        b->off = 0;
+    if (xbuf_space(b) < n && b->off > 0) {
+        memmove(b->p, b->p + b->off, b->len);
+        b->off = 0;
+    }
+    size_t k = xbuf_space(b) < n ? xbuf_space(b) : n;
+    memcpy(b->p + b->off + b->len, p, k);
+    b->len += k;
+    x->resp_bytes += k;
+    if (k > 0)
+        srv_resume(x);
+    return k;
+}
+
+static void up_body_peek(void *ctx, const char **p, size_t *n, bool *eof)
+{
+    xchg *x = ctx;
+    xbuf *b = &x->reqbody;
+    *p = b->p ? b->p + b->off : NULL;
+    *n = b->len;
+    *eof = x->client_body_done;
+    if (b->len == 0 && !x->client_body_done)
+        srv_resume(x); /* the client may be suspended on a full buffer */
+}
+
+static void up_body_consume(void *ctx, size_t n)
+{
+    xchg *x = ctx;
+    xbuf *b = &x->reqbody;
+    b->off += n;
+    b->len -= n;
+    if (b->len == 0)
+        b->off = 0;
+    srv_resume(x); /* room for more of the client's body */
+}
+
+static void up_on_done(void *ctx, up_result r)
+{
+    xchg *x = ctx;
+    x->up = NULL;
+    x->upstream_done = true;
+    x->upstream_res = r;
+    if (r != UP_OK && !x->upstream_error)
+        x->upstream_error = up_result_reason(r);
+    unlist(x);
+    srv_resume(x);
+}
+
+static const up_callbacks upstream_cbs = {
+    .on_head = up_on_head,
+    .on_body = up_on_body,
+    .body_room = up_body_room,
+    .body_peek = up_body_peek,
+    .body_consume = up_body_consume,
+    .on_done = up_on_done,
+};
+
+/* Start the upstream exchange for an allowed request: 0, or -1 with
+ * x->upstream_error set. */
+static int start_upstream(xchg *x)
+{
+    worker *w = x->w;
+    const cfg_upstream *u = x->d.route->upstream;
+    const cfg_config *c = gate_config(x->gate);
+    size_t ui = (size_t)(u - c->upstreams);
+    if (ui >= x->pol->ntargets) {
+        x->upstream_error = "upstream_internal";
+        return -1;
+    }
+    const up_target *t = &x->pol->targets[ui];
+    ag_buf_reset(&x->head);
+    up_request rq = {
+        .target = t,
+        .method = x->method,
+        .is_head = x->is_head,
+        .body = !x->has_body                     ? UP_BODY_NONE
+                : x->body_declared == UINT64_MAX ? UP_BODY_CHUNKED
+                                                 : UP_BODY_LENGTH,
+        .body_len = x->body_declared,
+        .connect_timeout_ms = u->connect_timeout_ms,
+        .timeout_ms = u->timeout_ms,
+        .max_head_bytes = c->limits.max_response_header_bytes,
+        .ca_file = u->ca_file,
+        .upstream_name = u->name,
+    };
+    size_t pq = 0;
+    if (t->https) {
+        if (ag_buf_append(&x->head, x->d.path, x->d.path_len) != 0 ||
+            (x->d.query && (ag_buf_append(&x->head, "?", 1) != 0 ||
+                            ag_buf_append(&x->head, x->d.query, x->d.query_len) != 0))) {
+            x->upstream_error = "upstream_internal";
+            return -1;
+        }
+        pq = x->head.len;
+        if (px_build_lines(x, &x->head) != 0) {
+            x->upstream_error = "upstream_internal";
+            return -1;
+        }
+        rq.path_query = x->head.p;
+        rq.path_query_len = pq;
+        rq.lines = x->head.p + pq;
+        rq.lines_len = x->head.len - pq;
+    } else {
+        if (px_build_head(x, t, &x->head) != 0) {
+            x->upstream_error = "upstream_internal";
+            return -1;
+        }
+        rq.head = x->head.p;
+        rq.head_len = x->head.len;
+    }
+    if (x->has_body && !(x->reqbody.p = xb_get(w))) {
+        x->upstream_error = "upstream_internal";
+        return -1;
+    }
+    x->t_upstream_ns = ag_now_mono_ns();
+    x->resp_content_length = -1;
+    /* Listed before the start: a client may call back at once. */
+    x->next = w->proxying;
+    x->prev = NULL;
+    if (w->proxying)
+        w->proxying->prev = x;
+    w->proxying = x;
+    x->listed = true;
+    up_result err = UP_UNSET;
+    x->up = up_start(w->up, &rq, &upstream_cbs, x, &err);
+    if (!x->up && !x->upstream_done) {
+        unlist(x);
+        x->upstream_res = err;
+        x->upstream_error = up_result_reason(err);
+        return -1;
+    }
+    return 0;
 }
 
 static const char *decision_name(const xchg *x)
@@ -330,7 +565,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
     conn_rec *cr = conn_rec_of(conn);
     if (cr) {
-        const cfg_limits *lim = &gate_config(x->w->gate)->limits;
+        const cfg_limits *lim = &gate_config(x->w->pol->gate)->limits;
         cr->x = NULL;
         cr->deadline_ms = 0;
         conn_arm(cr, now_ms() + lim->idle_timeout_ms + lim->request_timeout_ms);
@@ -350,7 +585,7 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         conn_rec *r = calloc(1, sizeof(*r));
         if (r) {
             r->conn = conn;
-            r->deadline_ms = now_ms() + gate_config(w->gate)->limits.request_timeout_ms;
+            r->deadline_ms = now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms;
             r->next = conn_list;
             if (conn_list)
                 conn_list->prev = r;
@@ -428,15 +663,13 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
     xbuf *b = &x->respbody;
     if (b->len > 0) {
         size_t k = xbuf_take(b, buf, max);
-        if (x->recv_paused) {
-            x->recv_paused = false;
-            px_unpause(x);
-        }
+        if (x->up)
+            up_unpause(x->up);
         return (ssize_t)k;
     }
     if (x->upstream_done) {
         bool complete =
-            x->upstream_result == CURLE_OK && !x->upstream_error &&
+            x->upstream_res == UP_OK && !x->upstream_error &&
             (x->resp_content_length < 0 || (int64_t)x->resp_bytes == x->resp_content_length);
         return complete ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -485,16 +718,12 @@ static enum MHD_Result queue_proxied(xchg *x)
 {
     long st = x->upstream_status;
     bool no_body = x->is_head || st == 204 || st == 304 || (st >= 100 && st < 200);
-    /* Content-Length decides the framing we offer; both clients have already
-     * refused heads whose framing is ambiguous. */
+    /* Content-Length (decided by the client that parsed the head) decides the
+     * framing we offer. */
     const char *p = x->resp_hdrs.p ? x->resp_hdrs.p : "";
     const char *end = p + x->resp_hdrs.len;
-    int64_t cl;
-    bool chunked;
-    if (hx_resp_framing(p, x->resp_hdrs.len, &cl, &chunked) == 0 && !chunked)
-        x->resp_content_length = cl;
     struct MHD_Response *r;
-    bool whole = x->upstream_done && x->upstream_result == CURLE_OK && !x->upstream_error &&
+    bool whole = x->upstream_done && x->upstream_res == UP_OK && !x->upstream_error &&
                  x->respbody.len == x->resp_bytes &&
                  (x->resp_content_length < 0 || (uint64_t)x->resp_content_length == x->resp_bytes);
     if (no_body && !(x->is_head && x->resp_content_length > 0))
@@ -711,7 +940,8 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
 {
     worker *w = x->w;
     x->method = method;
-    x->gate = gate_ref(w->gate);
+    x->pol = xpolicy_ref(w->pol);
+    x->gate = x->pol->gate;
     conn_rec *cr = conn_rec_of(x->conn);
     if (cr) {
         cr->x = NULL;
@@ -821,7 +1051,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     x->state = XS_PROXYING;
     x->hdrs_in = hc.h;
     x->nhdrs_in = hc.n;
-    int started = px_start(x);
+    int started = start_upstream(x);
     x->hdrs_in = NULL;
     x->nhdrs_in = 0;
     if (started != 0) {
@@ -852,7 +1082,9 @@ static enum MHD_Result on_upload(xchg *x, const char *data, size_t *size)
     }
     uint64_t lim = c->limits.max_body_bytes;
     if (lim && x->body_seen + *size > lim) {
-        px_abort(x);
+        up_abort(x->up);
+        x->up = NULL;
+        unlist(x);
         x->upstream_done = true;
         return reject_now(x, 413, "payload_too_large", "limit_body", true);
     }
@@ -872,10 +1104,8 @@ static enum MHD_Result on_upload(xchg *x, const char *data, size_t *size)
         x->suspended = true;
         MHD_suspend_connection(x->conn);
     }
-    if (x->send_paused && k > 0) {
-        x->send_paused = false;
-        px_unpause(x);
-    }
+    if (k > 0 && x->up)
+        up_unpause(x->up);
     return MHD_YES;
 }
 
@@ -904,10 +1134,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (x->state == XS_REJECTED)
         return queue_error(x);
     x->client_body_done = true;
-    if (x->send_paused) {
-        x->send_paused = false;
-        px_unpause(x);
-    }
+    if (x->up)
+        up_unpause(x->up);
     if (x->resp_headers_done)
         return queue_proxied(x);
     if (x->upstream_done)
@@ -977,7 +1205,7 @@ static int worker_init(worker *w, srv *s, int id)
     w->listen_fd = make_listener(c->listen);
     if (w->listen_fd < 0)
         return -1;
-    if (px_worker_init(w) != 0)
+    if (!(w->up = up_worker_new(w->ep, s->resolver)))
         return -1;
     w->cache = c->auth.token_cache_entries
                    ? tc_new(c->auth.token_cache_entries, 64u * 1024 * 1024 / (size_t)s->nworkers)
@@ -1055,19 +1283,15 @@ static void *worker_main(void *arg)
         MHD_UNSIGNED_LONG_LONG mt;
         if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && (int64_t)mt < t)
             t = (int64_t)mt;
-        if (w->curl_deadline_ms >= 0) {
-            int64_t ct = w->curl_deadline_ms - now_ms();
-            if (ct < t)
-                t = ct < 0 ? 0 : ct;
-        }
+        t = up_sweep(w->up, now_ms(), t);
         int n = epoll_wait(w->ep, evs, (int)AG_ARRAY_LEN(evs), (int)t);
         if (n < 0 && errno != EINTR)
             break;
         worker_refresh(w);
         for (int i = 0; i < n; i++) {
             uint64_t tagged = evs[i].data.u64;
-            if (tagged & UL_TAG) {
-                ul_event(w, (ul_conn *)(uintptr_t)(tagged & ~UL_TAG), evs[i].events);
+            if (up_owns_event(tagged)) {
+                up_event(w->up, tagged, evs[i].events);
                 continue;
             }
             int fd = (int)tagged;
@@ -1077,23 +1301,18 @@ static void *worker_main(void *arg)
                 uint64_t v;
                 ssize_t r = read(w->evfd, &v, sizeof(v));
                 (void)r;
-            } else {
-                px_socket_event(w, fd, evs[i].events);
             }
         }
-        if (w->curl_deadline_ms >= 0 && now_ms() >= w->curl_deadline_ms)
-            px_timeout(w);
-        px_drain_messages(w);
-        px_check_deadlines(w, now_ms());
+        up_sweep(w->up, now_ms(), 0);
         conn_sweep(w, now_ms());
         maybe_trim(w, now_ms());
         MHD_run(w->mhd);
-        px_drain_messages(w);
     }
     /* Suspended connections must be resumed before the daemon is stopped. */
-    for (xchg *x = w->active; x; x = x->next)
+    for (xchg *x = w->proxying; x; x = x->next)
         srv_resume(x);
-    px_worker_cleanup(w);
+    up_worker_free(w->up);
+    w->up = NULL;
     MHD_stop_daemon(w->mhd);
     w->mhd = NULL;
     __atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
@@ -1104,14 +1323,14 @@ static void worker_destroy(worker *w)
 {
     if (w->mhd)
         MHD_stop_daemon(w->mhd);
-    if (w->multi)
-        px_worker_cleanup(w);
+    up_worker_free(w->up);
+    w->up = NULL;
     if (w->cache)
         tc_free(w->cache);
     for (int i = 0; i < w->nbuf_pool; i++)
         free(w->buf_pool[i]);
     w->nbuf_pool = 0;
-    gate_unref(w->gate);
+    xpolicy_unref(w->pol);
     keys_snapshot_unref(w->keys);
     if (w->ep >= 0)
         close(w->ep);
@@ -1126,6 +1345,14 @@ static void wake_all(srv *s)
         ssize_t r = write(s->workers[i].evfd, &one, sizeof(one));
         (void)r;
     }
+}
+
+/* The resolver has a new answer: exchanges waiting for a name retry. */
+static void resolver_answered(void *ctx)
+{
+    srv *s = ctx;
+    if (__atomic_load_n(&s->workers_ready, __ATOMIC_ACQUIRE))
+        wake_all(s);
 }
 
 static bool str_differs(const char *a, const char *b)
@@ -1208,15 +1435,23 @@ static void reload(srv *s)
         cfg_free(cfg);
         return;
     }
+    xpolicy *np = xpolicy_new(g, s->resolver, err, sizeof(err));
+    if (!np) {
+        met_reload(false);
+        sd_notify_msg("READY=1\nSTATUS=reload failed; previous policy still active");
+        log_error("reload failed, keeping the running policy: %s", err);
+        return;
+    }
     warn_restart_only(gate_config(s->gate), gate_config(g));
     pthread_mutex_lock(&s->mu);
-    gate *old = s->gate;
+    xpolicy *old = s->pol;
+    s->pol = np;
     s->gate = g;
     memcpy(s->policy_hash, hash, sizeof(s->policy_hash));
     s->policy_loaded_at = ag_now_wall();
     __atomic_add_fetch(&s->gate_gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->mu);
-    gate_unref(old);
+    xpolicy_unref(old);
     wake_all(s);
     met_reload(true);
     sd_notify_msg("READY=1\nSTATUS=serving");
@@ -1292,11 +1527,21 @@ int srv_main(const char *config_path, const char *pid_file)
     char admin_spec[256] = "";
     if (cfg->admin_listen)
         snprintf(admin_spec, sizeof(admin_spec), "%s", cfg->admin_listen);
-    if (gate_new(cfg, &s.gate, err, sizeof(err)) != 0) {
+    if (!(s.resolver = rs_new(30000, resolver_answered, &s))) {
+        log_error("cannot start the resolver");
+        goto out;
+    }
+    gate *g0 = NULL;
+    if (gate_new(cfg, &g0, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
     }
     cfg = NULL; /* owned by the gate */
+    if (!(s.pol = xpolicy_new(g0, s.resolver, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto out;
+    }
+    s.gate = g0;
     s.gate_gen = 1;
 
     signal(SIGPIPE, SIG_IGN);
@@ -1339,6 +1584,7 @@ int srv_main(const char *config_path, const char *pid_file)
             goto out;
         }
     }
+    __atomic_store_n(&s.workers_ready, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < s.nworkers; i++) {
         if (pthread_create(&threads[i], NULL, worker_main, &s.workers[i]) != 0)
             goto stop;
@@ -1355,6 +1601,7 @@ int srv_main(const char *config_path, const char *pid_file)
             continue;
         if (sig == SIGHUP) {
             reload(&s);
+            rs_resolve_now(s.resolver);
             keys_refresh_now(s.keys);
         } else if (sig == SIGUSR1) {
             log_access_reopen();
@@ -1409,8 +1656,9 @@ out:
     met_shutdown();
     free(s.workers);
     free(threads);
-    if (s.gate)
-        gate_unref(s.gate);
+    xpolicy_unref(s.pol);
+    if (s.resolver)
+        rs_free(s.resolver);
     if (s.keys)
         keys_stop(s.keys);
     if (cfg)

@@ -1,12 +1,10 @@
-/* worker: internal to server.c and proxy.c. One worker is one thread running one
- * event loop (epoll) that drives both a libmicrohttpd daemon (external epoll
- * mode, its own SO_REUSEPORT listener) and a libcurl multi handle
- * (curl_multi_socket_action). Everything an exchange touches lives on its
- * worker's thread, so exchanges need no locks. */
+/* worker: internal to the front end. One worker is one thread running one
+ * event loop (epoll) that drives a libmicrohttpd daemon (external epoll mode)
+ * and the upstream clients (upstream.h). Everything an exchange touches lives
+ * on its worker's thread, so exchanges need no locks. */
 #ifndef AG_WORKER_H
 #define AG_WORKER_H
 
-#include <curl/curl.h>
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +12,7 @@
 
 #include "gate.h"
 #include "keys.h"
+#include "upstream.h"
 #include "util.h"
 
 struct tc_cache;
@@ -34,30 +33,34 @@ typedef struct worker {
     struct srv *srv;
     int id;
     int ep;   /* epoll */
-    int evfd; /* wake-ups (shutdown, reload) */
+    int evfd; /* wake-ups (shutdown, reload, resolver answers) */
     int listen_fd;
     struct MHD_Daemon *mhd;
     int mhd_ep;
-    CURLM *multi;
-    int64_t curl_deadline_ms; /* monotonic ms, -1 = none */
-    gate *gate;               /* this worker's reference to the current gate */
-    keys_snapshot *keys;      /* this worker's reference to the current keys */
+    up_worker *up;       /* the upstream clients of this worker */
+    struct xpolicy *pol; /* this worker's reference to the current policy */
+    keys_snapshot *keys; /* this worker's reference to the current keys */
     uint64_t keys_gen;
     struct tc_cache *cache;
-    xchg *active;        /* exchanges with an upstream transfer */
-    CURL *easy_pool[64]; /* reset easy handles kept for reuse */
-    int neasy_pool;
+    xchg *proxying;     /* exchanges with an upstream exchange (resumed on stop) */
     char *buf_pool[64]; /* XB_CAP body buffers kept for reuse */
     int nbuf_pool;
-    struct ul_target *ul_targets; /* uplink: per-upstream address and idle pool */
-    size_t nul_targets;
-    int64_t ul_last_sweep;
     uint64_t open_conns;
     uint64_t closed_since_trim; /* connections closed since the last malloc_trim */
     int64_t last_trim_ms;
     uint64_t nx;  /* exchanges alive on this worker */
     int finished; /* atomic: the loop has exited */
 } worker;
+
+/* The policy a request is decided and forwarded under: the gate plus what
+ * the transport compiles from the same configuration (upstream targets).
+ * Immutable, reference counted; a reload swaps it. */
+typedef struct xpolicy {
+    gate *gate;
+    up_target *targets; /* one per cfg upstream, same index */
+    size_t ntargets;
+    int refs; /* atomic */
+} xpolicy;
 
 enum xstate {
     XS_NEW = 0,   /* URI seen, headers not yet */
@@ -66,6 +69,8 @@ enum xstate {
     XS_RESPONDED, /* a response has been queued to the client */
 };
 
+/* One request on the front end. Every field is written by server.c; the
+ * upstream side reaches it only through the callbacks in up_callbacks. */
 struct xchg {
     worker *w;
     struct MHD_Connection *conn;
@@ -73,7 +78,8 @@ struct xchg {
     char *target; /* raw request-target (copied from the URI log callback) */
     size_t target_len;
     const char *method;
-    gate *gate; /* the gate this request is decided under */
+    xpolicy *pol; /* the policy this request is decided under */
+    gate *gate;   /* pol->gate */
     char request_id[64];
     char client_addr[64];
     uint64_t t_start_ns, t_upstream_ns, t_upstream_hdr_ns;
@@ -82,53 +88,33 @@ struct xchg {
     bool has_body;
     uint64_t body_declared; /* Content-Length, or UINT64_MAX when chunked */
     uint64_t body_seen;
+    bool is_head;
+    bool suspended;
+    bool client_body_done;
 
-    /* Upstream side. */
-    CURL *easy;
-    struct curl_slist *hdrs;
-    bool in_multi;
-    bool upstream_done;
-    CURLcode upstream_result;
+    /* Upstream side, written only by the up_callbacks handlers. */
+    up_exchange *up;            /* NULL once done or never started */
+    bool upstream_done;         /* on_done arrived (or the start failed) */
+    up_result upstream_res;     /* how it ended */
     const char *upstream_error; /* reason code when the upstream failed */
     long upstream_status;
     bool resp_headers_done;
-    ag_buf resp_hdrs; /* raw header lines of the final response */
-    size_t resp_hdr_count;
+    ag_buf resp_hdrs;            /* header lines of the final response */
     int64_t resp_content_length; /* -1 unknown */
-    xbuf reqbody, respbody;
-    bool client_body_done;
-    bool send_paused, recv_paused;
-    bool suspended;
-    bool is_head;
-    int64_t deadline_ms; /* monotonic; upstream inactivity/first-byte deadline */
     uint64_t resp_bytes;
-    xchg *next, *prev; /* worker->active list */
-    bool in_active;
+    xbuf reqbody, respbody;
+    xchg *next, *prev; /* worker->proxying */
+    bool listed;
     const gate_header *hdrs_in; /* the client's headers; valid only inside on_headers */
     size_t nhdrs_in;
-    struct ul_conn *uc; /* uplink connection (http:// upstreams) */
-    ag_buf url;
+    ag_buf head;     /* request head / header lines built for the upstream */
     gate_decision d; /* last: large, initialised by gate_decision_init */
 };
 
-/* proxy.c */
-int px_worker_init(worker *w);
-void px_worker_cleanup(worker *w);
-int px_start(xchg *x); /* 0, or -1 with x->upstream_error set */
-void px_socket_event(worker *w, int fd, uint32_t events);
-void px_timeout(worker *w);
-void px_check_deadlines(worker *w, int64_t now_ms);
-void px_unpause(xchg *x); /* apply x->send_paused / x->recv_paused */
-void px_abort(xchg *x);   /* remove the transfer; safe if none */
-void px_drain_messages(worker *w);
-/* worker->active: exchanges with an upstream in flight (deadline checks). */
-void px_link_active(xchg *x);
-void px_unlink_active(xchg *x);
-void px_touch(xchg *x); /* reset the upstream inactivity deadline */
-
-/* server.c callbacks used by proxy.c */
-void srv_upstream_progress(xchg *x); /* headers ready, body data, or done */
-void srv_resume(xchg *x);
+/* proxy.c: the request that goes upstream, built from the admitted headers
+ * and the decision. */
+int px_build_head(xchg *x, const up_target *t, ag_buf *out); /* http:// */
+int px_build_lines(xchg *x, ag_buf *out);                    /* https:// */
 
 int64_t now_ms(void);
 char *xb_get(worker *w);

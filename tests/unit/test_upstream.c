@@ -1,46 +1,47 @@
-/* Unit tests for ul_parse_url (src/uplink.c): the upstream URL split used by the
- * built-in http:// client. The rest of uplink needs a worker and sockets and is
- * covered by the integration tests. */
+/* Unit tests for up_target_compile (src/upstream.c): an upstream URL compiled
+ * once at load into host, port, Host value, base path and libcurl prefix. The
+ * clients themselves need a worker and sockets and are covered by the
+ * integration tests. */
+#include <stdio.h>
 #include <string.h>
 
 #include "testutil.h"
-#include "uplink.h"
-
-typedef struct parsed {
-    char host[256];
-    char port[8];
-    const char *base;
-} parsed;
-
-static int parse(const char *url, parsed *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->base = NULL;
-    return ul_parse_url(url, p->host, sizeof(p->host), p->port, sizeof(p->port), &p->base);
-}
+#include "upstream.h"
 
 static void ok(const char *url, const char *host, const char *port, const char *base)
 {
-    parsed p;
-    ck_assert_msg(parse(url, &p) == 0, "rejected %s", url);
-    ck_assert_str_eq(p.host, host);
-    ck_assert_str_eq(p.port, port);
-    ck_assert_ptr_nonnull(p.base);
-    ck_assert_str_eq(p.base, base);
-    /* base points into the url, not into a copy */
-    ck_assert(p.base >= url && p.base <= url + strlen(url));
+    up_target t;
+    char err[128];
+    ck_assert_msg(up_target_compile(url, &t, err, sizeof(err)) == 0, "rejected %s: %s", url, err);
+    ck_assert_str_eq(t.host, host);
+    ck_assert_str_eq(t.port, port);
+    ck_assert_str_eq(t.base, base);
+    ck_assert_uint_eq(t.base_len, strlen(base));
+    ck_assert_int_eq(t.resolver_id, -1);
 }
 
 static void bad(const char *url)
 {
-    parsed p;
-    ck_assert_msg(parse(url, &p) != 0, "accepted %s (host '%s' port '%s')", url, p.host, p.port);
+    up_target t;
+    char err[128] = "";
+    ck_assert_msg(up_target_compile(url, &t, err, sizeof(err)) != 0, "accepted %s (host '%s')", url,
+                  t.host);
+    ck_assert_msg(err[0] != '\0', "no message for %s", url);
+}
+
+static void hostport(const char *url, const char *hp, const char *curl_url)
+{
+    up_target t;
+    char err[128];
+    ck_assert_int_eq(up_target_compile(url, &t, err, sizeof(err)), 0);
+    ck_assert_str_eq(t.hostport, hp);
+    ck_assert_str_eq(t.url, curl_url);
 }
 
 START_TEST(test_host_and_default_port)
 {
     ok("http://example.com", "example.com", "80", "");
-    ok("http://example.com/", "example.com", "80", "/");
+    ok("http://example.com/", "example.com", "80", "");
     ok("http://127.0.0.1", "127.0.0.1", "80", "");
     ok("http://backend_1.internal/api", "backend_1.internal", "80", "/api");
 }
@@ -49,13 +50,14 @@ END_TEST
 START_TEST(test_explicit_port_and_base)
 {
     ok("http://127.0.0.1:9000", "127.0.0.1", "9000", "");
-    ok("http://127.0.0.1:9000/", "127.0.0.1", "9000", "/");
+    ok("http://127.0.0.1:9000/", "127.0.0.1", "9000", "");
     ok("http://app:8080/api/v1", "app", "8080", "/api/v1");
-    ok("http://app:1/x/y/", "app", "1", "/x/y/");
+    ok("http://app:1/x/y/", "app", "1", "/x/y");
     ok("http://app:65535", "app", "65535", "");
-    /* the base runs to the end; '?' or '#' also ends the authority */
-    ok("http://app:81?x=1", "app", "81", "?x=1");
-    ok("http://app#frag", "app", "80", "#frag");
+    /* '?' or '#' also ends the authority; neither belongs to the base */
+    ok("http://app:81?x=1", "app", "81", "");
+    ok("http://app#frag", "app", "80", "");
+    ok("http://app/b//?q", "app", "80", "/b");
 }
 END_TEST
 
@@ -64,7 +66,7 @@ START_TEST(test_ipv6_literal)
     ok("http://[::1]:8080", "::1", "8080", "");
     ok("http://[::1]:8080/base", "::1", "8080", "/base");
     ok("http://[::1]", "::1", "80", "");
-    ok("http://[::1]/", "::1", "80", "/");
+    ok("http://[::1]/", "::1", "80", "");
     ok("http://[fe80::1:2]:9/p", "fe80::1:2", "9", "/p");
     /* the colons inside the brackets are not a port separator */
     ok("http://[2001:db8::8080]", "2001:db8::8080", "80", "");
@@ -78,8 +80,8 @@ END_TEST
 
 START_TEST(test_rejects_other_schemes)
 {
-    bad("https://app/");
-    bad("https://app:443/");
+    ok("https://app/", "app", "443", "");
+    ok("https://app:8443/x", "app", "8443", "/x");
     bad("ftp://app/");
     bad("http:/app/");
     bad("//app/");
@@ -140,7 +142,7 @@ START_TEST(test_host_length_limit)
 {
     char url[600];
     char host[300];
-    /* hostcap is 256: 255 characters fit, 256 do not */
+    /* the host buffer is 256 bytes: 255 characters fit, 256 do not */
     memset(host, 'a', 255);
     host[255] = '\0';
     snprintf(url, sizeof(url), "http://%s:81/b", host);
@@ -151,23 +153,26 @@ START_TEST(test_host_length_limit)
     bad(url);
     snprintf(url, sizeof(url), "http://%s", host);
     bad(url);
+}
+END_TEST
 
-    /* the caller's capacities are what count, not the 256 above */
-    parsed p;
-    const char *base = NULL;
-    ck_assert_int_eq(ul_parse_url("http://abcd/", p.host, 5, p.port, sizeof(p.port), &base), 0);
-    ck_assert_str_eq(p.host, "abcd");
-    ck_assert_int_ne(ul_parse_url("http://abcde/", p.host, 5, p.port, sizeof(p.port), &base), 0);
-    ck_assert_int_eq(ul_parse_url("http://a:123/", p.host, 5, p.port, 4, &base), 0);
-    ck_assert_str_eq(p.port, "123");
-    ck_assert_int_ne(ul_parse_url("http://a:1234/", p.host, 5, p.port, 4, &base), 0);
+START_TEST(test_host_value_and_curl_prefix)
+{
+    /* the default port of the scheme is left out of Host, as clients do */
+    hostport("http://app", "app", "http://app");
+    hostport("http://app:80/api/", "app", "http://app/api");
+    hostport("http://app:8080/api", "app:8080", "http://app:8080/api");
+    hostport("https://app:443", "app", "https://app");
+    hostport("https://app:80", "app:80", "https://app:80");
+    hostport("http://[::1]:9000/x", "[::1]:9000", "http://[::1]:9000/x");
+    hostport("http://[::1]", "[::1]", "http://[::1]");
 }
 END_TEST
 
 static Suite *make_suite(void)
 {
-    Suite *s = suite_create("uplink");
-    TCase *tc = tcase_create("parse_url");
+    Suite *s = suite_create("upstream");
+    TCase *tc = tcase_create("target_compile");
     tcase_add_test(tc, test_host_and_default_port);
     tcase_add_test(tc, test_explicit_port_and_base);
     tcase_add_test(tc, test_ipv6_literal);
@@ -176,6 +181,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_rejects_empty_host);
     tcase_add_test(tc, test_rejects_bad_port);
     tcase_add_test(tc, test_host_length_limit);
+    tcase_add_test(tc, test_host_value_and_curl_prefix);
     suite_add_tcase(s, tc);
     return s;
 }

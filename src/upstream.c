@@ -1,0 +1,330 @@
+/* upstream: dispatch between the two clients, the exchange list and the
+ * deadlines they share. See upstream.h for the contract. */
+#include "upstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpx.h"
+#include "upstream_impl.h"
+
+const char *up_result_reason(up_result r)
+{
+    switch (r) {
+    case UP_OK:
+        return "ok";
+    case UP_ERR_CONNECT:
+        return "upstream_connect";
+    case UP_ERR_TIMEOUT:
+        return "upstream_timeout";
+    case UP_ERR_RESET:
+        return "upstream_reset";
+    case UP_ERR_PROTOCOL:
+        return "upstream_protocol";
+    case UP_ERR_TLS:
+        return "upstream_tls";
+    case UP_ERR_HEADERS_BIG:
+        return "upstream_headers_too_large";
+    case UP_UNSET:
+    case UP_ERR_INTERNAL:
+        break;
+    }
+    return "upstream_internal";
+}
+
+int up_target_compile(const char *url, up_target *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    t->resolver_id = -1;
+    const char *h;
+    if (strncmp(url, "http://", 7) == 0) {
+        h = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        h = url + 8;
+        t->https = true;
+    } else {
+        snprintf(err, errlen, "upstream URL must start with http:// or https://");
+        return -1;
+    }
+    const char *end = h + strcspn(h, "/?#");
+    const char *hs = h, *he, *ps = NULL;
+    if (*h == '[') {
+        he = memchr(h, ']', (size_t)(end - h));
+        if (!he) {
+            snprintf(err, errlen, "upstream URL: unterminated IPv6 literal");
+            return -1;
+        }
+        hs = h + 1;
+        if (he + 1 < end && he[1] != ':') {
+            snprintf(err, errlen, "upstream URL: only :PORT may follow an IPv6 literal");
+            return -1;
+        }
+        ps = he + 1 < end ? he + 2 : NULL;
+    } else {
+        const char *colon = memchr(h, ':', (size_t)(end - h));
+        he = colon ? colon : end;
+        ps = colon ? colon + 1 : NULL;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (hl == 0 || hl >= sizeof(t->host) || memchr(hs, '@', hl)) {
+        snprintf(err, errlen, "upstream URL: bad host");
+        return -1;
+    }
+    memcpy(t->host, hs, hl);
+    t->host[hl] = '\0';
+    if (ps) {
+        size_t pl = (size_t)(end - ps);
+        long pv = 0;
+        for (size_t i = 0; i < pl; i++) {
+            if (ps[i] < '0' || ps[i] > '9' || pv > 65535) {
+                pv = -1;
+                break;
+            }
+            pv = pv * 10 + (ps[i] - '0');
+        }
+        if (pl == 0 || pl >= sizeof(t->port) || pv < 1 || pv > 65535) {
+            snprintf(err, errlen, "upstream URL: port must be 1..65535");
+            return -1;
+        }
+        memcpy(t->port, ps, pl);
+        t->port[pl] = '\0';
+    } else {
+        snprintf(t->port, sizeof(t->port), "%s", t->https ? "443" : "80");
+    }
+    const char *base = end;
+    size_t blen = strcspn(base, "?#");
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    if (blen >= sizeof(t->base)) {
+        snprintf(err, errlen, "upstream URL: base path too long");
+        return -1;
+    }
+    memcpy(t->base, base, blen);
+    t->base[blen] = '\0';
+    t->base_len = blen;
+    bool v6 = strchr(t->host, ':') != NULL;
+    bool dflt = strcmp(t->port, t->https ? "443" : "80") == 0;
+    if (dflt)
+        snprintf(t->hostport, sizeof(t->hostport), v6 ? "[%s]" : "%s", t->host);
+    else
+        snprintf(t->hostport, sizeof(t->hostport), v6 ? "[%s]:%s" : "%s:%s", t->host, t->port);
+    snprintf(t->url, sizeof(t->url), "%s://%s%s", t->https ? "https" : "http", t->hostport,
+             t->base);
+    return 0;
+}
+
+int64_t up_now_ms(void)
+{
+    return (int64_t)(ag_now_mono_ns() / 1000000ull);
+}
+
+up_worker *up_worker_new(int epfd, struct rs_resolver *resolver)
+{
+    up_worker *uw = calloc(1, sizeof(*uw));
+    if (!uw)
+        return NULL;
+    uw->ep = epfd;
+    uw->resolver = resolver;
+    uw->curl_deadline_ms = -1;
+    if (cu_worker_init(uw) != 0) {
+        free(uw);
+        return NULL;
+    }
+    return uw;
+}
+
+void up_worker_free(up_worker *uw)
+{
+    if (!uw)
+        return;
+    while (uw->active)
+        up_abort(uw->active);
+    h1_worker_cleanup(uw);
+    cu_worker_cleanup(uw);
+    free(uw);
+}
+
+void up_link(up_exchange *ex)
+{
+    up_worker *uw = ex->uw;
+    if (ex->in_active)
+        return;
+    ex->prev = NULL;
+    ex->next = uw->active;
+    if (uw->active)
+        uw->active->prev = ex;
+    uw->active = ex;
+    ex->in_active = true;
+    uw->nactive++;
+}
+
+void up_unlink(up_exchange *ex)
+{
+    up_worker *uw = ex->uw;
+    if (!ex->in_active)
+        return;
+    if (ex->next)
+        ex->next->prev = ex->prev;
+    if (ex->prev)
+        ex->prev->next = ex->next;
+    else
+        uw->active = ex->next;
+    ex->next = ex->prev = NULL;
+    ex->in_active = false;
+    uw->nactive--;
+}
+
+void up_touch(up_exchange *ex)
+{
+    ex->deadline_ms = up_now_ms() + ex->timeout_ms;
+}
+
+static void exchange_free(up_exchange *ex)
+{
+    ag_buf_free(&ex->head);
+    ag_buf_free(&ex->url);
+    ag_buf_free(&ex->resp);
+    free(ex);
+}
+
+void up_finish(up_exchange *ex, up_result r)
+{
+    up_unlink(ex);
+    if (ex->starting) {
+        /* Ended inside up_start (e.g. a pooled connection that turned out
+         * dead): up_start reports it; the handle never reaches the caller. */
+        ex->early = r == UP_UNSET ? UP_ERR_INTERNAL : r;
+        return;
+    }
+    up_callbacks cb = ex->cb;
+    void *ctx = ex->ctx;
+    exchange_free(ex);
+    cb.on_done(ctx, r == UP_UNSET ? UP_ERR_INTERNAL : r);
+}
+
+up_exchange *up_start(up_worker *uw, const up_request *rq, const up_callbacks *cb, void *ctx,
+                      up_result *err)
+{
+    up_exchange *ex = calloc(1, sizeof(*ex));
+    if (!ex) {
+        *err = UP_ERR_INTERNAL;
+        return NULL;
+    }
+    ex->uw = uw;
+    ex->cb = *cb;
+    ex->ctx = ctx;
+    ex->curl = rq->target->https;
+    ex->timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : 30000;
+    ex->connect_timeout_ms = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 2000;
+    ex->max_head_bytes = rq->max_head_bytes;
+    ex->is_head = rq->is_head;
+    ex->body = rq->body;
+    ex->body_len = rq->body_len;
+    ex->target = rq->target;
+    ex->upstream_name = rq->upstream_name;
+    ag_buf_init(&ex->head);
+    ag_buf_init(&ex->url);
+    ag_buf_init(&ex->resp);
+    *err = UP_UNSET;
+    ex->starting = true;
+    int rc = ex->curl ? cu_start(ex, rq, err) : h1_start(ex, rq, err);
+    ex->starting = false;
+    if (rc == 0 && ex->early != UP_UNSET) {
+        up_result early = ex->early;
+        up_callbacks cb2 = ex->cb;
+        exchange_free(ex);
+        *err = early;
+        if (early == UP_OK)
+            cb2.on_done(ctx, UP_OK);
+        return NULL;
+    }
+    if (rc != 0) {
+        up_unlink(ex);
+        exchange_free(ex);
+        if (*err == UP_UNSET)
+            *err = UP_ERR_INTERNAL;
+        return NULL;
+    }
+    return ex;
+}
+
+void up_abort(up_exchange *ex)
+{
+    if (!ex)
+        return;
+    if (ex->curl)
+        cu_abort(ex);
+    else
+        h1_abort(ex);
+    up_unlink(ex);
+    exchange_free(ex);
+}
+
+void up_unpause(up_exchange *ex)
+{
+    if (!ex)
+        return;
+    if (ex->curl)
+        cu_unpause(ex);
+    else
+        h1_unpause(ex);
+}
+
+void up_event(up_worker *uw, uint64_t data, uint32_t events)
+{
+    if (data & UP_CURL_BIT)
+        cu_event(uw, (int)(uint32_t)data, events);
+    else
+        h1_event(uw, (struct h1_conn *)(uintptr_t)(data & ~UP_EPOLL_TAG), events);
+}
+
+size_t up_active(const up_worker *uw)
+{
+    return uw->nactive;
+}
+
+int64_t up_sweep(up_worker *uw, int64_t now, int64_t max_wait)
+{
+    cu_run(uw, now);
+    if (uw->waiting_dns)
+        h1_retry_waiting(uw);
+    if (now - uw->last_pool_sweep >= 1000) {
+        h1_sweep(uw, now);
+        uw->last_pool_sweep = now;
+    }
+    int64_t wait = max_wait;
+    up_exchange *ex = uw->active;
+    while (ex) {
+        up_exchange *next = ex->next;
+        /* A paused side waits on the client, whose own timeouts apply. */
+        if (!ex->send_paused && !ex->recv_paused && ex->deadline_ms) {
+            if (now >= ex->deadline_ms) {
+                if (!ex->curl && h1_next_address(ex)) {
+                    ex = next;
+                    continue;
+                }
+                if (ex->curl)
+                    cu_abort(ex);
+                else
+                    h1_abort(ex);
+                up_finish(ex, UP_ERR_TIMEOUT);
+            } else if (ex->deadline_ms - now < wait) {
+                wait = ex->deadline_ms - now;
+            }
+        }
+        ex = next;
+    }
+    if (uw->curl_deadline_ms >= 0) {
+        int64_t ct = uw->curl_deadline_ms - now;
+        if (ct < wait)
+            wait = ct < 0 ? 0 : ct;
+    }
+    return wait;
+}
+
+up_result up_check_head(const char *lines, size_t len, int64_t *content_length, bool *chunked)
+{
+    return hx_resp_framing(lines ? lines : "", len, content_length, chunked) == 0 ? UP_OK
+                                                                                  : UP_ERR_PROTOCOL;
+}

@@ -1,0 +1,105 @@
+/* upstream_impl: what the two upstream clients share with upstream.c, and
+ * nothing the front end may see. An exchange is one struct for both clients;
+ * each field below the common part is written by exactly one client. */
+#ifndef AG_UPSTREAM_IMPL_H
+#define AG_UPSTREAM_IMPL_H
+
+#include <curl/curl.h>
+
+#include "upstream.h"
+#include "util.h"
+
+/* Epoll data layout under UP_EPOLL_TAG: bit 62 set = a libcurl socket whose
+ * fd is in the low 32 bits; clear = an h1 connection pointer (user-space
+ * pointers on the platforms we build for stay below bit 47). */
+#define UP_CURL_BIT (1ull << 62)
+
+struct h1_conn;
+struct h1_pool;
+
+struct up_worker {
+    int ep;
+    struct rs_resolver *resolver;
+    up_exchange *active; /* every exchange alive, for deadlines */
+    size_t nactive;
+    /* h1client */
+    struct h1_pool *pools;
+    size_t npools;
+    up_exchange *waiting_dns; /* h1 exchanges whose name has no answer yet */
+    int64_t last_pool_sweep;
+    /* curlclient */
+    CURLM *multi;
+    int64_t curl_deadline_ms; /* -1: none */
+    CURL *easy_pool[64];
+    int neasy_pool;
+};
+
+struct up_exchange {
+    /* common: written by upstream.c and the owning client */
+    up_worker *uw;
+    up_callbacks cb;
+    void *ctx;
+    bool curl;
+    bool send_paused, recv_paused; /* a paused side waits on the client */
+    bool in_active;
+    bool starting;       /* inside up_start: an end is reported there */
+    up_result early;     /* how it ended while starting */
+    int64_t deadline_ms; /* 0: none */
+    long timeout_ms;
+    long connect_timeout_ms;
+    size_t max_head_bytes;
+    bool is_head;
+    up_body body;
+    uint64_t body_len;
+    const up_target *target;
+    const char *upstream_name;
+    up_exchange *next, *prev; /* uw->active */
+
+    /* h1client */
+    struct h1_conn *conn;
+    ag_buf head;      /* the request head, kept for a retry on a fresh connection */
+    size_t addr_next; /* next address to try when connecting fails */
+    up_exchange *next_wait;
+    bool waiting;
+
+    /* curlclient */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    bool in_multi;
+    ag_buf url;
+    ag_buf resp; /* response header lines as they arrive */
+    size_t resp_n;
+    up_result curl_err; /* set by a callback that refused the response */
+};
+
+/* upstream.c: deadlines and the active list, for both clients. */
+void up_link(up_exchange *ex);
+void up_unlink(up_exchange *ex);
+void up_touch(up_exchange *ex); /* progress: the inactivity deadline restarts */
+/* End an exchange: unlinked, on_done called, memory freed. The client has
+ * already released its own resources. */
+void up_finish(up_exchange *ex, up_result r);
+int64_t up_now_ms(void);
+/* Validate a response head given as lines; decides framing. */
+up_result up_check_head(const char *lines, size_t len, int64_t *content_length, bool *chunked);
+
+/* h1client.c */
+int h1_start(up_exchange *ex, const up_request *rq, up_result *err);
+void h1_event(up_worker *uw, struct h1_conn *c, uint32_t events);
+void h1_unpause(up_exchange *ex);
+void h1_abort(up_exchange *ex);        /* release the connection; no callback */
+bool h1_next_address(up_exchange *ex); /* connect deadline: try the next address */
+void h1_retry_waiting(up_worker *uw);  /* names that got their first answer */
+void h1_sweep(up_worker *uw, int64_t now);
+void h1_worker_cleanup(up_worker *uw);
+
+/* curlclient.c */
+int cu_worker_init(up_worker *uw);
+void cu_worker_cleanup(up_worker *uw);
+int cu_start(up_exchange *ex, const up_request *rq, up_result *err);
+void cu_event(up_worker *uw, int fd, uint32_t events);
+void cu_unpause(up_exchange *ex);
+void cu_abort(up_exchange *ex);
+void cu_run(up_worker *uw, int64_t now); /* timers and finished transfers */
+
+#endif
