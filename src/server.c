@@ -1308,9 +1308,19 @@ static void *worker_main(void *arg)
         maybe_trim(w, now_ms());
         MHD_run(w->mhd);
     }
-    /* Suspended connections must be resumed before the daemon is stopped. */
-    for (xchg *x = w->proxying; x; x = x->next)
+    /* Exchanges still waiting on an upstream end here: their upstream side is
+     * dropped and their connection resumed (libmicrohttpd cannot stop with a
+     * suspended connection). */
+    while (w->proxying) {
+        xchg *x = w->proxying;
+        up_abort(x->up);
+        x->up = NULL;
+        x->upstream_done = true;
+        if (!x->upstream_error)
+            x->upstream_error = "upstream_internal";
+        unlist(x);
         srv_resume(x);
+    }
     up_worker_free(w->up);
     w->up = NULL;
     MHD_stop_daemon(w->mhd);
