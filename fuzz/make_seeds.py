@@ -270,6 +270,39 @@ def config_seeds():
     put("config", "nul_byte", "listen: \"a\x00b\"\n")
 
 
+def admit_seeds():
+    # byte 0: bit 0 = HTTP/1.0, bits 1-2 = limits profile (see fuzz_admit.c)
+    v11, v10 = b"\x00", b"\x01"
+    small = b"\x02"  # HTTP/1.1, max_headers 4, max_header_bytes 256, max_body_bytes 10
+    rows = {
+        "plain": v11 + b"Host: gw\nUser-Agent: x\n",
+        "cl": v11 + b"Host: gw\nContent-Length: 5\n",
+        "cl_zero": v11 + b"Host: gw\nContent-Length: 0\n",
+        "chunked": v11 + b"Host: gw\nTransfer-Encoding: chunked\n",
+        "G60_te_and_cl": v11 + b"Host: gw\nTransfer-Encoding: chunked\nContent-Length: 5\n",
+        "G60_cl_dup": v11 + b"Host: gw\nContent-Length: 5\nContent-Length: 5\n",
+        "G60_cl_sign": v11 + b"Host: gw\nContent-Length: +5\n",
+        "G60_cl_overflow": v11 + b"Host: gw\nContent-Length: 99999999999999999999999\n",
+        "G61_gzip_chunked": v11 + b"Host: gw\nTransfer-Encoding: gzip, chunked\n",
+        "G61_chunked_chunked": v11 + b"Host: gw\nTransfer-Encoding: chunked, chunked\n",
+        "G61_te_twice": v11 + b"Host: gw\nTransfer-Encoding: chunked\nTransfer-Encoding: chunked\n",
+        "G61_http10_te": v10 + b"Transfer-Encoding: chunked\n",
+        "G65_name_space": v11 + b"Host: gw\nContent Length: 5\n",
+        "G65_no_colon": v11 + b"Host: gw\nno colon here\n",
+        "F58_value_ctl": v11 + b"Host: gw\nX-T: a\x01b\n",
+        "F59_no_host": v11 + b"X-A: 1\n",
+        "F59_host_at": v11 + b"Host: u@evil\n",
+        "F59_host_v6": v11 + b"Host: [::1]:8080\n",
+        "F59_host_port_long": v11 + b"Host: gw:123456\n",
+        "F59_http10_no_host": v10 + b"X-A: 1\n",
+        "limit_headers": small + b"Host: gw\nA: 1\nB: 2\nC: 3\nD: 4\n",
+        "limit_bytes": small + b"Host: gw\nX-Pad: " + b"a" * 300 + b"\n",
+        "limit_body": small + b"Host: gw\nContent-Length: 11\n",
+    }
+    for name, data in rows.items():
+        put("admit", name, data)
+
+
 def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
@@ -278,6 +311,7 @@ def main():
     bearer_seeds()
     jwt_seeds()
     config_seeds()
+    admit_seeds()
     for t in sorted(os.listdir(CORPUS)):
         print("%-8s %d seeds" % (t, len(os.listdir(os.path.join(CORPUS, t)))))
     return 0

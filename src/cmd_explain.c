@@ -1,13 +1,16 @@
-/* authgate explain: run the real matcher and policy engine offline on one
- * request and show why it would be allowed or denied. --json prints one object;
+/* authgate explain: run the daemon's request-head admission and then the real
+ * matcher and policy engine offline on one request, and show why it would be
+ * allowed or denied. --json prints one object;
  * --batch reads JSON lines of requests on stdin (for differential testing). */
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmds.h"
+#include "admit.h"
 #include "config.h"
 #include "gate.h"
 #include "httpx.h"
@@ -16,14 +19,14 @@
 #include "log.h"
 #include "routes.h"
 
-#define MAX_HDRS 64
-
 typedef struct xreq {
     char *method;
     char *target;
-    char *names[MAX_HDRS];
-    char *values[MAX_HDRS];
-    size_t nh;
+    char **names;
+    char **values;
+    size_t nh, cap;
+    adm_version version;
+    bool no_default_host;
 } xreq;
 
 static void xreq_free(xreq *r)
@@ -34,17 +37,33 @@ static void xreq_free(xreq *r)
         free(r->names[i]);
         free(r->values[i]);
     }
+    free(r->names);
+    free(r->values);
     memset(r, 0, sizeof(*r));
 }
 
 static int xreq_add(xreq *r, const char *name, size_t nlen, const char *value)
 {
-    if (r->nh >= MAX_HDRS)
+    if (r->nh == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        char **n = realloc(r->names, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        r->names = n;
+        char **v = realloc(r->values, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        r->values = v;
+        r->cap = cap;
+    }
+    char *nc = ag_strndup(name, nlen), *vc = ag_strdup(value);
+    if (!nc || !vc) {
+        free(nc);
+        free(vc);
         return -1;
-    r->names[r->nh] = ag_strndup(name, nlen);
-    r->values[r->nh] = ag_strdup(value);
-    if (!r->names[r->nh] || !r->values[r->nh])
-        return -1;
+    }
+    r->names[r->nh] = nc;
+    r->values[r->nh] = vc;
     r->nh++;
     return 0;
 }
@@ -60,22 +79,62 @@ static int add_header_line(xreq *r, const char *line)
     return xreq_add(r, line, (size_t)(colon - line), v);
 }
 
-static void decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now, gate_decision *d)
+static int parse_version(const char *v, adm_version *out)
 {
-    gate_header hs[MAX_HDRS];
-    for (size_t i = 0; i < r->nh; i++)
-        hs[i] = (gate_header){r->names[i], strlen(r->names[i]), r->values[i], strlen(r->values[i])};
-    gate_request req = {
-        .method = r->method,
-        .target = r->target,
-        .target_len = strlen(r->target),
-        .headers = hs,
-        .nheaders = r->nh,
-    };
-    gate_decide(g, ks, NULL, &req, now, d);
+    if (strcmp(v, "HTTP/1.1") == 0 || strcmp(v, "1.1") == 0)
+        *out = ADM_HTTP_11;
+    else if (strcmp(v, "HTTP/1.0") == 0 || strcmp(v, "1.0") == 0)
+        *out = ADM_HTTP_10;
+    else
+        return -1;
+    return 0;
 }
 
-static void print_json(const gate_decision *d)
+/* A command line rarely carries a Host, and every HTTP/1.1 client sends one:
+ * without it each answer would be bad_host. One is supplied unless asked not
+ * to; it counts toward the header limits like any other. */
+static int default_host(xreq *r)
+{
+    if (r->no_default_host || r->version != ADM_HTTP_11)
+        return 0;
+    for (size_t i = 0; i < r->nh; i++)
+        if (strcasecmp(r->names[i], "host") == 0)
+            return 0;
+    return xreq_add(r, "Host", 4, "localhost");
+}
+
+/* Runs admission and, when the head is admitted, the decision. A head the
+ * daemon would refuse on its own is reported in d as that refusal, with no
+ * route, exactly as the daemon answers it. */
+static int decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now, gate_decision *d,
+                  adm_result *adm)
+{
+    gate_header *hs = calloc(r->nh ? r->nh : 1, sizeof(*hs));
+    if (!hs)
+        return -1;
+    for (size_t i = 0; i < r->nh; i++)
+        hs[i] = (gate_header){r->names[i], strlen(r->names[i]), r->values[i], strlen(r->values[i])};
+    adm_request ar = {.method = r->method, .version = r->version, .headers = hs, .nheaders = r->nh};
+    *adm = adm_check(&ar, &gate_config(g)->limits);
+    if (adm->outcome != ADM_ADMITTED) {
+        d->status = adm->status;
+        d->error = adm->error;
+        d->reason = adm->reason;
+    } else {
+        gate_request req = {
+            .method = r->method,
+            .target = r->target,
+            .target_len = strlen(r->target),
+            .headers = hs,
+            .nheaders = r->nh,
+        };
+        gate_decide(g, ks, NULL, &req, now, d);
+    }
+    free(hs);
+    return 0;
+}
+
+static void print_json(const gate_decision *d, const adm_result *adm)
 {
     json_t *o = json_object();
     json_object_set_new(o, "decision", json_string(d->status == 0 ? "allow" : "deny"));
@@ -91,6 +150,9 @@ static void print_json(const gate_decision *d)
     json_object_set_new(o, "x_user", d->x_user ? json_loads(d->x_user, 0, NULL) : json_null());
     json_object_set_new(o, "x_org", d->x_org ? json_loads(d->x_org, 0, NULL) : json_null());
     json_object_set_new(o, "x_user_raw", d->x_user ? json_string(d->x_user) : json_null());
+    json_object_set_new(o, "stage",
+                        json_string(adm->outcome == ADM_ADMITTED ? "policy" : "admission"));
+    json_object_set_new(o, "error", d->status && d->error ? json_string(d->error) : json_null());
     char *s = json_dumps(o, JSON_COMPACT);
     if (s)
         printf("%s\n", s);
@@ -116,10 +178,19 @@ static const char *org_source(const cfg_route *r, char *buf, size_t cap)
     return buf;
 }
 
-static void print_text(const gate *g, const xreq *r, const gate_decision *d, const char *file)
+static void print_text(const gate *g, const xreq *r, const gate_decision *d, const adm_result *adm,
+                       const char *file)
 {
     char buf[256];
     printf("request:   %s %s\n", r->method, r->target);
+    if (adm->outcome != ADM_ADMITTED) {
+        printf("admission: REFUSED: %d %s (%s): the daemon answers this itself before any "
+               "policy, and closes the connection\n",
+               adm->status, adm->error, adm->reason);
+        printf("decision:  DENY: %d %s (%s)\n", d->status, d->error ? d->error : "",
+               d->reason ? d->reason : "");
+        return;
+    }
     if (d->path_len)
         printf("canonical: %.*s%s%.*s\n", (int)d->path_len, d->path, d->query ? "?" : "",
                (int)d->query_len, d->query ? d->query : "");
@@ -197,6 +268,7 @@ static int batch(const gate *g, keys_snapshot *ks, int64_t now)
         }
         r.method = ag_strdup(m);
         r.target = ag_strdup(t);
+        bool ok = r.method && r.target;
         json_t *hs = json_object_get(o, "headers");
         size_t i;
         json_t *pair;
@@ -204,15 +276,24 @@ static int batch(const gate *g, keys_snapshot *ks, int64_t now)
         {
             const char *hn = json_string_value(json_array_get(pair, 0));
             const char *hv = json_string_value(json_array_get(pair, 1));
-            if (hn && hv)
-                xreq_add(&r, hn, strlen(hn), hv);
+            if (hn && hv && xreq_add(&r, hn, strlen(hn), hv) != 0)
+                ok = false;
         }
+        const char *ver = json_string_value(json_object_get(o, "version"));
+        if (ver && parse_version(ver, &r.version) != 0)
+            ok = false;
+        r.no_default_host = json_is_false(json_object_get(o, "default_host"));
         json_t *jn = json_object_get(o, "now");
         int64_t at = json_is_integer(jn) ? (int64_t)json_integer_value(jn) : now;
         gate_decision d;
         gate_decision_init(&d);
-        decide(g, ks, &r, at, &d);
-        print_json(&d);
+        adm_result adm;
+        if (ok && default_host(&r) == 0 && decide(g, ks, &r, at, &d, &adm) == 0) {
+            print_json(&d, &adm);
+        } else {
+            printf("{\"error\":\"bad input line\"}\n");
+            rc = 2;
+        }
         fflush(stdout);
         gate_decision_clear(&d);
         xreq_free(&r);
@@ -231,6 +312,8 @@ int cmd_explain(int argc, char **argv)
                                          {"json", no_argument, NULL, 'j'},
                                          {"batch", no_argument, NULL, 'b'},
                                          {"now", required_argument, NULL, 'n'},
+                                         {"http-version", required_argument, NULL, 'V'},
+                                         {"no-default-host", no_argument, NULL, 'N'},
                                          {NULL, 0, NULL, 0}};
     const char *file = NULL;
     char *token = NULL;
@@ -245,7 +328,7 @@ int cmd_explain(int argc, char **argv)
     cfg_diags diags = {0};
     char err[512];
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:t:T:H:jbn:", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:t:T:H:jbn:V:N", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             file = optarg;
@@ -285,6 +368,15 @@ int cmd_explain(int argc, char **argv)
             break;
         case 'n':
             now = strtoll(optarg, NULL, 10);
+            break;
+        case 'V':
+            if (parse_version(optarg, &r.version) != 0) {
+                fprintf(stderr, "explain: bad --http-version '%s' (want 1.0 or 1.1)\n", optarg);
+                goto out;
+            }
+            break;
+        case 'N':
+            r.no_default_host = true;
             break;
         default:
             goto usage;
@@ -326,17 +418,23 @@ int cmd_explain(int argc, char **argv)
     }
     gate_decision d;
     gate_decision_init(&d);
-    decide(g, snap, &r, now, &d);
+    adm_result adm;
+    if (default_host(&r) != 0 || decide(g, snap, &r, now, &d, &adm) != 0) {
+        fprintf(stderr, "explain: out of memory\n");
+        gate_decision_clear(&d);
+        goto out;
+    }
     if (json)
-        print_json(&d);
+        print_json(&d, &adm);
     else
-        print_text(g, &r, &d, file);
+        print_text(g, &r, &d, &adm, file);
     rc = d.status == 0 ? 0 : 1;
     gate_decision_clear(&d);
     goto out;
 usage:
     fprintf(stderr, "usage: authgate explain -c FILE [--token T | --token-file F] "
-                    "[--header 'Name: value']... [--json] [--now EPOCH] METHOD TARGET\n"
+                    "[--header 'Name: value']... [--json] [--now EPOCH]\n"
+                    "       [--http-version 1.0|1.1] [--no-default-host] METHOD TARGET\n"
                     "       authgate explain -c FILE --batch < requests.jsonl\n");
 out:
     free(token);

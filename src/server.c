@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "config.h"
 #include "gate.h"
 #include "httpx.h"
@@ -33,7 +34,6 @@
 #include "version.h"
 #include "worker.h"
 
-#define MAX_REQ_HEADERS_HARD 1000
 /* A denied request with a body up to this size is read and discarded so the
  * connection stays usable; larger or chunked bodies get the answer at once and
  * the connection is closed, so an unauthenticated client cannot make us read
@@ -787,80 +787,9 @@ static enum MHD_Result queue_proxied(xchg *x)
 typedef struct hdr_collect {
     gate_header *h;
     size_t n, cap;
-    size_t bytes;
-    int n_cl, n_te, n_host;
-    const char *cl, *te;
-    bool bad_name, bad_value, bad_host;
 } hdr_collect;
 
-/* RFC 9112 3.2 / RFC 3986 3.2.2: uri-host [ ":" port ], non-empty. A Host with
- * '/', '@', '?', '#' or spaces would become part of a URL the upstream builds
- * (it is forwarded as X-Forwarded-Host). */
-static bool host_ok(const char *v, size_t len)
-{
-    size_t i = 0;
-    if (len == 0)
-        return false;
-    if (v[0] == '[') {
-        while (++i < len && v[i] != ']')
-            if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f') ||
-                  (v[i] >= 'A' && v[i] <= 'F') || v[i] == ':' || v[i] == '.'))
-                return false;
-        if (i >= len || i == 1)
-            return false;
-        i++;
-    } else {
-        for (; i < len && v[i] != ':'; i++) {
-            unsigned char c = (unsigned char)v[i];
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  strchr("-._~!$&'()*+,;=%", c)))
-                return false;
-        }
-        if (i == 0)
-            return false;
-    }
-    if (i == len)
-        return true;
-    if (v[i] != ':' || i + 1 == len || len - i - 1 > 5)
-        return false;
-    for (i++; i < len; i++)
-        if (v[i] < '0' || v[i] > '9')
-            return false;
-    return true;
-}
-
-/* RFC 9112 6.1/6.3: 0 when the Transfer-Encoding list ends in exactly one
- * "chunked" and has nothing else; 501 for other codings before a final
- * chunked (we do not decode them); 400 when chunked is not the final coding
- * (body length unknowable), repeated, or a list element is empty. */
-static int te_verdict(const char *v)
-{
-    int nchunked = 0, n = 0;
-    bool last_chunked = false;
-    const char *p = v;
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        const char *b = p;
-        while (*p && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e == b)
-            return 400;
-        n++;
-        last_chunked = ag_streq_ci(b, (size_t)(e - b), "chunked");
-        nchunked += last_chunked;
-        if (!*p)
-            break;
-        p++;
-    }
-    if (!last_chunked || nchunked > 1)
-        return 400;
-    return n > 1 ? 501 : 0;
-}
-
+/* Counts every header, keeps as many as fit. */
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       size_t key_size, const char *value, size_t value_size)
 {
@@ -869,22 +798,6 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         value = "";
         value_size = 0;
     }
-    if (!hx_valid_header_name(key, key_size))
-        c->bad_name = true;
-    if (!hx_valid_header_value(value, value_size))
-        c->bad_value = true;
-    if (ag_streq_ci(key, key_size, "content-length")) {
-        c->n_cl++;
-        c->cl = value;
-    } else if (ag_streq_ci(key, key_size, "transfer-encoding")) {
-        c->n_te++;
-        c->te = value;
-    } else if (ag_streq_ci(key, key_size, "host")) {
-        c->n_host++;
-        if (!host_ok(value, value_size))
-            c->bad_host = true;
-    }
-    c->bytes += key_size + value_size + 4;
     if (c->n < c->cap)
         c->h[c->n] = (gate_header){key, key_size, value, value_size};
     c->n++;
@@ -956,11 +869,8 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     hdr_collect hc = {.h = hs, .cap = AG_ARRAY_LEN(hs)};
     gate_header *heap = NULL;
     MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_header, &hc);
-    if (hc.n > c->limits.max_headers || hc.n > MAX_REQ_HEADERS_HARD)
-        return reject_now(x, 431, "request_header_fields_too_large", "limit_headers", true);
-    if (hc.bytes > c->limits.max_header_bytes)
-        return reject_now(x, 431, "request_header_fields_too_large", "limit_headers", true);
     if (hc.n > hc.cap) {
+        /* No larger than the connection's pool, which already holds them. */
         heap = calloc(hc.n, sizeof(*heap));
         if (!heap)
             return MHD_NO;
@@ -969,62 +879,19 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         hc = again;
     }
     enum MHD_Result ret = MHD_YES;
-    if (hc.bad_name) {
-        ret = reject_now(x, 400, "bad_request", "bad_header_name", true);
+    adm_request ar = {
+        .method = method,
+        .version = strcmp(version, MHD_HTTP_VERSION_1_1) == 0 ? ADM_HTTP_11 : ADM_HTTP_10,
+        .headers = hc.h,
+        .nheaders = hc.n < hc.cap ? hc.n : hc.cap,
+    };
+    adm_result adm = adm_check(&ar, &c->limits);
+    if (adm.outcome != ADM_ADMITTED) {
+        ret = reject_now(x, adm.status, adm.error, adm.reason, adm.close);
         goto out;
     }
-    if (hc.bad_value) {
-        ret = reject_now(x, 400, "bad_request", "bad_header_value", true);
-        goto out;
-    }
-    if ((strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && hc.n_host != 1) || hc.n_host > 1 ||
-        hc.bad_host) {
-        ret = reject_now(x, 400, "bad_request", "bad_host", true);
-        goto out;
-    }
-    if (hc.n_te > 0 && hc.n_cl > 0) {
-        ret = reject_now(x, 400, "bad_request", "framing_te_and_cl", true);
-        goto out;
-    }
-    if (hc.n_te > 0) {
-        /* MHD 0.9.75 only recognises the exact value "chunked"; anything else
-         * would be read as a body that lasts until the client closes. An
-         * HTTP/1.0 message with Transfer-Encoding has faulty framing. */
-        int v = hc.n_te > 1 || strcmp(version, MHD_HTTP_VERSION_1_1) != 0 ? 400 : te_verdict(hc.te);
-        if (v == 0 && strcasecmp(hc.te, "chunked") != 0)
-            v = 400;
-        if (v != 0) {
-            ret = reject_now(x, v, v == 501 ? "not_implemented" : "bad_request", "framing_bad_te",
-                             true);
-            goto out;
-        }
-    }
-    x->body_declared = 0;
-    if (hc.n_cl > 1) {
-        ret = reject_now(x, 400, "bad_request", "framing_bad_content_length", true);
-        goto out;
-    }
-    if (hc.n_cl == 1) {
-        const char *v = hc.cl;
-        uint64_t n = 0;
-        if (!*v)
-            goto bad_cl;
-        for (; *v; v++) {
-            if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
-                goto bad_cl;
-            n = n * 10 + (uint64_t)(*v - '0');
-        }
-        x->body_declared = n;
-        x->has_body = n > 0;
-    } else if (hc.n_te == 1) {
-        x->body_declared = UINT64_MAX;
-        x->has_body = true;
-    }
-    if (c->limits.max_body_bytes && x->body_declared != UINT64_MAX &&
-        x->body_declared > c->limits.max_body_bytes) {
-        ret = reject_now(x, 413, "payload_too_large", "limit_body", true);
-        goto out;
-    }
+    x->body_declared = adm.framing == ADM_BODY_CHUNKED ? UINT64_MAX : adm.body_length;
+    x->has_body = adm.framing == ADM_BODY_CHUNKED || adm.body_length > 0;
 
     gate_request req = {
         .method = method,
@@ -1067,9 +934,6 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
 out:
     free(heap);
     return ret;
-bad_cl:
-    ret = reject_now(x, 400, "bad_request", "framing_bad_content_length", true);
-    goto out;
 }
 
 static enum MHD_Result on_upload(xchg *x, const char *data, size_t *size)
