@@ -83,7 +83,10 @@ static int gai_lookup(const char *host, const char *port, int flags, rs_addrs *o
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0) {
-        snprintf(err, errlen, "%s", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        if (rc == EAI_SYSTEM)
+            snprintf(err, errlen, "%m"); /* strerror(errno), thread-safe in glibc */
+        else
+            snprintf(err, errlen, "%s", gai_strerror(rc));
         return rc;
     }
     out->n = 0;
@@ -246,7 +249,7 @@ static void *thread_main(void *arg)
 
 rs_resolver *rs_new(long refresh_ms, void (*on_update)(void *ctx), void *ctx)
 {
-    if (refresh_ms <= 0)
+    if (refresh_ms <= 0 || refresh_ms > RS_REFRESH_MAX_MS)
         return NULL;
     rs_resolver *r = calloc(1, sizeof(*r));
     if (!r)

@@ -48,6 +48,7 @@
 #define RS_HOST_MAX 255        /* longest host name accepted */
 #define RS_FREE_WAIT_MS 1000   /* rs_free waits this long for a lookup in progress */
 #define RS_RETRY_FIRST_MS 1000 /* first retry after a failed lookup */
+#define RS_REFRESH_MAX_MS (7L * 24 * 3600 * 1000)
 
 typedef enum rs_state {
     RS_UNKNOWN = 0, /* not answered yet (lookup pending): no address */
@@ -68,7 +69,9 @@ typedef struct rs_addrs {
 
 typedef struct rs_resolver rs_resolver;
 
-/* NULL on failure (allocation, thread creation, refresh_ms <= 0). */
+/* NULL on failure (allocation, thread creation, refresh_ms outside
+ * 1..RS_REFRESH_MAX_MS). None of these functions is async-signal-safe: call
+ * rs_resolve_now from the reload path, not from a signal handler. */
 rs_resolver *rs_new(long refresh_ms, void (*on_update)(void *ctx), void *ctx);
 void rs_free(rs_resolver *r);
 

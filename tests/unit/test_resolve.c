@@ -246,6 +246,7 @@ START_TEST(test_bad_arguments)
     ck_assert_int_eq(rs_get(r, -1, &a, err, sizeof(err)), RS_FAILED);
     ck_assert_uint_eq(rs_generation(r, 7), 0);
     ck_assert_ptr_null(rs_new(0, NULL, NULL));
+    ck_assert_ptr_null(rs_new(RS_REFRESH_MAX_MS + 1, NULL, NULL));
     rs_free(r);
     rs_free(NULL);
 }
@@ -444,6 +445,29 @@ START_TEST(test_failed_then_ready)
 }
 END_TEST
 
+/* rs_resolve_now during a lookup: that answer may predate what the reload
+ * wanted to see (an edited /etc/hosts), so the name is looked up once more. */
+START_TEST(test_resolve_now_during_lookup)
+{
+    rs_test_lookup = hook;
+    set_mode(HK_BLOCK);
+    rs_resolver *r = rs_new(60000, on_update, &g_updates);
+    int id = rs_add(r, "reload.test", "80");
+    wait_count(&hk_calls, 1);
+    rs_resolve_now(r);
+    set_mode(HK_A);
+    release_block();
+    wait_count(&hk_returned, 2);
+    rs_addrs a;
+    char err[64];
+    ck_assert_int_eq(wait_state(r, id, RS_READY, &a, err, sizeof(err)), RS_READY);
+    /* ...and only once more: the next refresh is refresh_ms away. */
+    sleep_ms(100);
+    ck_assert_int_eq(atomic_load(&hk_calls), 2);
+    rs_free(r);
+}
+END_TEST
+
 START_TEST(test_dedup)
 {
     rs_test_lookup = hook;
@@ -633,6 +657,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_get_never_waits);
     tcase_add_test(tc, test_keeps_last_good);
     tcase_add_test(tc, test_failed_then_ready);
+    tcase_add_test(tc, test_resolve_now_during_lookup);
     tcase_add_test(tc, test_dedup);
     tcase_add_test(tc, test_many_ids);
     tcase_add_test(tc, test_concurrent_readers);
