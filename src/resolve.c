@@ -202,6 +202,7 @@ static void *thread_main(void *arg)
                 continue;
             if (e->due_ms <= mono_ms()) {
                 rs_addrs got;
+                got.n = 0;
                 char why[RS_ERR_MAX] = "";
                 unsigned again = r->again;
                 pthread_mutex_unlock(&r->mu);
