@@ -126,14 +126,14 @@ static h1_conn *conn_open(up_exchange *ex, size_t pool, up_result *err)
         }
         c->uw = uw;
         c->pool = pool;
-        c->fd = socket(addrs.addr[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        c->fd = socket(addrs.a[i].sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (c->fd < 0) {
             free(c);
             continue;
         }
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(c->fd, (const struct sockaddr *)&addrs.addr[i], addrs.len[i]) != 0) {
+        if (connect(c->fd, (const struct sockaddr *)&addrs.a[i].sa, addrs.a[i].len) != 0) {
             if (errno != EINPROGRESS) {
                 close(c->fd);
                 free(c);

@@ -1,10 +1,9 @@
 """Hole 4 (issue 10): an upstream name with several addresses is served as long
 as one of them answers. `multi.authgate.test` maps to two loopback addresses in
 a private /etc/hosts (harness_dns); ag-echo listens only on the address that
-getaddrinfo returns SECOND, the first refuses. Before the background resolver
-is wired into the HTTP/1.1 client, only the first address is tried and these
-requests get 502 upstream_connect (the test is marked expectedFailure until
-then)."""
+getaddrinfo returns SECOND, the first refuses. The HTTP/1.1 client takes the
+addresses from the background resolver and tries each before answering 502
+(before, only the first was tried: 502 upstream_connect)."""
 
 import socket
 import unittest
@@ -92,10 +91,6 @@ class Hole4DnsEveryAddress(unittest.TestCase):
         finally:
             s.close()
 
-    # Remove expectedFailure when the resolver is wired into the HTTP/1.1
-    # client: run.py counts an unexpected success as a failure, so it cannot
-    # be forgotten.
-    @unittest.expectedFailure
     def test_hole4_first_address_refuses_second_serves(self):
         # The setup this test is about: first address refuses, second answers.
         self.assertTrue(self.refuses(self.first, self.port),
