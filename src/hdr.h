@@ -46,11 +46,11 @@ enum {
 
 /* Never relayed from an upstream response to the client. */
 #define HDR_RESP_DROP (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST)
-/* Never copied from a client request, whatever the configuration (forwarded
- * and Authorization depend on it; see fwd). */
+/* Never copied from a client request, whatever the configuration. The
+ * forwarded class and Authorization depend on it, and HDR_F_GW_SET drops a
+ * client copy unless the name is also in the forwarded class (see fwd). */
 #define HDR_REQ_DROP                                                                               \
-    (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST | HDR_F_IDENTITY | HDR_F_GW_SET | HDR_F_EXPECT |       \
-     HDR_F_INTERNAL)
+    (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST | HDR_F_IDENTITY | HDR_F_EXPECT | HDR_F_INTERNAL)
 
 /* Flags of a raw name (0 for a name in no class). Thread-safe; no malloc. */
 unsigned hdr_flags(const char *name, size_t len);
