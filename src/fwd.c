@@ -238,12 +238,13 @@ static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, 
 {
     const gate_header *hs = in->headers;
     const gate_header *host = NULL;
-    bool has_conn = false;
+    size_t first_conn = in->nheaders; /* most requests have no Connection */
     *seen = 0;
     if (!r || !in->client_addr || !in->request_id || (in->nheaders && !hs))
         return -1;
-    for (size_t i = 0; i < in->nheaders && !has_conn; i++)
-        has_conn = is_connection(&hs[i]);
+    for (size_t i = 0; i < in->nheaders && first_conn == in->nheaders; i++)
+        if (is_connection(&hs[i]))
+            first_conn = i;
     for (size_t i = 0; i < in->nheaders; i++) {
         const gate_header *h = &hs[i];
         const char *v = h->value ? h->value : "";
@@ -258,7 +259,7 @@ static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, 
         if (client_drop(r, f, norm, n))
             continue;
         bool listed = false;
-        for (size_t j = 0; has_conn && j < in->nheaders && !listed; j++)
+        for (size_t j = first_conn; j < in->nheaders && !listed; j++)
             listed = is_connection(&hs[j]) &&
                      hdr_conn_lists(hs[j].value, hs[j].value_len, h->name, h->name_len);
         if (listed)
