@@ -1,0 +1,463 @@
+/* fwd: see fwd.h. Every judgement of a name goes through hdr; this file only
+ * decides order, configuration-dependent classes and framing. */
+#include "fwd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hdr.h"
+#include "httpx.h"
+
+/* ---- target ------------------------------------------------------------ */
+
+static bool host_byte(char c, bool v6)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.')
+        return true;
+    if (v6)
+        return c == ':';
+    return (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') || c == '-' || c == '_';
+}
+
+static int target_fail(fwd_target *t, char *err, size_t errlen, const char *why)
+{
+    fwd_target_free(t);
+    snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
+int fwd_target_compile(const char *url, fwd_target *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    const char *h;
+    fwd_scheme scheme;
+    if (!url)
+        return target_fail(t, err, errlen, "no url");
+    if (strncmp(url, "http://", 7) == 0) {
+        scheme = FWD_SCHEME_HTTP;
+        h = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        scheme = FWD_SCHEME_HTTPS;
+        h = url + 8;
+    } else {
+        return target_fail(t, err, errlen, "must start with http:// or https://");
+    }
+    const char *end = h + strcspn(h, "/?#");
+    const char *hs = h, *he, *ps = NULL;
+    bool v6 = *h == '[';
+    if (v6) {
+        he = memchr(h, ']', (size_t)(end - h));
+        if (!he)
+            return target_fail(t, err, errlen, "has an unterminated IPv6 literal");
+        hs = h + 1;
+        if (he + 1 < end && he[1] != ':')
+            return target_fail(t, err, errlen, "has junk after the IPv6 literal");
+        ps = he + 1 < end ? he + 2 : NULL;
+    } else {
+        const char *colon = memchr(h, ':', (size_t)(end - h));
+        he = colon ? colon : end;
+        ps = colon ? colon + 1 : NULL;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (memchr(h, '@', (size_t)(end - h)))
+        return target_fail(t, err, errlen, "must not contain credentials (user@)");
+    if (hl == 0)
+        return target_fail(t, err, errlen, "has no host");
+    if (hl >= sizeof(t->host))
+        return target_fail(t, err, errlen, "has a host name that is too long");
+    for (size_t i = 0; i < hl; i++)
+        if (!host_byte(hs[i], v6))
+            return target_fail(t, err, errlen, "has an invalid host");
+    unsigned long port = scheme == FWD_SCHEME_HTTPS ? 443 : 80;
+    if (ps) {
+        size_t pl = (size_t)(end - ps);
+        if (pl == 0 || pl > 5)
+            return target_fail(t, err, errlen, "has an invalid port");
+        port = 0;
+        for (size_t i = 0; i < pl; i++) {
+            if (ps[i] < '0' || ps[i] > '9')
+                return target_fail(t, err, errlen, "has an invalid port");
+            port = port * 10 + (unsigned long)(ps[i] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return target_fail(t, err, errlen, "has an invalid port");
+    }
+    for (const char *p = end; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '?' || c == '#')
+            return target_fail(t, err, errlen, "must not contain a query or fragment");
+        if (c <= 0x20 || c >= 0x7f)
+            return target_fail(t, err, errlen, "contains a space or control byte");
+    }
+    memcpy(t->host, hs, hl);
+    t->host[hl] = '\0';
+    t->port_num = (uint16_t)port;
+    snprintf(t->port, sizeof(t->port), "%lu", port);
+    bool dflt = port == (scheme == FWD_SCHEME_HTTPS ? 443u : 80u);
+    int n = snprintf(t->hostport, sizeof(t->hostport), "%s%s%s%s%s", v6 ? "[" : "", t->host,
+                     v6 ? "]" : "", dflt ? "" : ":", dflt ? "" : t->port);
+    if (n < 0 || (size_t)n >= sizeof(t->hostport))
+        return target_fail(t, err, errlen, "has a host name that is too long");
+    t->hostport_len = (size_t)n;
+    size_t bl = strlen(end);
+    while (bl > 0 && end[bl - 1] == '/')
+        bl--;
+    t->base = ag_strndup(end, bl);
+    ag_buf pre;
+    ag_buf_init(&pre);
+    if (!t->base || ag_buf_puts(&pre, scheme == FWD_SCHEME_HTTPS ? "https://" : "http://") != 0 ||
+        ag_buf_append(&pre, t->hostport, t->hostport_len) != 0 ||
+        ag_buf_append(&pre, t->base, bl) != 0) {
+        ag_buf_free(&pre);
+        return target_fail(t, err, errlen, "out of memory");
+    }
+    t->base_len = bl;
+    t->prefix_len = pre.len;
+    t->prefix = ag_buf_steal(&pre);
+    t->scheme = scheme;
+    return 0;
+}
+
+void fwd_target_free(fwd_target *t)
+{
+    if (!t)
+        return;
+    free(t->base);
+    free(t->prefix);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ---- rules ------------------------------------------------------------- */
+
+typedef struct norm_name {
+    char s[HDR_NORM_MAX];
+    size_t len;
+} norm_name;
+
+struct fwd_rules {
+    bool trust_forwarded;
+    bool forward_authorization;
+    char *user_header; /* as configured: the spelling we send */
+    char *org_header;
+    size_t user_len, org_len;
+    norm_name *strip; /* user, org, then identity.strip_headers */
+    size_t nstrip;
+};
+
+void fwd_rules_free(fwd_rules *r)
+{
+    if (!r)
+        return;
+    free(r->user_header);
+    free(r->org_header);
+    free(r->strip);
+    free(r);
+}
+
+fwd_rules *fwd_rules_new(const cfg_config *c, char *err, size_t errlen)
+{
+    fwd_rules *r = calloc(1, sizeof(*r));
+    const cfg_identity *id = &c->identity;
+    const char *user = id->user_header ? id->user_header : "X-User";
+    const char *org = id->org_header ? id->org_header : "X-Org";
+    if (!r)
+        goto oom;
+    r->trust_forwarded = c->trust_forwarded_headers;
+    r->forward_authorization = id->forward_authorization;
+    r->user_header = ag_strdup(user);
+    r->org_header = ag_strdup(org);
+    r->strip = calloc(2 + id->nstrip_headers, sizeof(*r->strip));
+    if (!r->user_header || !r->org_header || !r->strip)
+        goto oom;
+    r->user_len = strlen(user);
+    r->org_len = strlen(org);
+    for (size_t i = 0; i < 2 + id->nstrip_headers; i++) {
+        const char *h = i == 0 ? user : i == 1 ? org : id->strip_headers[i - 2];
+        norm_name *nn = &r->strip[r->nstrip];
+        nn->len = hdr_norm(h, strlen(h), nn->s, sizeof(nn->s));
+        if (nn->len >= sizeof(nn->s)) {
+            snprintf(err, errlen, "header name %.40s... is too long to compare", h);
+            fwd_rules_free(r);
+            return NULL;
+        }
+        /* A name without letters or digits would equal every such name. */
+        if (nn->len > 0)
+            r->nstrip++;
+    }
+    return r;
+oom:
+    snprintf(err, errlen, "out of memory");
+    fwd_rules_free(r);
+    return NULL;
+}
+
+static bool configured(const fwd_rules *r, const char *norm, size_t nlen)
+{
+    for (size_t i = 0; i < r->nstrip; i++)
+        if (r->strip[i].len == nlen && memcmp(r->strip[i].s, norm, nlen) == 0)
+            return true;
+    return false;
+}
+
+/* The one decision for a client header, apart from Connection listing:
+ * true when it is never copied. */
+static bool client_drop(const fwd_rules *r, unsigned f, const char *norm, size_t nlen)
+{
+    if (f & HDR_REQ_DROP)
+        return true;
+    if ((f & HDR_F_GW_SET) && !(f & HDR_F_FORWARDED))
+        return true;
+    if ((f & HDR_F_FORWARDED) && !(r->trust_forwarded && (f & HDR_F_EXACT)))
+        return true;
+    if ((f & HDR_F_AUTHZ) && !(r->forward_authorization && (f & HDR_F_EXACT)))
+        return true;
+    return configured(r, norm, nlen);
+}
+
+bool fwd_client_header_stripped(const fwd_rules *r, const char *name, size_t len)
+{
+    char norm[HDR_NORM_MAX];
+    size_t n = hdr_norm(name, len, norm, sizeof(norm));
+    return client_drop(r, hdr_flags_norm(norm, n, name, len), norm, n);
+}
+
+/* ---- request headers --------------------------------------------------- */
+
+typedef int (*emit_fn)(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen);
+
+static bool is_connection(const gate_header *h)
+{
+    return h->name_len == 10 && ag_streq_ci(h->name, h->name_len, "connection");
+}
+
+/* Feeds every forwarded header to emit, in order. *seen gets HDR_F_ACCEPT /
+ * HDR_F_CTYPE when the client's exactly spelled copy is forwarded. */
+static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, void *ctx,
+                       unsigned *seen)
+{
+    const gate_header *hs = in->headers;
+    const gate_header *host = NULL;
+    size_t first_conn = in->nheaders; /* most requests have no Connection */
+    *seen = 0;
+    if (!r || !in->client_addr || !in->request_id || (in->nheaders && !hs))
+        return -1;
+    for (size_t i = 0; i < in->nheaders && first_conn == in->nheaders; i++)
+        if (is_connection(&hs[i]))
+            first_conn = i;
+    for (size_t i = 0; i < in->nheaders; i++) {
+        const gate_header *h = &hs[i];
+        const char *v = h->value ? h->value : "";
+        size_t vl = h->value ? h->value_len : 0;
+        if (!hx_valid_header_name(h->name, h->name_len) || !hx_valid_header_value(v, vl))
+            return -1;
+        char norm[HDR_NORM_MAX];
+        size_t n = hdr_norm(h->name, h->name_len, norm, sizeof(norm));
+        unsigned f = hdr_flags_norm(norm, n, h->name, h->name_len);
+        if ((f & (HDR_F_HOST | HDR_F_EXACT)) == (HDR_F_HOST | HDR_F_EXACT))
+            host = h;
+        if (client_drop(r, f, norm, n))
+            continue;
+        bool listed = false;
+        for (size_t j = first_conn; j < in->nheaders && !listed; j++)
+            listed = is_connection(&hs[j]) &&
+                     hdr_conn_lists(hs[j].value, hs[j].value_len, h->name, h->name_len);
+        if (listed)
+            continue;
+        if (f & HDR_F_EXACT)
+            *seen |= f & (HDR_F_ACCEPT | HDR_F_CTYPE);
+        if (emit(ctx, h->name, h->name_len, v, vl) != 0)
+            return -1;
+    }
+    if ((in->x_user &&
+         emit(ctx, r->user_header, r->user_len, in->x_user, strlen(in->x_user)) != 0) ||
+        (in->x_org && emit(ctx, r->org_header, r->org_len, in->x_org, strlen(in->x_org)) != 0))
+        return -1;
+    if (emit(ctx, "X-Forwarded-For", 15, in->client_addr, strlen(in->client_addr)) != 0 ||
+        emit(ctx, "X-Forwarded-Proto", 17, "http", 4) != 0 ||
+        emit(ctx, "X-Request-Id", 12, in->request_id, strlen(in->request_id)) != 0)
+        return -1;
+    if (host && host->value && hx_valid_header_value(host->value, host->value_len) &&
+        emit(ctx, "X-Forwarded-Host", 16, host->value, host->value_len) != 0)
+        return -1;
+    return 0;
+}
+
+static int emit_head(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    ag_buf *b = ctx;
+    if (ag_buf_reserve(b, nlen + vlen + 4) != 0)
+        return -1;
+    ag_buf_append(b, name, nlen);
+    ag_buf_append(b, ": ", 2);
+    ag_buf_append(b, val, vlen);
+    return ag_buf_append(b, "\r\n", 2);
+}
+
+static bool method_is(const char *m, const char *s)
+{
+    return strcmp(m, s) == 0;
+}
+
+int fwd_build_head(const fwd_rules *r, const fwd_target *t, const fwd_request *in, ag_buf *out)
+{
+    if (!t || t->scheme == FWD_SCHEME_NONE || !in || !in->method || !in->path ||
+        in->body == FWD_BODY_UNSET || !hx_valid_header_name(in->method, strlen(in->method)))
+        return -1;
+    /* Plain appends: this runs for every request. */
+    int rc = ag_buf_reserve(out, 1024);
+    rc |= ag_buf_puts(out, in->method);
+    rc |= ag_buf_append(out, " ", 1);
+    rc |= ag_buf_append(out, t->base, t->base_len);
+    rc |= ag_buf_append(out, in->path, in->path_len);
+    if (in->query) {
+        rc |= ag_buf_append(out, "?", 1);
+        rc |= ag_buf_append(out, in->query, in->query_len);
+    }
+    rc |= ag_buf_append(out, " HTTP/1.1\r\nHost: ", 17);
+    rc |= ag_buf_append(out, t->hostport, t->hostport_len);
+    rc |= ag_buf_append(out, "\r\n", 2);
+    unsigned seen;
+    if (rc != 0 || each_header(r, in, emit_head, out, &seen) != 0)
+        return -1;
+    switch (in->body) {
+    case FWD_BODY_CHUNKED:
+        rc = ag_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+        break;
+    case FWD_BODY_LENGTH:
+        rc = ag_buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long)in->body_len);
+        break;
+    case FWD_BODY_NONE:
+        /* A bodiless POST/PUT/PATCH still says so: some servers wait for a
+         * body or answer 411 otherwise. */
+        if (method_is(in->method, "POST") || method_is(in->method, "PUT") ||
+            method_is(in->method, "PATCH"))
+            rc = ag_buf_puts(out, "Content-Length: 0\r\n");
+        break;
+    default:
+        return -1;
+    }
+    rc |= ag_buf_append(out, "\r\n", 2);
+    return rc;
+}
+
+static int emit_line(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    ag_buf *b = ctx;
+    if (ag_buf_reserve(b, nlen + vlen + 3) != 0)
+        return -1;
+    ag_buf_append(b, name, nlen);
+    if (vlen == 0)
+        return ag_buf_append(b, ";", 2); /* with the NUL */
+    ag_buf_append(b, ": ", 2);
+    ag_buf_append(b, val, vlen);
+    return ag_buf_append(b, "", 1);
+}
+
+int fwd_build_lines(const fwd_rules *r, const fwd_request *in, ag_buf *out)
+{
+    unsigned seen;
+    if (!in || in->body == FWD_BODY_UNSET || each_header(r, in, emit_line, out, &seen) != 0)
+        return -1;
+    int rc = ag_buf_append(out, "Expect:", 8);
+    if (!(seen & HDR_F_ACCEPT))
+        rc |= ag_buf_append(out, "Accept:", 8);
+    bool body = in->body == FWD_BODY_CHUNKED || in->body == FWD_BODY_LENGTH;
+    if (body && !(seen & HDR_F_CTYPE))
+        rc |= ag_buf_append(out, "Content-Type:", 14);
+    return rc;
+}
+
+/* ---- response ---------------------------------------------------------- */
+
+typedef struct span {
+    const char *p;
+    size_t n;
+} span;
+
+/* Splits one stored line into name and trimmed value; false when it has no
+ * colon or an empty name. */
+static bool split_line(const char *line, const char *eol, span *name, span *val)
+{
+    const char *colon = memchr(line, ':', (size_t)(eol - line));
+    if (!colon || colon == line)
+        return false;
+    const char *v = colon + 1, *ve = eol;
+    while (v < ve && (*v == ' ' || *v == '\t'))
+        v++;
+    while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+    *name = (span){line, (size_t)(colon - line)};
+    *val = (span){v, (size_t)(ve - v)};
+    return true;
+}
+
+static const char *line_end(const char *line, const char *end)
+{
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    return eol ? eol : end;
+}
+
+static bool resp_conn_lists(const char *p, const char *end, const char *name, size_t nlen)
+{
+    for (const char *line = p; line < end;) {
+        const char *eol = line_end(line, end);
+        span n, v;
+        if (split_line(line, eol, &n, &v) && n.n == 10 && ag_streq_ci(n.p, n.n, "connection") &&
+            hdr_conn_lists(v.p, v.n, name, nlen))
+            return true;
+        line = eol + 1;
+    }
+    return false;
+}
+
+int fwd_resp_headers(const char *lines, size_t len, fwd_resp_fn fn, void *ctx)
+{
+    const char *p = lines ? lines : "";
+    const char *end = p + (lines ? len : 0);
+    bool has_conn = false;
+    for (const char *line = p; line < end && !has_conn;) {
+        const char *eol = line_end(line, end);
+        span n, v;
+        has_conn =
+            split_line(line, eol, &n, &v) && n.n == 10 && ag_streq_ci(n.p, n.n, "connection");
+        line = eol + 1;
+    }
+    /* NUL-terminated copies: on the stack for ordinary lines, one growing
+     * buffer for the rare long one. */
+    char stack[8192];
+    ag_buf big;
+    ag_buf_init(&big);
+    int rc = 0;
+    for (const char *line = p; line < end && rc == 0;) {
+        const char *eol = line_end(line, end);
+        span n, v;
+        bool ok = split_line(line, eol, &n, &v);
+        line = eol + 1;
+        if (!ok || v.n == 0 || !hx_valid_header_name(n.p, n.n) || !hx_valid_header_value(v.p, v.n))
+            continue;
+        char norm[HDR_NORM_MAX];
+        size_t nl = hdr_norm(n.p, n.n, norm, sizeof(norm));
+        if (hdr_flags_norm(norm, nl, n.p, n.n) & HDR_RESP_DROP)
+            continue;
+        if (has_conn && resp_conn_lists(p, end, n.p, n.n))
+            continue;
+        char *buf = stack;
+        size_t need = n.n + 1 + v.n + 1;
+        if (need > sizeof(stack)) {
+            ag_buf_reset(&big);
+            if (ag_buf_reserve(&big, need) != 0) {
+                rc = -1;
+                break;
+            }
+            buf = big.p;
+        }
+        memcpy(buf, n.p, n.n);
+        buf[n.n] = '\0';
+        memcpy(buf + n.n + 1, v.p, v.n);
+        buf[n.n + 1 + v.n] = '\0';
+        rc = fn(ctx, buf, buf + n.n + 1);
+    }
+    ag_buf_free(&big);
+    return rc;
+}
