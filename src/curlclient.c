@@ -162,60 +162,25 @@ static size_t read_cb(char *out, size_t size, size_t n, void *userp)
     return k;
 }
 
-/* The header lines become a curl list; headers libcurl would invent itself
- * are suppressed, so the upstream sees the client's request. */
+/* The header lines (fwd_build_lines: NUL-terminated, with the lines that
+ * stop libcurl from inventing headers) become a curl list. */
 static int build_list(up_exchange *ex, const char *lines, size_t len)
 {
     struct curl_slist *l = NULL;
-    bool have_accept = false, have_ctype = false;
-    char stack[512];
-    for (const char *s = lines, *end = lines + len; s < end;) {
-        const char *eol = memchr(s, '\n', (size_t)(end - s));
-        if (!eol)
-            eol = end;
-        size_t ll = (size_t)(eol - s);
-        if (ll > 0 && s[ll - 1] == '\r')
-            ll--;
-        if (ll > 0) {
-            const char *colon = memchr(s, ':', ll);
-            size_t nl = colon ? (size_t)(colon - s) : ll;
-            if (ag_streq_ci(s, nl, "accept"))
-                have_accept = true;
-            if (ag_streq_ci(s, nl, "content-type"))
-                have_ctype = true;
-            char *line = ll < sizeof(stack) ? stack : malloc(ll + 1);
-            if (!line)
-                goto fail;
-            memcpy(line, s, ll);
-            line[ll] = '\0';
-            struct curl_slist *nlist = curl_slist_append(l, line);
-            if (line != stack)
-                free(line);
-            if (!nlist)
-                goto fail;
-            l = nlist;
+    for (const char *p = lines, *end = lines + len; p < end;) {
+        size_t ll = strnlen(p, (size_t)(end - p));
+        if (ll == (size_t)(end - p))
+            break; /* not terminated: not a line fwd wrote */
+        struct curl_slist *nl = curl_slist_append(l, p);
+        if (!nl) {
+            curl_slist_free_all(l);
+            return -1;
         }
-        s = eol + 1;
-    }
-    struct curl_slist *nl = curl_slist_append(l, "Expect:");
-    if (!nl)
-        goto fail;
-    l = nl;
-    if (!have_accept) {
-        if (!(nl = curl_slist_append(l, "Accept:")))
-            goto fail;
         l = nl;
-    }
-    if (!have_ctype && ex->body != UP_BODY_NONE) {
-        if (!(nl = curl_slist_append(l, "Content-Type:")))
-            goto fail;
-        l = nl;
+        p += ll + 1;
     }
     ex->hdrs = l;
     return 0;
-fail:
-    curl_slist_free_all(l);
-    return -1;
 }
 
 int cu_start(up_exchange *ex, const up_request *rq, up_result *err)

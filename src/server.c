@@ -21,6 +21,7 @@
 
 #include "admit.h"
 #include "config.h"
+#include "fwd.h"
 #include "gate.h"
 #include "httpx.h"
 #include "keys.h"
@@ -91,7 +92,11 @@ static void xpolicy_unref(xpolicy *p)
     if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     gate_unref(p->gate);
+    for (size_t i = 0; p->ftargets && i < p->ntargets; i++)
+        fwd_target_free(&p->ftargets[i]);
+    free(p->ftargets);
     free(p->targets);
+    fwd_rules_free(p->rules);
     free(p);
 }
 
@@ -101,16 +106,21 @@ static void xpolicy_unref(xpolicy *p)
 static xpolicy *xpolicy_new(gate *g, rs_resolver *resolver, char *err, size_t errlen)
 {
     const cfg_config *c = gate_config(g);
+    size_t n = c->nupstreams ? c->nupstreams : 1;
     xpolicy *p = calloc(1, sizeof(*p));
-    if (!p || !(p->targets = calloc(c->nupstreams ? c->nupstreams : 1, sizeof(up_target)))) {
+    if (!p || !(p->targets = calloc(n, sizeof(up_target))) ||
+        !(p->ftargets = calloc(n, sizeof(fwd_target)))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (!(p->rules = fwd_rules_new(c, err, errlen)))
+        goto fail;
     p->ntargets = c->nupstreams;
     for (size_t i = 0; i < c->nupstreams; i++) {
         char why[128];
         up_target *t = &p->targets[i];
-        if (up_target_compile(c->upstreams[i].url, t, why, sizeof(why)) != 0) {
+        if (fwd_target_compile(c->upstreams[i].url, &p->ftargets[i], why, sizeof(why)) != 0 ||
+            up_target_compile(c->upstreams[i].url, t, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "upstream %s: %s", c->upstreams[i].name, why);
             goto fail;
         }
@@ -124,10 +134,13 @@ static xpolicy *xpolicy_new(gate *g, rs_resolver *resolver, char *err, size_t er
     p->refs = 1;
     return p;
 fail:
-    if (p)
-        free(p->targets);
-    free(p);
-    gate_unref(g);
+    if (p) {
+        p->gate = g;
+        p->refs = 1;
+        xpolicy_unref(p);
+    } else {
+        gate_unref(g);
+    }
     return NULL;
 }
 
@@ -388,13 +401,14 @@ static int start_upstream(xchg *x)
     }
     const up_target *t = &x->pol->targets[ui];
     ag_buf_reset(&x->head);
+    up_body body = !x->has_body                     ? UP_BODY_NONE
+                   : x->body_declared == UINT64_MAX ? UP_BODY_CHUNKED
+                                                    : UP_BODY_LENGTH;
     up_request rq = {
         .target = t,
         .method = x->method,
         .is_head = x->is_head,
-        .body = !x->has_body                     ? UP_BODY_NONE
-                : x->body_declared == UINT64_MAX ? UP_BODY_CHUNKED
-                                                 : UP_BODY_LENGTH,
+        .body = body,
         .body_len = x->body_declared,
         .connect_timeout_ms = u->connect_timeout_ms,
         .timeout_ms = u->timeout_ms,
@@ -402,7 +416,23 @@ static int start_upstream(xchg *x)
         .ca_file = u->ca_file,
         .upstream_name = u->name,
     };
-    size_t pq = 0;
+    fwd_request in = {
+        .method = x->method,
+        .headers = x->hdrs_in,
+        .nheaders = x->nhdrs_in,
+        .path = x->d.path,
+        .path_len = x->d.path_len,
+        .query = x->d.query,
+        .query_len = x->d.query_len,
+        .x_user = x->d.x_user,
+        .x_org = x->d.x_org,
+        .client_addr = x->client_addr,
+        .request_id = x->request_id,
+        .body = body == UP_BODY_NONE      ? FWD_BODY_NONE
+                : body == UP_BODY_CHUNKED ? FWD_BODY_CHUNKED
+                                          : FWD_BODY_LENGTH,
+        .body_len = x->body_declared,
+    };
     if (t->https) {
         if (ag_buf_append(&x->head, x->d.path, x->d.path_len) != 0 ||
             (x->d.query && (ag_buf_append(&x->head, "?", 1) != 0 ||
@@ -410,8 +440,8 @@ static int start_upstream(xchg *x)
             x->upstream_error = "upstream_internal";
             return -1;
         }
-        pq = x->head.len;
-        if (px_build_lines(x, &x->head) != 0) {
+        size_t pq = x->head.len;
+        if (fwd_build_lines(x->pol->rules, &in, &x->head) != 0) {
             x->upstream_error = "upstream_internal";
             return -1;
         }
@@ -420,7 +450,7 @@ static int start_upstream(xchg *x)
         rq.lines = x->head.p + pq;
         rq.lines_len = x->head.len - pq;
     } else {
-        if (px_build_head(x, t, &x->head) != 0) {
+        if (fwd_build_head(x->pol->rules, &x->pol->ftargets[ui], &in, &x->head) != 0) {
             x->upstream_error = "upstream_internal";
             return -1;
         }
@@ -686,32 +716,11 @@ static enum MHD_Result queue_upstream_error(xchg *x)
                       false);
 }
 
-/* Is `name` listed in one of the response's own Connection headers? Such
- * headers are hop-by-hop for the upstream hop only (RFC 9110 7.6.1). */
-static bool resp_conn_listed(const char *p, const char *end, const char *name, size_t nlen)
+static int relay_header(void *ctx, const char *name, const char *value)
 {
-    for (const char *line = p; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && ag_streq_ci(line, (size_t)(colon - line), "connection")) {
-            for (const char *t = colon + 1; t < eol;) {
-                while (t < eol && (*t == ' ' || *t == '\t' || *t == ','))
-                    t++;
-                const char *te = t;
-                while (te < eol && *te != ',' && *te != ' ' && *te != '\t' && *te != '\r')
-                    te++;
-                if (te > t && ag_streq_ci(t, (size_t)(te - t), name) && (size_t)(te - t) == nlen)
-                    return true;
-                t = te;
-                while (t < eol && *t != ',')
-                    t++;
-            }
-        }
-        line = eol + 1;
-    }
-    return false;
+    if (MHD_add_response_header(ctx, name, value) != MHD_YES)
+        log_debug("dropped upstream header %s", name);
+    return 0;
 }
 
 static enum MHD_Result queue_proxied(xchg *x)
@@ -740,39 +749,10 @@ static enum MHD_Result queue_proxied(xchg *x)
             32 * 1024, body_reader, x, NULL);
     if (!r)
         return MHD_NO;
-    for (const char *line = p; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && colon > line) {
-            size_t nlen = (size_t)(colon - line);
-            const char *v = colon + 1;
-            const char *vend = eol;
-            while (v < vend && (*v == ' ' || *v == '\t'))
-                v++;
-            while (vend > v && (vend[-1] == '\r' || vend[-1] == ' ' || vend[-1] == '\t'))
-                vend--;
-            char lname[256];
-            if (nlen < sizeof(lname)) {
-                memcpy(lname, line, nlen);
-                lname[nlen] = '\0';
-            }
-            if (!hx_is_hop_by_hop(line, nlen) && hx_valid_header_name(line, nlen) &&
-                hx_valid_header_value(v, (size_t)(vend - v)) && vend > v &&
-                !(nlen < sizeof(lname) && resp_conn_listed(p, end, lname, nlen))) {
-                char name[256], val[8192];
-                if (nlen < sizeof(name) && (size_t)(vend - v) < sizeof(val)) {
-                    memcpy(name, line, nlen);
-                    name[nlen] = '\0';
-                    memcpy(val, v, (size_t)(vend - v));
-                    val[vend - v] = '\0';
-                    if (MHD_add_response_header(r, name, val) != MHD_YES)
-                        log_debug("dropped upstream header %s", name);
-                }
-            }
-        }
-        line = eol + 1;
+    /* What may reach the client is fwd's decision, by the one header table. */
+    if (fwd_resp_headers(p, (size_t)(end - p), relay_header, r) != 0) {
+        MHD_destroy_response(r);
+        return MHD_NO;
     }
     MHD_add_response_header(r, "X-Request-Id", x->request_id);
     x->status = (int)st;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fwd.h"
 #include "httpx.h"
 #include "upstream_impl.h"
 
@@ -33,85 +34,32 @@ const char *up_result_reason(up_result r)
     return "upstream_internal";
 }
 
+/* One URL parser for the whole gateway: fwd's. The client's view is a copy
+ * of the fields it needs, made once at load. */
 int up_target_compile(const char *url, up_target *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof(*t));
     t->resolver_id = -1;
-    const char *h;
-    if (strncmp(url, "http://", 7) == 0) {
-        h = url + 7;
-    } else if (strncmp(url, "https://", 8) == 0) {
-        h = url + 8;
-        t->https = true;
-    } else {
-        snprintf(err, errlen, "upstream URL must start with http:// or https://");
+    fwd_target f;
+    if (fwd_target_compile(url, &f, err, errlen) != 0)
         return -1;
+    int rc = -1;
+    if (strlen(f.host) >= sizeof(t->host) || f.hostport_len >= sizeof(t->hostport) ||
+        f.base_len >= sizeof(t->base) || f.prefix_len >= sizeof(t->url)) {
+        snprintf(err, errlen, "upstream URL too long");
+        goto out;
     }
-    const char *end = h + strcspn(h, "/?#");
-    const char *hs = h, *he, *ps = NULL;
-    if (*h == '[') {
-        he = memchr(h, ']', (size_t)(end - h));
-        if (!he) {
-            snprintf(err, errlen, "upstream URL: unterminated IPv6 literal");
-            return -1;
-        }
-        hs = h + 1;
-        if (he + 1 < end && he[1] != ':') {
-            snprintf(err, errlen, "upstream URL: only :PORT may follow an IPv6 literal");
-            return -1;
-        }
-        ps = he + 1 < end ? he + 2 : NULL;
-    } else {
-        const char *colon = memchr(h, ':', (size_t)(end - h));
-        he = colon ? colon : end;
-        ps = colon ? colon + 1 : NULL;
-    }
-    size_t hl = (size_t)(he - hs);
-    if (hl == 0 || hl >= sizeof(t->host) || memchr(hs, '@', hl)) {
-        snprintf(err, errlen, "upstream URL: bad host");
-        return -1;
-    }
-    memcpy(t->host, hs, hl);
-    t->host[hl] = '\0';
-    if (ps) {
-        size_t pl = (size_t)(end - ps);
-        long pv = 0;
-        for (size_t i = 0; i < pl; i++) {
-            if (ps[i] < '0' || ps[i] > '9' || pv > 65535) {
-                pv = -1;
-                break;
-            }
-            pv = pv * 10 + (ps[i] - '0');
-        }
-        if (pl == 0 || pl >= sizeof(t->port) || pv < 1 || pv > 65535) {
-            snprintf(err, errlen, "upstream URL: port must be 1..65535");
-            return -1;
-        }
-        memcpy(t->port, ps, pl);
-        t->port[pl] = '\0';
-    } else {
-        snprintf(t->port, sizeof(t->port), "%s", t->https ? "443" : "80");
-    }
-    const char *base = end;
-    size_t blen = strcspn(base, "?#");
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    if (blen >= sizeof(t->base)) {
-        snprintf(err, errlen, "upstream URL: base path too long");
-        return -1;
-    }
-    memcpy(t->base, base, blen);
-    t->base[blen] = '\0';
-    t->base_len = blen;
-    bool v6 = strchr(t->host, ':') != NULL;
-    bool dflt = strcmp(t->port, t->https ? "443" : "80") == 0;
-    if (dflt)
-        snprintf(t->hostport, sizeof(t->hostport), v6 ? "[%s]" : "%s", t->host);
-    else
-        snprintf(t->hostport, sizeof(t->hostport), v6 ? "[%s]:%s" : "%s:%s", t->host, t->port);
-    snprintf(t->url, sizeof(t->url), "%s://%s%s", t->https ? "https" : "http", t->hostport,
-             t->base);
-    return 0;
+    t->https = f.scheme == FWD_SCHEME_HTTPS;
+    memcpy(t->host, f.host, strlen(f.host) + 1);
+    memcpy(t->port, f.port, strlen(f.port) + 1);
+    memcpy(t->hostport, f.hostport, f.hostport_len + 1);
+    memcpy(t->base, f.base, f.base_len + 1);
+    t->base_len = f.base_len;
+    memcpy(t->url, f.prefix, f.prefix_len + 1);
+    rc = 0;
+out:
+    fwd_target_free(&f);
+    return rc;
 }
 
 int64_t up_now_ms(void)

@@ -63,7 +63,7 @@ typedef struct up_request {
     const char *head;
     size_t head_len;
     /* https://: path+query to append to target->url, and the header lines
-     * ("Name: value\r\n"...) without Host and framing. */
+     * as fwd_build_lines writes them (each NUL-terminated). */
     const char *path_query;
     size_t path_query_len;
     const char *lines;

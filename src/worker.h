@@ -57,7 +57,9 @@ typedef struct worker {
  * Immutable, reference counted; a reload swaps it. */
 typedef struct xpolicy {
     gate *gate;
-    up_target *targets; /* one per cfg upstream, same index */
+    struct fwd_rules *rules;     /* what crosses the gateway (fwd.h) */
+    struct fwd_target *ftargets; /* one per cfg upstream, same index */
+    up_target *targets;          /* the clients' view of the same URLs */
     size_t ntargets;
     int refs; /* atomic */
 } xpolicy;

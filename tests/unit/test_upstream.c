@@ -1,5 +1,6 @@
 /* Unit tests for up_target_compile (src/upstream.c): an upstream URL compiled
- * once at load into host, port, Host value, base path and libcurl prefix. The
+ * once at load (by fwd's parser) into host, port, Host value, base path and
+ * libcurl prefix. The
  * clients themselves need a worker and sockets and are covered by the
  * integration tests. */
 #include <stdio.h>
@@ -54,10 +55,11 @@ START_TEST(test_explicit_port_and_base)
     ok("http://app:8080/api/v1", "app", "8080", "/api/v1");
     ok("http://app:1/x/y/", "app", "1", "/x/y");
     ok("http://app:65535", "app", "65535", "");
-    /* '?' or '#' also ends the authority; neither belongs to the base */
-    ok("http://app:81?x=1", "app", "81", "");
-    ok("http://app#frag", "app", "80", "");
-    ok("http://app/b//?q", "app", "80", "/b");
+    /* a query or fragment has no meaning in an upstream URL: refused */
+    bad("http://app:81?x=1");
+    bad("http://app#frag");
+    bad("http://app/b//?q");
+    ok("http://app/b//", "app", "80", "/b");
 }
 END_TEST
 
