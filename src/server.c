@@ -21,6 +21,7 @@
 
 #include "admit.h"
 #include "config.h"
+#include "conns.h"
 #include "fwd.h"
 #include "gate.h"
 #include "httpx.h"
@@ -54,11 +55,16 @@ typedef struct srv {
     int nworkers;
     int stopping; /* atomic */
     int64_t stop_deadline_ms;
+    int64_t drain_start_ms;
     int workers_ready;    /* atomic: workers[] may be woken */
+    int listen_fd;        /* the one listening socket, shared by the workers */
+    cn_budget *budget;    /* connections open in the whole process */
     char policy_hash[17]; /* guarded by mu */
     int64_t policy_loaded_at;
     adm_server *admin;
 } srv;
+
+static void wake_all(srv *s);
 
 char *xb_get(worker *w)
 {
@@ -176,8 +182,11 @@ static void worker_refresh(worker *w)
 
 typedef struct conn_rec {
     struct MHD_Connection *conn;
-    xchg *x;             /* request whose head is pending, or NULL */
-    int64_t deadline_ms; /* 0 = disarmed (head complete, request in progress) */
+    xchg *x;                      /* request whose head is pending, or NULL */
+    int64_t deadline_ms;          /* 0 = disarmed (head complete, request in progress) */
+    bool busy;                    /* a request is in progress (request line seen, not completed) */
+    int64_t idle_since;           /* when the last request completed (or the accept) */
+    struct sockaddr_storage peer; /* for the connection budget */
     struct conn_rec *next, *prev;
 } conn_rec;
 
@@ -251,6 +260,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     w->nx++;
     conn_rec *cr = conn_rec_of(conn);
     if (cr) {
+        cr->busy = true;
         cr->x = x;
         conn_arm(cr, now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms);
     }
@@ -596,6 +606,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
     conn_rec *cr = conn_rec_of(conn);
     if (cr) {
         const cfg_limits *lim = &gate_config(x->w->pol->gate)->limits;
+        cr->busy = false;
+        cr->idle_since = now_ms();
         cr->x = NULL;
         cr->deadline_ms = 0;
         conn_arm(cr, now_ms() + lim->idle_timeout_ms + lim->request_timeout_ms);
@@ -615,7 +627,14 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         conn_rec *r = calloc(1, sizeof(*r));
         if (r) {
             r->conn = conn;
+            r->idle_since = now_ms();
             r->deadline_ms = now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms;
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            if (ci && ci->client_addr)
+                memcpy(&r->peer, ci->client_addr,
+                       ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                              : sizeof(struct sockaddr_in));
             r->next = conn_list;
             if (conn_list)
                 conn_list->prev = r;
@@ -627,6 +646,10 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         w->closed_since_trim++;
         met_connections(w->id, -1);
         conn_rec *r = *socket_ctx;
+        /* The slot was taken at accept; a worker that stopped accepting at
+         * the budget starts again. */
+        if (cn_release(w->srv->budget, r ? (const struct sockaddr *)&r->peer : NULL))
+            wake_all(w->srv);
         if (r) {
             if (r->next)
                 r->next->prev = r->prev;
@@ -1014,7 +1037,11 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return 0;
 }
 
-static int make_listener(const char *spec)
+/* The one listening socket. Bound without SO_REUSEPORT, so a second daemon
+ * (or anything else) on the same address makes this one refuse to start
+ * instead of silently sharing the connections. listen() is separate: the
+ * caller writes the pid file in between. */
+static int bind_listener(const char *spec)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -1023,18 +1050,75 @@ static int make_listener(const char *spec)
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        log_error("listen on %s: %s", spec, strerror(errno));
         return -1;
+    }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* One listener per worker: the kernel spreads connections across them. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
-        log_error("listen on %s: %s", spec, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        if (errno == EADDRINUSE)
+            log_error("address already in use: %s (another authgate, or another program, "
+                      "listens there)",
+                      spec);
+        else
+            log_error("listen on %s: %s", spec, strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
+}
+
+#define LISTEN_TAG (1ull << 62) /* epoll data of the shared listener */
+
+static void listener_arm(worker *w, bool on)
+{
+    if (w->accepting == on || w->srv->listen_fd < 0)
+        return;
+    if (on) {
+        /* EPOLLEXCLUSIVE: one worker wakes per new connection. */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = LISTEN_TAG};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->srv->listen_fd, &ev) != 0)
+            return;
+    } else {
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, w->srv->listen_fd, NULL);
+    }
+    w->accepting = on;
+}
+
+/* Accept what is waiting, within the process-wide budget: at the budget the
+ * listener is disarmed and connections wait in the kernel's backlog until a
+ * slot frees (conn_cb wakes the workers). */
+static void accept_some(worker *w)
+{
+    srv *s = w->srv;
+    for (int i = 0; i < 32; i++) {
+        if (!cn_has_room(s->budget)) {
+            listener_arm(w, false);
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: leave the rest in the backlog; retried
+                 * on the next loop turn. */
+                log_warn("accept: %s (worker %d)", strerror(errno), w->id);
+                listener_arm(w, false);
+            }
+            return;
+        }
+        cn_verdict v = cn_take(s->budget, (struct sockaddr *)&ss);
+        if (v != CN_TAKEN) {
+            /* Over max_connections_per_ip, or another worker took the last
+             * slot between the check and the accept. */
+            close(fd);
+            continue;
+        }
+        if (MHD_add_connection(w->mhd, fd, (struct sockaddr *)&ss, sl) != MHD_YES)
+            cn_release(s->budget, (struct sockaddr *)&ss); /* libmicrohttpd closed fd */
+    }
 }
 
 static int worker_init(worker *w, srv *s, int id)
@@ -1046,17 +1130,11 @@ static int worker_init(worker *w, srv *s, int id)
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->ep < 0 || w->evfd < 0)
         return -1;
-    w->listen_fd = make_listener(c->listen);
-    if (w->listen_fd < 0)
-        return -1;
     if (!(w->up = up_worker_new(w->ep, s->resolver)))
         return -1;
     w->cache = c->auth.token_cache_entries
                    ? tc_new(c->auth.token_cache_entries, 64u * 1024 * 1024 / (size_t)s->nworkers)
                    : NULL;
-    unsigned conn_limit = (unsigned)(c->limits.max_connections / (size_t)s->nworkers);
-    if (conn_limit < 1)
-        conn_limit = 1;
     /* The per-connection pool holds the whole request head; size it from the
      * configured header limit (default 32 KiB would refuse many-org tokens). */
     /* libmicrohttpd 0.9.75 zeroes the whole pool after every request and keeps
@@ -1065,11 +1143,12 @@ static int worker_init(worker *w, srv *s, int id)
      * for the head plus the per-header bookkeeping, and no more. */
     size_t pool = c->limits.max_header_bytes + 1024 + c->limits.max_headers * 48;
     w->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, access_handler, w,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)w->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb,
-        w, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->limits.max_connections_per_ip,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET, 0,
+        NULL, NULL, access_handler, w, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, w,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        /* The process-wide budget (conns.h) is the limit; this is a backstop. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->limits.max_connections + 16,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((c->limits.idle_timeout_ms + 999) / 1000),
         MHD_OPTION_END);
     if (!w->mhd) {
@@ -1100,28 +1179,48 @@ static void maybe_trim(worker *w, int64_t now)
     malloc_trim(0);
 }
 
+/* During a drain, a keep-alive connection with no request in progress is
+ * closed once it has been idle this long (counted from its last response or
+ * from the start of the drain, whichever is later): a client that is about
+ * to send its next request gets it answered (with Connection: close) rather
+ * than lost in a close that crosses it. */
+#define DRAIN_IDLE_MS 500
+
+static void drain_idle(worker *w, int64_t now, int64_t drain_start)
+{
+    for (conn_rec *r = conn_list; r; r = r->next) {
+        int64_t since = r->idle_since > drain_start ? r->idle_since : drain_start;
+        if (r->busy || now - since < DRAIN_IDLE_MS)
+            continue;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+            shutdown(ci->connect_fd, SHUT_RDWR);
+        r->busy = true; /* once */
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     srv *s = w->srv;
     struct epoll_event evs[64];
-    bool quiesced = false;
     worker_refresh(w);
+    listener_arm(w, true);
     for (;;) {
         int stopping = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
-        if (stopping && !quiesced) {
-            /* Stop accepting: closing our listener makes new connections
-             * fail fast instead of queueing behind a daemon that is leaving. */
-            MHD_socket lfd = MHD_quiesce_daemon(w->mhd);
-            if (lfd != MHD_INVALID_SOCKET)
-                close(lfd);
-            w->listen_fd = -1;
-            quiesced = true;
-        }
         if (stopping) {
-            bool idle = w->nx == 0;
-            if (stopping > 1 || idle || now_ms() >= s->stop_deadline_ms)
+            /* Drain: no new connections (the main thread shut the listener);
+             * every response now says Connection: close; idle keep-alive
+             * connections are closed once idle for DRAIN_IDLE_MS. Leave when
+             * no connection is left, the grace is over, or on a second
+             * signal. */
+            listener_arm(w, false);
+            drain_idle(w, now_ms(), s->drain_start_ms);
+            if (stopping > 1 || w->open_conns == 0 || now_ms() >= s->stop_deadline_ms)
                 break;
+        } else if (!w->accepting && cn_has_room(s->budget)) {
+            listener_arm(w, true);
         }
         int64_t t = conn_list ? 100 : 250;
         MHD_UNSIGNED_LONG_LONG mt;
@@ -1136,6 +1235,10 @@ static void *worker_main(void *arg)
             uint64_t tagged = evs[i].data.u64;
             if (up_owns_event(tagged)) {
                 up_event(w->up, tagged, evs[i].events);
+                continue;
+            }
+            if (tagged == LISTEN_TAG) {
+                accept_some(w);
                 continue;
             }
             int fd = (int)tagged;
@@ -1339,7 +1442,7 @@ static void admin_status(void *ctx, adm_status *st)
 int srv_main(const char *config_path, const char *pid_file)
 {
     int rc = 1;
-    srv s = {0};
+    srv s = {.listen_fd = -1};
     cfg_config *cfg = NULL;
     cfg_diags diags = {0};
     char err[512];
@@ -1413,8 +1516,15 @@ int srv_main(const char *config_path, const char *pid_file)
         log_error("admin listener: %s", err);
         goto out;
     }
-    /* The pid file exists before any listener opens: whoever sees the port
-     * answer (a supervisor, a test, `authgate reload`) can rely on it. */
+    /* Bound first (a second instance stops here, before touching the pid
+     * file), listening last: the pid file exists before any connection can
+     * be accepted, so whoever sees the port answer (a supervisor, a test,
+     * `authgate reload`) can rely on it. */
+    if ((s.listen_fd = bind_listener(listen_spec)) < 0)
+        goto out;
+    if (!(s.budget = cn_new(gate_config(s.gate)->limits.max_connections,
+                            gate_config(s.gate)->limits.max_connections_per_ip)))
+        goto out;
     if (pid_file) {
         FILE *pf = fopen(pid_file, "w");
         bool ok = pf && fprintf(pf, "%ld\n", (long)getpid()) > 0;
@@ -1437,6 +1547,10 @@ int srv_main(const char *config_path, const char *pid_file)
             log_error("cannot start worker %d", i);
             goto out;
         }
+    }
+    if (listen(s.listen_fd, 1024) != 0) {
+        log_error("listen on %s: %s", listen_spec, strerror(errno));
+        goto out;
     }
     __atomic_store_n(&s.workers_ready, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < s.nworkers; i++) {
@@ -1466,10 +1580,15 @@ int srv_main(const char *config_path, const char *pid_file)
                 log_info("shutting down: draining in-flight requests (up to %ld ms)",
                          gate_config(s.gate)->shutdown_grace_ms);
                 s.stop_deadline_ms = now_ms() + gate_config(s.gate)->shutdown_grace_ms;
+                s.drain_start_ms = now_ms();
             } else {
                 log_info("second signal: exiting now");
             }
             __atomic_store_n(&s.stopping, prev + 1, __ATOMIC_RELEASE);
+            /* New connections are refused at once from here on, instead of
+             * queueing behind a daemon that is leaving. */
+            if (prev == 0)
+                shutdown(s.listen_fd, SHUT_RD);
             wake_all(&s);
             if (prev == 0) {
                 /* Wait for the drain while still answering a second signal. */
@@ -1508,6 +1627,9 @@ out:
         for (int i = 0; i < s.nworkers; i++)
             worker_destroy(&s.workers[i]);
     met_shutdown();
+    if (s.listen_fd >= 0)
+        close(s.listen_fd);
+    cn_free(s.budget);
     free(s.workers);
     free(threads);
     xpolicy_unref(s.pol);

@@ -32,9 +32,9 @@ typedef struct xchg xchg;
 typedef struct worker {
     struct srv *srv;
     int id;
-    int ep;   /* epoll */
-    int evfd; /* wake-ups (shutdown, reload, resolver answers) */
-    int listen_fd;
+    int ep;         /* epoll */
+    int evfd;       /* wake-ups (shutdown, reload, resolver answers) */
+    bool accepting; /* the shared listener is in this worker's epoll set */
     struct MHD_Daemon *mhd;
     int mhd_ep;
     up_worker *up;       /* the upstream clients of this worker */
