@@ -1,5 +1,7 @@
 # authgate build. `make` builds, `make test` runs every test, `make run` starts
-# the demo, `make test SANITIZE=1` runs the suite under ASan+UBSan.
+# the demo, `make test SANITIZE=1` runs the suite under ASan+UBSan. Any of
+# them installs missing libraries first (see DEPS_STAMP); `make deps` runs
+# the full installer (compilers, valgrind, clang-format too).
 CC      ?= cc
 PKGS    := libmicrohttpd libcurl openssl jansson yaml-0.1
 SANITIZE ?= 0
@@ -12,9 +14,29 @@ BUILD   := build
 OPT     := -O2 -g
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+# Every build target first makes $(DEPS_STAMP): when pkg-config cannot find
+# the libraries it runs $(INSTALL_DEPS) (the same script as `make deps`), so
+# `make test` works as the first command on a fresh machine. When they are
+# present the script is skipped: a non-root user with the libraries never
+# needs apt. The flags are read when make starts if the libraries are there;
+# otherwise they are asked for again each time a recipe runs, which is after
+# the stamp has installed them.
+INSTALL_DEPS ?= ./scripts/install-deps.sh
+DEPS_STAMP   := $(BUILD)/deps.stamp
+DEPS_PRESENT := pkg-config --exists $(PKGS) check
+# Commands the tests run besides the compiler: the integration harness, key
+# generation, the fuzz smoke run.
+TEST_STAMP   := $(BUILD)/test-deps.stamp
+TEST_TOOLS    = python3 openssl $(FUZZ_CC)
+ifeq ($(shell $(DEPS_PRESENT) 2>/dev/null && echo yes),yes)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CHECK_LIBS := $(shell pkg-config --libs check)
+else
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+endif
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wmissing-prototypes -Wstrict-prototypes -Wcast-qual -Wpointer-arith \
@@ -33,7 +55,7 @@ TOOLS    := $(BUILD)/ag-echo
 
 all: $(BUILD)/authgate $(TOOLS)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libauthgate.a: $(LIB_OBJ)
@@ -42,26 +64,38 @@ $(BUILD)/libauthgate.a: $(LIB_OBJ)
 $(BUILD)/authgate: $(BUILD)/obj/main.o $(BUILD)/libauthgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ag-echo: tools/echo.c | $(BUILD)/obj
+$(BUILD)/ag-echo: tools/echo.c | $(BUILD)/obj $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a tests/unit/testutil.h | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a tests/unit/testutil.h | $(BUILD)/tests $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libauthgate.a $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-unit: $(UNIT_BIN)
+# Order-only for the objects: installing packages never forces a rebuild.
+# The script is a prerequisite only where it exists (the Docker build stage
+# copies src/ and the Makefile alone, with the libraries preinstalled).
+$(DEPS_STAMP): $(wildcard scripts/install-deps.sh)
+	@mkdir -p $(@D)
+	@$(DEPS_PRESENT) 2>/dev/null || $(INSTALL_DEPS)
+	@$(DEPS_PRESENT) || { echo "missing build libraries: pkg-config --exists $(PKGS) check fails" >&2; exit 1; }
+	@touch $@
+
+$(TEST_STAMP): $(DEPS_STAMP)
+	@for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || { $(INSTALL_DEPS); break; }; done
+	@touch $@
+
+unit: $(UNIT_BIN) | $(TEST_STAMP)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=60 $$t; done
 
-integration: all
+integration: all | $(TEST_STAMP)
 	python3 tests/integration/run.py --build $(BUILD)
 
 # The fuzz smoke run builds its own instrumented copy; once per CI run is enough.
 test: all unit integration $(if $(filter 1,$(SANITIZE)),,fuzz-smoke)
 
-run: deps
-	$(MAKE) all
+run: all
 	./scripts/run-demo.sh $(BUILD)
 
 deps:
