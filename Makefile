@@ -51,7 +51,12 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS    := $(BUILD)/ag-echo
 
-.PHONY: all test unit integration run deps bench fuzz conformance valgrind clean format check-format
+.PHONY: all test unit integration run deps bench fuzz conformance valgrind clean format check-format \
+        install install-docs
+
+# Where `make install` puts things; the systemd unit expects these defaults.
+PREFIX  ?= /usr/local
+DOCDIR  ?= $(PREFIX)/share/doc/authgate
 
 all: $(BUILD)/authgate $(TOOLS)
 
@@ -113,6 +118,15 @@ conformance: all
 	./tests/conformance/run.sh $(BUILD)
 
 -include mk/fuzz.mk
+
+# The binary and the operator docs (the unit's Documentation= points here).
+install: all install-docs
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/authgate $(DESTDIR)$(PREFIX)/bin/authgate
+
+install-docs:
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf build

@@ -1,5 +1,5 @@
-"""Verifier keys fetched from PropelAuth (issue 5; propelauth-semantics.md
-section 1; security.md A19 key hygiene and A20 keys unavailable), through the
+"""Verifier keys fetched from PropelAuth (issue 5; docs/semantics.md
+section 1; docs/security.md A19 key hygiene and A20 keys unavailable), through the
 real daemon against fake_propelauth.py on loopback.
 
 The fake is plain http on 127.0.0.1 (allowed for loopback only); the issuer is
@@ -363,7 +363,7 @@ class FetchedKeys(KeysCase):
 
 
 class Unavailable(KeysCase):
-    """security.md A20: no key yet means 503 keys_unavailable on token routes,
+    """docs/security.md A20: no key yet means 503 keys_unavailable on token routes,
     public routes working, /readyz 503, and recovery without a restart."""
 
     def check_unavailable(self, gw, admin, err_needle):

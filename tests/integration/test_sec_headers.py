@@ -1,4 +1,4 @@
-"""security.md group F cases not covered by test_identity_strip.py and
+"""docs/security.md group F cases not covered by test_identity_strip.py and
 test_forwarding.py: forwarding/internal headers from the client (55), the size
 of the injected identity (57), control bytes in forwarded values (58) and the
 Host header (59). Raw bytes in, recording upstream out."""

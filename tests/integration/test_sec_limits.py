@@ -1,4 +1,4 @@
-"""security.md group H (limits and resource exhaustion) through the real daemon.
+"""docs/security.md group H (limits and resource exhaustion) through the real daemon.
 Each configured limit is tested one byte (or one unit) under and one over,
 with small limits so the tests are fast. Limit names are those of
 docs/configuration.md section 6; defaults are in docs/security.md."""
