@@ -23,20 +23,20 @@ endif
 # the stamp has installed them.
 INSTALL_DEPS ?= ./scripts/install-deps.sh
 DEPS_STAMP   := $(BUILD)/deps.stamp
-DEPS_PRESENT := pkg-config --exists $(PKGS) check
-# Commands the tests run besides the compiler: the integration harness, key
-# generation, the fuzz smoke run.
+DEPS_PRESENT := pkg-config --exists $(PKGS)
+# What the tests need besides: the unit-test library, and the commands of the
+# integration harness, key generation and the fuzz smoke run. Kept apart so
+# that building the binaries alone (the Docker build stage) never needs them.
 TEST_STAMP   := $(BUILD)/test-deps.stamp
 TEST_TOOLS    = python3 openssl $(FUZZ_CC)
 ifeq ($(shell $(DEPS_PRESENT) 2>/dev/null && echo yes),yes)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-CHECK_LIBS := $(shell pkg-config --libs check)
 else
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 endif
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wmissing-prototypes -Wstrict-prototypes -Wcast-qual -Wpointer-arith \
@@ -72,7 +72,7 @@ $(BUILD)/authgate: $(BUILD)/obj/main.o $(BUILD)/libauthgate.a
 $(BUILD)/ag-echo: tools/echo.c | $(BUILD)/obj $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a tests/unit/testutil.h | $(BUILD)/tests $(DEPS_STAMP)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a tests/unit/testutil.h | $(BUILD)/tests $(TEST_STAMP)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libauthgate.a $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
@@ -84,11 +84,14 @@ $(BUILD)/obj $(BUILD)/tests:
 $(DEPS_STAMP): $(wildcard scripts/install-deps.sh)
 	@mkdir -p $(@D)
 	@$(DEPS_PRESENT) 2>/dev/null || $(INSTALL_DEPS)
-	@$(DEPS_PRESENT) || { echo "missing build libraries: pkg-config --exists $(PKGS) check fails" >&2; exit 1; }
+	@$(DEPS_PRESENT) || { echo "missing build libraries: pkg-config --exists $(PKGS) fails" >&2; exit 1; }
 	@touch $@
 
 $(TEST_STAMP): $(DEPS_STAMP)
-	@for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || { $(INSTALL_DEPS); break; }; done
+	@ok=1; pkg-config --exists check 2>/dev/null || ok=0; \
+	for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || ok=0; done; \
+	[ $$ok = 1 ] || $(INSTALL_DEPS)
+	@pkg-config --exists check || { echo "missing the unit-test library: pkg-config --exists check fails" >&2; exit 1; }
 	@touch $@
 
 unit: $(UNIT_BIN) | $(TEST_STAMP)

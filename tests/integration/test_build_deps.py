@@ -16,7 +16,12 @@ import unittest
 
 import harness as H
 
+# With FAKE_NO_CHECK set, only the unit-test library is missing.
 FAKE_PKG_CONFIG = """#!/bin/sh
+if [ -n "$FAKE_NO_CHECK" ]; then
+    for a in "$@"; do [ "$a" = check ] && exit 1; done
+    exec "{real}" "$@"
+fi
 [ -e "{marker}" ] || exit 1
 exec "{real}" "$@"
 """
@@ -62,8 +67,9 @@ class BuildDeps(unittest.TestCase):
         self.cc = os.path.join(self.dir, "cc")
         write_exe(self.cc, FAKE_CC.format(log=self.log))
 
-    def make(self, *args, build="build", dry=False):
+    def make(self, *args, build="build", dry=False, env_extra=None):
         env = dict(os.environ, PATH=self.bin + os.pathsep + os.environ["PATH"])
+        env.update(env_extra or {})
         for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
             env.pop(k, None)
         argv = ["make", "-C", H.REPO, "--no-print-directory"] + (["-n"] if dry else []) + [
@@ -114,6 +120,21 @@ class BuildDeps(unittest.TestCase):
         lines = self.logged()
         self.assertNotIn("install-deps", lines)
         self.assertTrue(any(l.startswith("cc ") for l in lines), lines)
+
+    def test_binaries_alone_need_no_test_library(self):
+        # The Docker build stage has the libraries but not `check`, and no
+        # scripts/: building the binaries must not reach for the installer.
+        self.make("all", env_extra={"FAKE_NO_CHECK": "1"})
+        lines = self.logged()
+        self.assertNotIn("install-deps", lines)
+        self.assertTrue(any(l.startswith("cc ") for l in lines), lines)
+
+    def test_unit_tests_install_the_test_library_first(self):
+        out = self.make("unit", dry=True, env_extra={"FAKE_NO_CHECK": "1"}).splitlines()
+        inst = [i for i, l in enumerate(out) if self.install in l]
+        units = [i for i, l in enumerate(out) if l.startswith(self.cc + " ") and "tests/unit/" in l]
+        self.assertTrue(inst and units, "\n".join(out[-5:]))
+        self.assertLess(inst[0], units[0], "a unit test compiles before the installer ran")
 
     def test_every_build_target_installs_first(self):
         for target in ("all", "test", "unit", "integration", "run", "bench", "valgrind",
