@@ -102,6 +102,28 @@ class RepoRefs(unittest.TestCase):
         self.assertEqual(bad, [], "mentioned .md files that do not exist (write the path from "
                          "the repository root, e.g. docs/security.md):\n" + "\n".join(bad))
 
+    def test_cited_catalog_cases_exist(self):
+        # "docs/security.md case 89", "security.md A19, A20", "cases 22-23":
+        # each number cited must be a row of the catalog (section 9).
+        with open(os.path.join(H.REPO, "docs", "security.md"), encoding="utf-8") as f:
+            rows = set(re.findall(r"^\| ([A-J]\d+) \|", f.read(), re.M))
+        self.assertGreater(len(rows), 50, "the catalog table was not found")
+        numbers = {int(r[1:]): r for r in rows}
+        cite = re.compile(r"security\.md[ ,]+(?:(?:case|cases|group|groups)\s+)?"
+                          r"((?:[A-J]?\d+(?:-[A-J]?\d+)?(?:,\s*|\s+and\s+)?)+)")
+        bad, n = [], 0
+        for name, text in self.files:
+            for m in cite.finditer(text):
+                for tok in re.findall(r"[A-J]?\d+", m.group(1)):
+                    n += 1
+                    num = int(tok.lstrip("ABCDEFGHIJ"))
+                    if num not in numbers or (tok[0].isalpha() and numbers[num] != tok):
+                        line = text.count("\n", 0, m.start()) + 1
+                        bad.append("%s:%d: %s" % (name, line, tok))
+        self.assertGreater(n, 10, "the citation pattern found almost nothing")
+        self.assertEqual(bad, [], "cited cases that are not in docs/security.md section 9:\n" +
+                         "\n".join(bad))
+
     def test_relative_links_in_the_docs_resolve(self):
         mds = [n for n, _ in self.files
                if n.endswith(".md") and (n.startswith("docs/") or "/" not in n or
