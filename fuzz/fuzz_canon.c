@@ -1,4 +1,4 @@
-/* libFuzzer target: the path canonicalizer (security.md §4 item 2).
+/* libFuzzer target: the path canonicalizer (docs/security.md section 2 item 2).
  * Input: first byte selects the options (bit 0 resolve dot segments, bit 1
  * merge slashes), the rest is a raw request-target. Properties on success:
  * the output starts with '/', has no "//", no "." or ".." segment, no NUL,

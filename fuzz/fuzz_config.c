@@ -1,4 +1,4 @@
-/* libFuzzer target: the YAML configuration loader (security.md case 89:
+/* libFuzzer target: the YAML configuration loader (docs/security.md case 89:
  * alias bombs, huge scalars, duplicate keys, tags). Properties: no crash, no
  * leak (LeakSanitizer runs after every input), and the result is coherent:
  * success means a config and no errors, failure means no config and at least

@@ -1,4 +1,4 @@
-/* libFuzzer target: token verification (security.md group A) with a fixed
+/* libFuzzer target: token verification (docs/security.md group A) with a fixed
  * test key (fuzz/keys/test-public.pem; the private half only signs seeds).
  * Properties: no input ever verifies (the seeds that carry a good signature
  * fail a claim check, and a mutation that changes signed bytes must break the

@@ -1,4 +1,4 @@
-/* libFuzzer target: the query lookup (security.md group D).
+/* libFuzzer target: the query lookup (docs/security.md group D).
  * Input: first byte picks the parameter name, the rest is a raw query.
  * Properties: a query canon_query_check refuses is MALFORMED for the lookup;
  * FOUND means a non-empty, NUL-terminated value without control bytes that

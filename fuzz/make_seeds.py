@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the seed corpora in fuzz/corpus/<target>/ from the security.md rows.
+"""Write the seed corpora in fuzz/corpus/<target>/ from the cases of docs/security.md section 9.
 
 One file per payload, named after the case and the attack (as Envoy names its
 corpus files), so a crash on a seed points back at the catalog. Token seeds

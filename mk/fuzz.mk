@@ -40,7 +40,7 @@ fuzz-build: $(FUZZ_BINS)
 
 # Library objects get coverage but no libFuzzer main. No -Werror here: a
 # clang-only warning in someone else's module should not stop the fuzzers.
-$(FUZZ_OUT)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_OUT)/obj
+$(FUZZ_OUT)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_OUT)/obj $(TEST_STAMP)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_OUT)/libauthgate-fuzz.a: $(FUZZ_LIB_OBJ)

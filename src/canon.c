@@ -1,6 +1,6 @@
 /* canon: see canon.h. The one place that decides what a request path means.
  *
- * Rules (security.md group C, issue 4):
+ * Rules (docs/security.md group C, issue 4):
  * - origin-form only; the request never names a host (case 37);
  * - the raw target is scanned first for bytes that make it unparseable: '#'
  *   (libcurl would drop what follows, case 32), controls and DEL (case 29),
@@ -16,8 +16,8 @@
  * The output therefore contains no '.'/'..' segment, no "//", no escape that
  * the normalizer would change, so canon(canon(x)) == canon(x).
  *
- * Beyond security.md's list: a segment that is "." or ".." before a ';'
- * (path_semicolon, a §5 code) and raw bytes >= 0x80 that are not valid UTF-8
+ * Beyond docs/security.md's list: a segment that is "." or ".." before a ';'
+ * (path_semicolon) and raw bytes >= 0x80 that are not valid UTF-8
  * (path_bad_utf8) are refused too. Valid raw UTF-8 and the printable ASCII
  * that may not appear raw in a path ("<>[]^`{|} and '"') are written as
  * upper-case %XX, so `/caf\xc3\xa9` and `/caf%C3%A9` are one path (the

@@ -1,6 +1,6 @@
 /* canon: the one canonicalizer. It works from the raw request-target (before any
  * decoding by libmicrohttpd) and produces the path that is both matched and
- * forwarded (security.md group C). Also the query-parameter lookup (group D).
+ * forwarded (docs/security.md group C). Also the query-parameter lookup (group D).
  * Pure: no I/O, no allocation (caller-provided bounded buffers). */
 #ifndef AG_CANON_H
 #define AG_CANON_H

@@ -1,5 +1,5 @@
 /* `authgate mint`: print an RS256 access token in PropelAuth's claim layout
- * (propelauth-libraries.md 2.5), signed with a PEM private key. For demos and
+ * (docs/semantics.md section 6), signed with a PEM private key. For demos and
  * tests only; the options that craft odd tokens (--claims-json, --unset,
  * --header-json, offsets) exist so tests can produce what PropelAuth never would. */
 #include <errno.h>

@@ -24,7 +24,7 @@
 #include "routes.h"
 #include "util.h"
 
-/* Hostile-file bounds (security.md case 89). Generous for real configs: a
+/* Hostile-file bounds (docs/security.md case 89). Generous for real configs: a
  * 10,000-route file is about 1 MiB and 100k nodes. */
 #define CFG_MAX_FILE_BYTES (4u << 20)
 #define CFG_MAX_SCALAR_BYTES 65536
@@ -1894,7 +1894,7 @@ static int load(const char *name, const char *basedir, const char *yaml, size_t 
     if (build_tree(&c, yaml, len, &root) != 0)
         goto out;
     if (!root || is_null(root)) {
-        /* Never "no routes": an empty file is an error (security.md case 87). */
+        /* Never "no routes": an empty file is an error (docs/security.md case 87). */
         err_at(&c, 1, 1, "configuration is empty");
         goto out;
     }

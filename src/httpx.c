@@ -49,8 +49,8 @@ static bool is_ows(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
-/* Bearer grammar, as adopted in propelauth-libraries.md §4.1 and security.md
- * case 22. The reference is FastAPI's HTTPBearer: it splits the value at the
+/* Bearer grammar (docs/semantics.md section 5, docs/security.md case B22).
+ * The reference is FastAPI's HTTPBearer: it splits the value at the
  * first space (str.partition), compares the scheme caselessly with "bearer",
  * then strips whitespace around the credentials; PropelAuth then requires the
  * credentials to be a single word. Consequences we reproduce:
@@ -62,8 +62,8 @@ static bool is_ows(unsigned char c)
  *     trailing whitespace, so we trim here);
  *   - the token is one non-empty run without whitespace or control bytes
  *     ("Bearer a b", "Bearer a, Bearer b" fail).
- * Every failure has the one reason code of security.md §5,
- * "auth_header_invalid": the distinction between a malformed value and
+ * Every failure has the one reason code "auth_header_invalid" (docs/semantics.md
+ * section 5): the distinction between a malformed value and
  * another scheme changes no decision (both are 401, or anonymous on optional
  * routes), so it is not worth a second code. */
 int hx_parse_bearer(const char *v, size_t len, const char **tok, size_t *tok_len,
@@ -148,8 +148,8 @@ bool hx_is_hop_by_hop(const char *name, size_t len)
     };
     if (!name)
         return false;
-    /* MHD keeps whitespace before the colon in the name (security.md §2 item
-     * 4); such names are invalid and rejected elsewhere, but they must still
+    /* MHD keeps whitespace before the colon in the name (docs/security.md
+     * section 5); such names are invalid and rejected elsewhere, but they must still
      * never slip through as forwardable. */
     while (len > 0 && is_ows((unsigned char)name[len - 1]))
         len--;

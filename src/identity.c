@@ -1,5 +1,5 @@
 /* identity: the verified user and the X-User / X-Org headers
- * (propelauth-semantics.md sections 2 to 4).
+ * (docs/semantics.md sections 2 to 4).
  *
  * A user is built once per verified token and then only read, possibly by many
  * threads (through the token cache), so everything a request needs is computed
@@ -17,7 +17,7 @@
 #define ID_MAX_DEPTH 64
 
 /* Every refusal is the catalog's single code for a signed but unusable payload
- * (security.md case 18). */
+ * (docs/security.md case 18). */
 #define ID_REASON "token_claims"
 
 typedef struct id_str {

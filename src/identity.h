@@ -1,5 +1,5 @@
 /* identity: the verified user, built from token claims, and the X-User / X-Org
- * JSON the upstream trusts (propelauth-semantics.md sections 2 and 4).
+ * JSON the upstream trusts (docs/semantics.md sections 2 and 4).
  * Pure: no I/O. An id_user is immutable after construction and reference
  * counted (atomically), so one verified token can be shared by the token cache
  * and any number of requests in flight. */

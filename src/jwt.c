@@ -285,8 +285,8 @@ const char *jwt_key_fingerprint(const jwt_key *k)
 
 const char *jwt_status_reason(jwt_status s)
 {
-    /* Names from security.md section 5. An oversized token is "malformed" there
-     * (case 17); callers that need the distinction have the enum. */
+    /* The codes of docs/semantics.md section 2. An oversized token is "malformed"
+     * (docs/security.md case A17); callers that need the distinction have the enum. */
     switch (s) {
     case JWT_OK:
         return "ok";
@@ -415,7 +415,7 @@ static jwt_status check_claims(const json_t *c, const jwt_params *p)
     const json_t *juid = json_object_get(c, "user_id");
 
     /* Types first: a numeric string is refused even though Python's int()
-     * would take it (propelauth-libraries.md 1.4, "fail closed"). */
+     * would take it (docs/semantics.md section 2, "fail closed"). */
     if (claim_seconds(jexp, &exp) != 0 || claim_seconds(jiat, &iat) != 0)
         return JWT_BAD_CLAIMS;
     if (jnbf && claim_seconds(jnbf, &nbf) != 0)

@@ -1,5 +1,5 @@
-/* jwt: RS256 access-token verification (propelauth-semantics.md section 2,
- * security.md group A). Pure: the caller passes the clock and the keys.
+/* jwt: RS256 access-token verification (docs/semantics.md section 2,
+ * docs/security.md group A). Pure: the caller passes the clock and the keys.
  * The algorithm is fixed here (RS256); nothing in the token selects it. */
 #ifndef AG_JWT_H
 #define AG_JWT_H

@@ -1,4 +1,4 @@
-/* keys: where the verifier key comes from (propelauth-semantics.md section 1).
+/* keys: where the verifier key comes from (docs/semantics.md section 1).
  * Manual metadata (a PEM plus an issuer) is loaded once; fetched metadata comes
  * from PropelAuth's token_verification_metadata endpoint and is refreshed by a
  * background thread. Readers take an immutable, reference-counted snapshot, so

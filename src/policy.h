@@ -1,5 +1,5 @@
 /* policy: the PropelAuth authorization functions and the 401/403 decision table
- * (propelauth-semantics.md section 3). Pure: no I/O, no clock. */
+ * (docs/semantics.md section 3). Pure: no I/O, no clock. */
 #ifndef AG_POLICY_H
 #define AG_POLICY_H
 

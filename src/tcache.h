@@ -1,5 +1,6 @@
 /* tcache: a cache of verified tokens, so a token seen again skips base64, RSA
- * and the JSON parse (security.md case 21, measurements.md).
+ * and the JSON parse (docs/security.md case A21;
+ * docs/performance.md).
  *
  * One cache per worker thread: nothing here locks, and a cache must never be
  * touched by two threads at once. The id_user values it hands out are

@@ -1,6 +1,6 @@
 "use strict";
 // The only differences between authgate and @propelauth/node that the run
-// accepts, each named, each taken from ../../../shared/propelauth-semantics.md
+// accepts, each named, each listed in docs/compatibility.md
 // (Python is the reference where the libraries disagree; "stricter" choices
 // are authgate's own). Every other disagreement fails the run.
 //
@@ -67,9 +67,9 @@ const REJECT = [
     { name: "org_id_not_map_key", doc: "semantics §2 stricter: entry org_id differs from its map key -> 401",
         applies: (c) => { const u = orgsInUse(claimsOf(c));
             return !u.active && u.entries.some(([k, e]) => e && "org_id" in e && e.org_id !== k); } },
-    { name: "strict_base64url", doc: "security.md case 14 stricter: only canonical unpadded base64url segments (jose, PyJWT decode `+/=` too)",
+    { name: "strict_base64url", doc: "docs/security.md case 14 stricter: only canonical unpadded base64url segments (jose, PyJWT decode `+/=` too)",
         applies: (c) => typeof c.token === "string" && !/^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(c.token) },
-    { name: "nul_in_claims", doc: "security.md case 56 stricter: a \\u0000 anywhere in the payload -> 401 (jansson refuses it)",
+    { name: "nul_in_claims", doc: "docs/security.md case 56 stricter: a \\u0000 anywhere in the payload -> 401 (jansson refuses it)",
         applies: (c) => JSON.stringify(c.recipe.claims).includes("\\u0000") },
     { name: "duplicate_authorization", doc: "semantics §2 stricter: more than one Authorization header -> 401 (Node takes the first)",
         applies: (c) => authHeaders(c).length > 1 },

@@ -248,7 +248,7 @@ def align_to_second_start():
 
 def org_entry(org_id, role, name=None, perms=(), inherited=None, multi=False, additional=None,
               metadata=None, url_safe=None, legacy=None, structure=None):
-    """An org entry in token form (propelauth-libraries.md 2.2)."""
+    """An org entry in token form (docs/semantics.md section 6)."""
     hierarchy = ["Owner", "Admin", "Member"]
     if inherited is None:
         inherited = hierarchy[hierarchy.index(role):] if role in hierarchy else [role]
@@ -368,7 +368,7 @@ def _mint_python(user_id, email, orgs, ttl, inherited, iat_offset, exp_offset, c
 
 
 # ---------------------------------------------------------------------------
-# Expected identity headers (propelauth-semantics.md section 4)
+# Expected identity headers (docs/semantics.md section 4)
 
 USER_FIELDS = ["user_id", "org_id_to_org_member_info", "email", "login_method", "first_name",
                "last_name", "username", "properties", "legacy_user_id", "impersonator_user_id",

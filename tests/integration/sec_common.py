@@ -1,5 +1,5 @@
-"""Shared fixture for the security.md modules (test_sec_*.py): the catalog's
-demo policy (R1-R7), its users and orgs, a recording upstream that keeps every
+"""Shared fixture for the docs/security.md modules (test_sec_*.py): a demo
+policy (routes R1-R7), its users and orgs, a recording upstream that keeps every
 byte per connection and can misbehave on purpose (group I), and a raw client
 that sends exact bytes and reports every response plus whether the gateway
 closed the socket.
@@ -26,7 +26,7 @@ def slack(seconds):
     return seconds * SLACK
 
 
-# security.md section 1 fixture. Lower-case UUIDs like PropelAuth's.
+# The fixture's orgs. Lower-case UUIDs like PropelAuth's.
 ORG_A = "0a1b2c3d-aaaa-4000-8000-00000000000a"   # u1 is Member, no permissions
 ORG_B = "0a1b2c3d-bbbb-4000-8000-00000000000b"   # u1 is Admin, can_view_billing
 ORG_X = "0a1b2c3d-dddd-4000-8000-00000000000d"   # u1 is not a member

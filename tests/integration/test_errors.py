@@ -1,6 +1,6 @@
 """Error responses: JSON {"error","reason"}, application/json, WWW-Authenticate
 on 401, 404 for no route, 405 with Allow, and bodies that never echo request
-bytes (issue 2, "Errors"; security.md section 1 default expectations)."""
+bytes (issue 2, "Errors")."""
 
 import json
 

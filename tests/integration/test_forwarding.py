@@ -1,6 +1,6 @@
 """Forwarding (issue 2, "Forwarding"): what the upstream receives and what the
 client gets back, HEAD/204/304/chunked framing, and upstream faults
-(security.md I78, I79)."""
+(docs/security.md I78, I79)."""
 
 import hashlib
 import http.client
@@ -135,7 +135,7 @@ class Forwarding(H.GatewayCase):
 
     def test_request_id_generated_when_absent_or_malformed(self):
         seen = set()
-        # (control bytes are a 400 bad_header_value, security.md F58, not tested here)
+        # (control bytes are a 400 bad_header_value, docs/security.md F58, not tested here)
         for bad in (None, "", "has space", 'q"uote', "x" * 1000):
             with self.subTest(rid=repr(bad)[:20]):
                 hdrs = {} if bad is None else {"X-Request-Id": bad}

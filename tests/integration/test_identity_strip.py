@@ -1,5 +1,5 @@
-"""Client-sent identity headers never reach the upstream (propelauth-semantics.md
-section 4; security.md F51, F52, B24). The upstream here is a raw recorder
+"""Client-sent identity headers never reach the upstream (docs/semantics.md
+section 4; docs/security.md F51, F52, B24). The upstream here is a raw recorder
 that keeps every header line as it arrived, so duplicates and odd spellings
 are visible."""
 

@@ -2,7 +2,7 @@
 user-conversion tests (propelauth-py tests/test_user_conversion.py, node-apis
 test/conversion.ts) checked against the exact X-User the upstream receives,
 and the active-org, `user_role: null` and additional-roles rows
-(propelauth-semantics.md sections 2 and 3, propelauth-libraries.md 2.4 and 6).
+(docs/semantics.md sections 2 and 3, docs/compatibility.md).
 
 The expected identities are written out literally, as propelauth-fastapi
 would encode the User (dataclasses.asdict), not computed from the claims, so

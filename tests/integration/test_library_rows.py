@@ -1,5 +1,5 @@
 """The PropelAuth libraries' own test rows, ported as acceptance cases through
-the real daemon (propelauth-libraries.md section 6, propelauth-semantics.md
+the real daemon (docs/compatibility.md, docs/semantics.md
 section 5), plus the gaps that section lists. One generated test per row, named
 after its source: lib6_<suite>_<row>.
 

@@ -71,6 +71,12 @@ class ReloadCommand(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("reload requested: pid %d, policy " % self.gw.proc.pid, p.stdout)
         self.assertEqual(self.wait_status("/added/x", 200), 200)
+        # The new policy serves a moment before the daemon logs "reloaded" (its
+        # last step); wait for the line so the next test counts from a settled log.
+        end = time.time() + 5
+        while "authgate info: reloaded " not in open(self.gw.err).read():
+            self.assertLess(time.time(), end, "no 'reloaded' line after the reload")
+            time.sleep(0.02)
 
     def test_3_broken_file_is_not_signalled(self):
         before = open(self.gw.err).read().count("reload")

@@ -81,12 +81,20 @@ class Drain(unittest.TestCase):
                       (timeout, H.tail(self.gw.err)))
 
     def assert_new_connections_refused(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.settimeout(1.0)
-        try:
-            rc = s.connect_ex(("127.0.0.1", self.gw.port))
-        finally:
-            s.close()
+        """The workers close their listeners when they see the stop flag, a
+        moment after the signal: poll (bounded) rather than probe once."""
+        def probe():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(1.0)
+            try:
+                return s.connect_ex(("127.0.0.1", self.gw.port))
+            finally:
+                s.close()
+        deadline = time.time() + 2.0
+        rc = probe()
+        while rc != errno.ECONNREFUSED and time.time() < deadline and self.gw.alive():
+            time.sleep(0.02)
+            rc = probe()
         self.assertEqual(rc, errno.ECONNREFUSED,
                          "a new connection during the drain was %s, not refused (a client would "
                          "wait for the whole grace period, then see a reset)" %
@@ -99,8 +107,9 @@ class Drain(unittest.TestCase):
         t, res = self.slow_request(1500)
         t0 = time.time()
         os.kill(self.gw.pid, signal.SIGTERM)
-        time.sleep(0.15)
-        st, ready = self.admin.readyz()
+        # the signal is handled by the main thread a moment later
+        st, ready = O.wait_for(lambda: (lambda r: r if r[0] == 503 else None)(self.admin.readyz()),
+                               3, "/readyz to turn 503 after SIGTERM")
         self.assertEqual((st, ready["ready"], ready.get("reasons")), (503, False, ["draining"]))
         self.assertTrue(self.gw.alive(), "exited before the in-flight request finished")
         self.assert_new_connections_refused()

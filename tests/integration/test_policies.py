@@ -1,5 +1,5 @@
 """Every policy x {allow, 401, 403} through the real daemon
-(propelauth-semantics.md section 3), with the exact X-User / X-Org JSON the
+(docs/semantics.md section 3), with the exact X-User / X-Org JSON the
 upstream received on allow (section 4) and nothing at all upstream on deny.
 
 Ordinary tokens come from `authgate mint`; tokens with claims mint cannot

@@ -1,4 +1,4 @@
-"""security.md group J (policy file and reload): hostile YAML and ambiguous
+"""docs/security.md group J (policy file and reload): hostile YAML and ambiguous
 routes through `authgate check`, and reloads through SIGHUP on the real daemon
 (the old policy keeps serving unless a new one loads completely). The wider
 reload behaviour (metrics, readyz, load) is in test_ops_reload.py."""

@@ -1,4 +1,4 @@
-"""security.md group G (request framing and smuggling) through the real daemon,
+"""docs/security.md group G (request framing and smuggling) through the real daemon,
 with exact bytes on a raw socket. Every protocol error must be answered with
 Connection: close and a closed socket, and the recording upstream must show
 exactly what the gateway decided to forward (usually nothing).
@@ -177,7 +177,7 @@ class SecFraming(S.SecCase):
         self.proto_error(data, 400, "bad_header_name")
 
     def test_G65_empty_header_name_splits_the_request(self):
-        # security.md section 2 item 5: MHD 0.9.75 ends the header block at ": x"
+        # docs/security.md section 5: MHD 0.9.75 ends the header block at ": x"
         # and parses the rest as a second request. We cannot see it; pinned
         # outcome (docs/security.md): each part is decided on its own, the
         # second (no token) is 401, and the upstream gets at most the first.

@@ -1,4 +1,4 @@
-"""security.md group F cases not covered by test_identity_strip.py and
+"""docs/security.md group F cases not covered by test_identity_strip.py and
 test_forwarding.py: forwarding/internal headers from the client (55), the size
 of the injected identity (57), control bytes in forwarded values (58) and the
 Host header (59). Raw bytes in, recording upstream out."""
@@ -6,6 +6,7 @@ Host header (59). Raw bytes in, recording upstream out."""
 import json
 
 import harness as H
+import ops_helpers as O
 import sec_common as S
 from sec_common import ORG_B, R1, R2, r4
 
@@ -55,10 +56,17 @@ class SecHeaders(S.SecCase):
                   "x-real-ip", "x-original-url", "x-rewrite-url", "x-envoy-original-path",
                   "x-authgate-request-id", "x-authgate-anything"):
             self.assertNotIn(h, names(rec), rec["headers"])
-        # the access log records the socket peer
-        with open(self.gw.out) as f:
-            last = [json.loads(l) for l in f if l.strip()][-1]
-        self.assertEqual(last["peer"], "127.0.0.1")
+        # the access log records the socket peer. The line is written when the
+        # response is complete, which may be a moment after the client read it:
+        # wait for this request's own line.
+        rid = values(rec, "x-request-id")
+        self.assertEqual(len(rid), 1, rec["headers"])
+
+        def line():
+            recs = [json.loads(l) for l in O.read_text(self.gw.out).splitlines() if l.strip()]
+            return [r for r in recs if r.get("request_id") == rid[0]]
+        mine = O.wait_for(line, S.slack(3), "the access-log line of request %s" % rid[0])
+        self.assertEqual(mine[0]["peer"], "127.0.0.1")
 
     def test_F57_identity_size_cap(self):
         # a user in many orgs: X-User over max_identity_bytes is refused cleanly

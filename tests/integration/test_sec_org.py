@@ -1,4 +1,4 @@
-"""security.md groups D (org id sources, parameter pollution) and E
+"""docs/security.md groups D (org id sources, parameter pollution) and E
 (authorization semantics under attack) through the real daemon: raw targets,
 exact status and reason, and what the upstream received."""
 

@@ -1,4 +1,4 @@
-"""security.md group C through the real daemon: raw request targets over a raw
+"""docs/security.md group C through the real daemon: raw request targets over a raw
 socket, exact status and reason, and what the recording upstream received
 (nothing, or exactly the canonical path). The canonicalizer's own table tests
 are in tests/unit/test_canon.c; these prove the daemon decides and forwards on

@@ -1,4 +1,4 @@
-"""security.md group I (upstream faults) through the real daemon, against a
+"""docs/security.md group I (upstream faults) through the real daemon, against a
 raw Python upstream that misbehaves on purpose. The client must get a clean
 502/504 or a cut connection (never a clean end of a truncated body), redirects
 are passed back and never followed, and the gateway keeps serving."""

@@ -1,5 +1,5 @@
 """Structurally hostile tokens and credential transport through the real daemon
-(security.md groups A and B). Tokens are crafted here; where a real signature
+(docs/security.md groups A and B). Tokens are crafted here; where a real signature
 over odd content matters, it is made with the trusted key, so only the check
 under test can reject it. R2 = require_user, R3 = optional_user."""
 

@@ -13,7 +13,10 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=build
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then build=$1; shift; fi
-command -v valgrind >/dev/null 2>&1 || { echo "valgrind not installed"; exit 2; }
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "valgrind missing; installing it with scripts/install-deps.sh"
+    bash "$here/../../scripts/install-deps.sh" || exit 2
+fi
 if [ $# -eq 0 ]; then
     set -- -k test_sec_paths.SecPaths -k test_sec_org.SecOrg -k test_sec_framing \
         -k test_sec_headers -k test_sec_upstream -k test_sec_limits.SecLimits \

@@ -1,5 +1,5 @@
 /* Table tests for the canonicalizer and the query lookup: one table per
- * security.md case (groups C and D), each row an exact output or an exact
+ * docs/security.md case (groups C and D), each row an exact output or an exact
  * reject reason, in the default mode and with the operator options. */
 #include <stdio.h>
 #include <string.h>
@@ -442,7 +442,7 @@ START_TEST(test_canon_idempotent_over_tables)
 }
 END_TEST
 
-/* security.md §4 item 3 (Envoy's replay idea), at the canonicalizer level:
+/* Byte-replacement replay (an idea from Envoy's path tests), at the canonicalizer level:
  * replace each byte of a valid target in turn; every variant is rejected or
  * canonicalizes to a fixed point, and the bytes that are never legal in a
  * target (controls, space, '#'; a lone 0x80 in the path, where UTF-8 is

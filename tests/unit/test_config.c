@@ -1,5 +1,5 @@
 /* config: fixture files with their exact expected diagnostics, a round trip of
- * every key, defaults, and the hostile-file cases of security.md group J. */
+ * every key, defaults, and the hostile-file cases of docs/security.md group J. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,7 +408,7 @@ START_TEST(test_hash_value)
 }
 END_TEST
 
-/* ---- security.md group J -------------------------------------------------- */
+/* ---- docs/security.md group J -------------------------------------------------- */
 
 START_TEST(test_J87_empty_truncated_missing)
 {

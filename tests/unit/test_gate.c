@@ -1,7 +1,7 @@
 /* Unit tests for src/gate.c, the whole decision engine: canonicalization,
  * route and method matching, the Authorization header, token verification
  * (with and without the token cache), org id sources, the policy table of
- * propelauth-semantics.md section 3, the identity headers of section 4 and the
+ * docs/semantics.md section 3, the identity headers of section 4 and the
  * error bodies. Configurations come from cfg_load_string; tokens are signed
  * with the demo key (tests/unit/fixtures/tokhelp.h); the verifier key set is a
  * hand-built keys_snapshot so generations can be chosen freely. */

@@ -1,5 +1,5 @@
 /* Table tests for the HTTP grammar helpers: Authorization bearer grammar
- * (security.md case 22-23, propelauth-libraries.md §4.1), header name
+ * (docs/security.md case 22-23, docs/semantics.md section 5), header name
  * classification (cases 52, 54, 58), request ids and methods (case 39). */
 #include <stdio.h>
 #include <string.h>
@@ -73,7 +73,7 @@ START_TEST(test_B23_two_credentials_in_one_header)
 }
 END_TEST
 
-/* propelauth-libraries.md §4.1: the FastAPI-derived choices spelled out. */
+/* docs/semantics.md section 5: the FastAPI-derived choices spelled out. */
 START_TEST(test_B22_libraries_4_1_rows)
 {
     static const brow rows[] = {

@@ -1,7 +1,7 @@
-/* Unit tests for src/identity.c: user from claims (propelauth-semantics.md 2),
+/* Unit tests for src/identity.c: user from claims (docs/semantics.md 2),
  * role and permission logic (3), X-User / X-Org (4); the library test cases of
- * propelauth-libraries.md 6 that are about claims, roles and serialization;
- * security.md A18, E48, E49, F56. */
+ * docs/compatibility.md that are about claims, roles and serialization;
+ * docs/security.md A18, E48, E49, F56. */
 #include "testutil.h"
 
 #include "fixtures/tokhelp.h"
@@ -320,7 +320,7 @@ START_TEST(test_user_required_fields)
 }
 END_TEST
 
-/* ---- roles and permissions (propelauth-libraries.md 3 and 6) */
+/* ---- roles and permissions (docs/semantics.md section 3) */
 
 static id_user *one_org(const char *role, const char *inh, const char *perms, const char *extra)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for src/jwt.c: propelauth-semantics.md section 2 and security.md
+/* Unit tests for src/jwt.c: docs/semantics.md section 2 and docs/security.md
  * group A (cases 1-21; the case number is in each test name). */
 #include "testutil.h"
 

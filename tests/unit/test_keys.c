@@ -1,5 +1,5 @@
-/* Unit tests for src/keys.c: propelauth-semantics.md section 1 (issuer and
- * request derivation, status meaning), security.md A19 (key material hygiene)
+/* Unit tests for src/keys.c: docs/semantics.md section 1 (issuer and
+ * request derivation, status meaning), docs/security.md A19 (key material hygiene)
  * and A20 (keys unavailable), and the fetch/refresh/rotation machinery against
  * an in-process HTTP server on loopback. */
 #include "testutil.h"
@@ -99,7 +99,7 @@ START_TEST(test_metadata_url)
                       "%s: %s", loop[i], err);
         ck_assert(!tls);
     }
-    /* security.md A19: the API key never crosses a network in clear text. */
+    /* docs/security.md A19: the API key never crosses a network in clear text. */
     static const char *bad[] = {"http://propelauth-api.com",
                                 "http://128.0.0.1",
                                 "http://localhost.evil.example",

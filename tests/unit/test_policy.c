@@ -1,4 +1,4 @@
-/* Unit tests for src/policy.c: the decision table of propelauth-semantics.md
+/* Unit tests for src/policy.c: the decision table of docs/semantics.md
  * section 3 (every policy against every token / org situation), the check
  * order (header -> token -> org -> role/permission), the reason codes, and the
  * library test cases of section 5 that are about roles and permissions. Users

@@ -233,7 +233,7 @@ START_TEST(test_405_allow_union)
 }
 END_TEST
 
-/* Case 38: the demo policy of security.md section 1; nothing outside it matches. */
+/* Case 38: the demo policy of tests/integration/sec_common.py; nothing outside it matches. */
 static rt_table *demo_table(void)
 {
     rt_table *t = mk();

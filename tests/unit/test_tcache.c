@@ -1,4 +1,4 @@
-/* Unit tests for src/tcache.c: security.md case 21 (verified-token cache). */
+/* Unit tests for src/tcache.c: docs/security.md case 21 (verified-token cache). */
 #include "testutil.h"
 
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Unit tests for src/util.c: the growable buffer, the JSON string writer that
- * keeps identity headers printable ASCII (propelauth-semantics.md section 4),
+ * keeps identity headers printable ASCII (docs/semantics.md section 4),
  * the ASCII case-insensitive compare used for header names, hex digits, the
  * cache hash and the kernel random source. */
 #include <jansson.h>
