@@ -66,6 +66,14 @@ typedef struct srv {
 
 static void wake_all(srv *s);
 
+/* During a drain every response tells the client to close: the next request
+ * of a keep-alive client then goes to a new connection (the next instance)
+ * instead of being lost when this one leaves. */
+static bool draining(const worker *w)
+{
+    return __atomic_load_n(&w->srv->stopping, __ATOMIC_ACQUIRE) != 0;
+}
+
 char *xb_get(worker *w)
 {
     return w->nbuf_pool > 0 ? w->buf_pool[--w->nbuf_pool] : malloc(XB_CAP);
@@ -244,6 +252,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     memset(x, 0, offsetof(xchg, d));
     x->w = w;
     x->conn = conn;
+    x->watch_fd = -1;
     x->t_start_ns = ag_now_mono_ns();
     size_t len = strlen(uri);
     /* MHD decodes this buffer in place after we return: keep the raw bytes. */
@@ -284,6 +293,8 @@ static void unlist(xchg *x)
 
 static void xchg_free(xchg *x)
 {
+    if (x->watch_fd >= 0)
+        epoll_ctl(x->w->ep, EPOLL_CTL_DEL, x->watch_fd, NULL);
     up_abort(x->up);
     x->up = NULL;
     unlist(x);
@@ -298,12 +309,52 @@ static void xchg_free(xchg *x)
     free(x);
 }
 
+#define CLIENT_TAG (1ull << 61) /* epoll data: a suspended client's socket */
+
+/* While libmicrohttpd has a connection suspended it does not look at the
+ * socket, so a client that leaves (an abandoned upload, a client that gives
+ * up waiting) would hold its connection and the upstream one until a timeout.
+ * We watch the socket for the peer's close ourselves meanwhile. */
+static void suspend(xchg *x)
+{
+    if (x->suspended)
+        return;
+    x->suspended = true;
+    MHD_suspend_connection(x->conn);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = CLIENT_TAG | (uint64_t)(uintptr_t)x};
+    if (epoll_ctl(x->w->ep, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0)
+        x->watch_fd = ci->connect_fd;
+}
+
 static void srv_resume(xchg *x)
 {
+    if (x->watch_fd >= 0) {
+        epoll_ctl(x->w->ep, EPOLL_CTL_DEL, x->watch_fd, NULL);
+        x->watch_fd = -1;
+    }
     if (x->suspended) {
         x->suspended = false;
         MHD_resume_connection(x->conn);
     }
+}
+
+/* The client of a suspended exchange closed its end: the upstream side goes
+ * at once, and libmicrohttpd, resumed, finds the close and ends the request
+ * (logged as aborted). */
+static void client_gone(xchg *x)
+{
+    up_abort(x->up);
+    x->up = NULL;
+    unlist(x);
+    if (!x->upstream_done) {
+        x->upstream_done = true;
+        x->upstream_res = UP_ERR_INTERNAL;
+    }
+    srv_resume(x);
 }
 
 /* ---- the upstream callbacks: the only writers of the upstream fields ---- */
@@ -689,7 +740,7 @@ static enum MHD_Result queue_error(xchg *x)
         hx_methods_format(d->allow, allow, sizeof(allow));
         MHD_add_response_header(r, "Allow", allow);
     }
-    if (x->close_after)
+    if (x->close_after || draining(x->w))
         MHD_add_response_header(r, "Connection", "close");
     x->status = d->status;
     x->state = XS_RESPONDED;
@@ -726,8 +777,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
             (x->resp_content_length < 0 || (int64_t)x->resp_bytes == x->resp_content_length);
         return complete ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    x->suspended = true;
-    MHD_suspend_connection(x->conn);
+    suspend(x);
     return 0;
 }
 
@@ -778,6 +828,8 @@ static enum MHD_Result queue_proxied(xchg *x)
         return MHD_NO;
     }
     MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    if (draining(x->w))
+        MHD_add_response_header(r, "Connection", "close");
     x->status = (int)st;
     x->state = XS_RESPONDED;
     enum MHD_Result ret = MHD_queue_response(x->conn, (unsigned)st, r);
@@ -968,8 +1020,7 @@ static enum MHD_Result on_upload(xchg *x, const char *data, size_t *size)
     x->body_seen += k;
     *size -= k;
     if (*size > 0) {
-        x->suspended = true;
-        MHD_suspend_connection(x->conn);
+        suspend(x);
     }
     if (k > 0 && x->up)
         up_unpause(x->up);
@@ -1007,8 +1058,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return queue_proxied(x);
     if (x->upstream_done)
         return queue_upstream_error(x);
-    x->suspended = true;
-    MHD_suspend_connection(conn);
+    suspend(x);
     return MHD_YES;
 }
 
@@ -1235,6 +1285,10 @@ static void *worker_main(void *arg)
             uint64_t tagged = evs[i].data.u64;
             if (up_owns_event(tagged)) {
                 up_event(w->up, tagged, evs[i].events);
+                continue;
+            }
+            if (tagged & CLIENT_TAG) {
+                client_gone((xchg *)(uintptr_t)(tagged & ~CLIENT_TAG));
                 continue;
             }
             if (tagged == LISTEN_TAG) {

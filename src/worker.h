@@ -92,6 +92,7 @@ struct xchg {
     uint64_t body_seen;
     bool is_head;
     bool suspended;
+    int watch_fd; /* the client socket in our epoll while suspended, or -1 */
     bool client_body_done;
 
     /* Upstream side, written only by the up_callbacks handlers. */

@@ -149,6 +149,23 @@ class SecUpstream(S.SecCase):
         self.assertNotIn(b"cdefghij", ex.raw)
         self.still_serving()
 
+    def test_fault_bad_status_line_is_refused(self):
+        # A status code must be exactly three digits followed by a space:
+        # "2000" used to be relayed as a complete 200 OK.
+        for line in (b"HTTP/1.1 2000 OK", b"HTTP/1.1 20 OK", b"HTTP/1.1 200OK",
+                     b"HTTP/1.1 2x0 OK", b"HTTP/1.1  200 OK"):
+            with self.subTest(line=line):
+                self.upstream_error(send(line + b"\r\nContent-Length: 2\r\n\r\nok", keep=False),
+                                    502, ["upstream_protocol"])
+        # the strict form still passes, with and without a reason phrase
+        for line in (b"HTTP/1.1 200 OK", b"HTTP/1.1 200 "):
+            with self.subTest(line=line):
+                self.up.reset()
+                self.up.respond = send(line + b"\r\nContent-Length: 2\r\n\r\nok", keep=False)
+                ex = self.get(R1)
+                self.assertEqual(ex.statuses(), [200], ex)
+        self.still_serving()
+
     def test_I80_reset_mid_body(self):
         cases = [
             send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10000, keep=False,
