@@ -45,11 +45,13 @@ static void check_readable(lctx *c, const kseen *s, const char *where, const cha
         cl_err(c, s->v->line, s->v->col, "%s: cannot read %s: %s", where, path, strerror(errno));
         return;
     }
+    /* An error, not a warning: the daemon refuses to read a secret from such
+     * a file, so a file that names one must not pass check or a reload. */
     if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)))
-        cl_warn(c, s->v->line, s->v->col,
-                "%s: %s holds a secret but is accessible by group or others (mode %04o); "
-                "chmod 600 it (authgate run refuses to start until then)",
-                where, path, (unsigned)(st.st_mode & 07777));
+        cl_err(c, s->v->line, s->v->col,
+               "%s: %s holds a secret but is accessible by group or others (mode %04o); "
+               "chmod 600 it",
+               where, path, (unsigned)(st.st_mode & 07777));
 }
 
 static void do_auth(lctx *c, const ynode *key, const ynode *n)
@@ -81,6 +83,9 @@ static void do_auth(lctx *c, const ynode *key, const ynode *n)
     const kseen *s_ca = cl_seen(&w, "ca_file");
 
     bool fetch = s_url->v != NULL, manual = s_vf->v || s_vp->v;
+    const ynode *src = s_vf->v ? s_vf->v : s_vp->v ? s_vp->v : s_url->v;
+    a->key_line = src ? src->line : line;
+    a->key_col = src ? src->col : col;
     int nkeys = (s_env->v != NULL) + (s_kf->v != NULL) + (s_key->v != NULL);
 
     if (fetch && manual) {
@@ -846,6 +851,10 @@ static void validate_top(lctx *c, const cl_walk *top)
     cfg_config *cfg = c->cfg;
     const kseen *s_listen = cl_seen(top, "listen");
     const kseen *s_admin = cl_seen(top, "admin_listen");
+    cfg->listen_line = s_listen->v ? s_listen->v->line : 1;
+    cfg->listen_col = s_listen->v ? s_listen->v->col : 1;
+    cfg->admin_line = s_admin->v ? s_admin->v->line : 1;
+    cfg->admin_col = s_admin->v ? s_admin->v->col : 1;
     char qb[96];
     if (s_listen->v && cfg->listen && !cl_valid_listen(cfg->listen))
         cl_err(c, s_listen->v->line, s_listen->v->col,

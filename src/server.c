@@ -27,6 +27,7 @@
 #include "admin.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "notify.h"
 #include "tcache.h"
 #include "uplink.h"
@@ -920,35 +921,20 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 
 /* ---- workers --------------------------------------------------------------- */
 
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl)
+/* The same reading as `authgate check` (netaddr.c): a host name is resolved. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, char *err,
+                        size_t errlen)
 {
-    char host[256];
-    const char *colon = strrchr(spec, ':');
-    if (!colon || (size_t)(colon - spec) >= sizeof(host))
-        return -1;
-    memcpy(host, spec, (size_t)(colon - spec));
-    host[colon - spec] = '\0';
-    char *h = host;
-    if (h[0] == '[') {
-        h++;
-        h[strlen(h) - 1] = '\0';
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai) != 0 || !ai)
-        return -1;
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *sl = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return 0;
+    return na_listen_addr(spec, ss, sl, err, errlen);
 }
 
 static int make_listener(const char *spec)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (parse_listen(spec, &ss, &sl) != 0) {
-        log_error("listen: cannot parse address %s (want HOST:PORT)", spec);
+    char err[512];
+    if (parse_listen(spec, &ss, &sl, err, sizeof(err)) != 0) {
+        log_error("listen: %s", err);
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
