@@ -9,7 +9,8 @@
  *   keys get a "did you mean", and each misspelling is remembered so the
  *   "missing" error it causes is not reported as if it were a second fault.
  *
- * Not an operator-facing API: only the loader's own files include it. */
+ * The tree itself is built in cfgyaml.c. Not an operator-facing API: only
+ * the loader's own files include it. */
 #ifndef AG_CFGLOAD_H
 #define AG_CFGLOAD_H
 
@@ -81,6 +82,17 @@ __attribute__((format(printf, 4, 5))) void cl_warn(lctx *c, int line, int col, c
 void cl_flush(lctx *c, cfg_diags *d);
 void cl_ctx_free(lctx *c);
 int cl_push_str(char ***arr, size_t *n, char *s);
+
+/* The file's bytes (*cap allocated: cleanse that much before freeing) and
+ * its mode. -1 after adding a "FILE:1:1: ..." error to d. */
+int cl_read_file(const char *path, char **data, size_t *len, size_t *cap, unsigned *mode,
+                 cfg_diags *d);
+
+/* The policy hash: first 16 hex digits of SHA-256 of the bytes. */
+void cl_hash16(const char *data, size_t len, char out[17]);
+/* The config file's directory, absolute (relative paths resolve against it);
+ * NULL when it cannot be determined. */
+char *cl_base_dir(const char *path);
 
 /* Build the tree. 0 with *out (NULL for an empty document), or -1 after
  * reporting why. */

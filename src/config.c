@@ -8,11 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -870,20 +866,6 @@ static void validate_top(lctx *c, const cl_walk *top)
     }
 }
 
-static void hash_hex(const char *data, size_t len, char out[17])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    static const char hex[] = "0123456789abcdef";
-    memset(out, 0, 17);
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
-        return;
-    for (int i = 0; i < 8; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-}
-
 static int load(const char *name, const char *basedir, const char *yaml, size_t len,
                 cfg_config **out, cfg_diags *diags)
 {
@@ -912,7 +894,7 @@ static int load(const char *name, const char *basedir, const char *yaml, size_t 
         goto out;
     }
     c.cfg = cfg;
-    hash_hex(yaml, len, cfg->hash);
+    cl_hash16(yaml, len, cfg->hash);
 
     if (len > CFG_MAX_FILE_BYTES) {
         cl_err(&c, 1, 1, "file larger than %u bytes", CFG_MAX_FILE_BYTES);
@@ -963,24 +945,10 @@ out:
     return rc;
 }
 
-/* Directory relative paths in the file are resolved against: the config file's
- * own directory, made absolute so a later chdir (or systemd's cwd) cannot
- * change what the paths mean. NULL when it cannot be determined. */
-static char *base_dir_of(const char *path)
-{
-    char *copy = ag_strdup(path);
-    char *res = NULL;
-    if (!copy)
-        return NULL;
-    res = realpath(dirname(copy), NULL);
-    free(copy);
-    return res;
-}
-
 int cfg_load_string(const char *name, const char *yaml, size_t len, cfg_config **out,
                     cfg_diags *diags)
 {
-    char *dir = base_dir_of(name);
+    char *dir = cl_base_dir(name);
     int rc = load(name, dir, yaml, len, out, diags);
     free(dir);
     return rc;
@@ -988,83 +956,30 @@ int cfg_load_string(const char *name, const char *yaml, size_t len, cfg_config *
 
 int cfg_load_file(const char *path, cfg_config **out, cfg_diags *diags)
 {
-    int rc = -1;
-    int fd = -1;
-    char *data = NULL;
-    char *dir = NULL;
-    size_t cap = 0, len = 0;
-    struct stat st;
-    ag_buf b;
-    ag_buf_init(&b);
-
+    char *data = NULL, *dir = NULL;
+    size_t len = 0, cap = 0;
+    unsigned mode = 0;
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        ag_buf_printf(&b, "%s:1:1: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ag_buf_printf(&b, "%s:1:1: not a regular file", path);
-        goto fail;
-    }
-    if ((uint64_t)st.st_size > CFG_MAX_FILE_BYTES) {
-        ag_buf_printf(&b, "%s:1:1: file larger than %u bytes", path, CFG_MAX_FILE_BYTES);
-        goto fail;
-    }
-    /* +1 so a file that grew since fstat is noticed rather than cut short. */
-    cap = (size_t)st.st_size + 1;
-    data = malloc(cap);
-    if (!data) {
-        ag_buf_printf(&b, "%s:1:1: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        ssize_t r = read(fd, data + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            ag_buf_printf(&b, "%s:1:1: read error: %s", path, strerror(errno));
-            goto fail;
+    if (cl_read_file(path, &data, &len, &cap, &mode, diags) != 0)
+        return -1;
+    dir = cl_base_dir(path);
+    int rc = load(path, dir, data, len, out, diags);
+    if (mode & (S_IWGRP | S_IWOTH)) {
+        ag_buf b;
+        ag_buf_init(&b);
+        if (ag_buf_printf(&b,
+                          "%s:1:1: warning: file is writable by %s (mode %04o); whoever can "
+                          "write it controls who is let through",
+                          path, (mode & S_IWOTH) ? "others" : "group", mode & 07777) == 0) {
+            char *w = ag_buf_steal(&b);
+            if (w && cl_push_str(&diags->warnings, &diags->nwarnings, w) != 0)
+                free(w);
         }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len == cap) {
-            ag_buf_printf(&b, "%s:1:1: file changed while reading; try again", path);
-            goto fail;
-        }
+        ag_buf_free(&b);
     }
-    dir = base_dir_of(path);
-    rc = load(path, dir, data, len, out, diags);
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        ag_buf_printf(&b,
-                      "%s:1:1: warning: file is writable by %s (mode %04o); whoever can "
-                      "write it controls who is let through",
-                      path, (st.st_mode & S_IWOTH) ? "others" : "group",
-                      (unsigned)(st.st_mode & 07777));
-        char *w = ag_buf_steal(&b);
-        if (w && cl_push_str(&diags->warnings, &diags->nwarnings, w) != 0)
-            free(w);
-    }
-    goto out;
-fail : {
-    char *e = ag_buf_steal(&b);
-    if (!e || cl_push_str(&diags->errors, &diags->nerrors, e) != 0) {
-        free(e);
-        e = ag_strdup("out of memory");
-        if (e && cl_push_str(&diags->errors, &diags->nerrors, e) != 0)
-            free(e);
-    }
-    rc = -1;
-}
-out:
-    if (fd >= 0)
-        close(fd);
-    if (data)
-        OPENSSL_cleanse(data, cap);
+    OPENSSL_cleanse(data, cap);
     free(data);
     free(dir);
-    ag_buf_free(&b);
     return rc;
 }
 
