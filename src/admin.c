@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "netaddr.h"
 
 /* The admin port serves a handful of scrapers and probes; keep it cheap and
  * unable to hold many sockets if something misbehaves. */
@@ -27,73 +28,28 @@ struct adm_server {
 static const char *const k_json = "application/json";
 static const char *const k_prom = "text/plain; version=0.0.4; charset=utf-8";
 
-/* "host:port" or "[v6]:port"; the host must be a literal address (or
- * localhost) so starting never waits on DNS. */
+/* The same reading as `listen` and `authgate check` (netaddr.c). */
 static int parse_listen(const char *spec, struct sockaddr_storage *ss, bool *v6, char *err,
                         size_t errlen)
 {
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *port;
-    size_t hlen;
+    socklen_t sl;
+    char why[400];
     if (!spec || !*spec) {
         snprintf(err, errlen, "empty admin listen address");
         return -1;
     }
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (!close || close[1] != ':') {
-            snprintf(err, errlen, "admin listen %s: expected [address]:port", spec);
-            return -1;
-        }
-        hlen = (size_t)(close - spec - 1);
-        if (hlen == 0 || hlen >= sizeof(host))
-            goto bad_host;
-        memcpy(host, spec + 1, hlen);
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(spec, ':');
-        if (!colon) {
-            snprintf(err, errlen, "admin listen %s: expected host:port", spec);
-            return -1;
-        }
-        hlen = (size_t)(colon - spec);
-        if (hlen == 0 || hlen >= sizeof(host) || memchr(spec, ':', hlen))
-            goto bad_host;
-        memcpy(host, spec, hlen);
-        port = colon + 1;
-    }
-    host[hlen] = '\0';
-
-    unsigned long p = 0;
-    size_t nd = 0;
-    for (; port[nd] >= '0' && port[nd] <= '9' && nd < 6; nd++)
-        p = p * 10 + (unsigned long)(port[nd] - '0');
-    if (nd == 0 || port[nd] != '\0' || p > 65535) {
-        snprintf(err, errlen, "admin listen %s: bad port", spec);
+    /* ":PORT" would mean every interface: the admin endpoints (metrics,
+     * status) must be put on an address on purpose. */
+    if (spec[0] == ':') {
+        snprintf(err, errlen, "admin listen %s: name the address (e.g. 127.0.0.1%s)", spec, spec);
         return -1;
     }
-
-    memset(ss, 0, sizeof(*ss));
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (spec[0] != '[' && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)p);
-        *v6 = false;
-        return 0;
+    if (na_listen_addr(spec, ss, &sl, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "admin listen %s", why);
+        return -1;
     }
-    if (spec[0] == '[' && inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)p);
-        *v6 = true;
-        return 0;
-    }
-bad_host:
-    snprintf(err, errlen,
-             "admin listen %s: host must be an IPv4 address, [IPv6 address] or localhost", spec);
-    return -1;
+    *v6 = ss->ss_family == AF_INET6;
+    return 0;
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -68,6 +68,7 @@ typedef struct cfg_auth {
     char *ca_file;
     long fetch_timeout_ms;      /* default 10000 */
     size_t token_cache_entries; /* default 10000; 0 disables */
+    int key_line, key_col;      /* the value naming the key source, for check's messages */
 } cfg_auth;
 
 typedef struct cfg_identity {
@@ -110,6 +111,7 @@ typedef struct cfg_config {
     cfg_route *routes;
     size_t nroutes;
     char hash[17]; /* first 16 hex of SHA-256 of the file bytes */
+    int listen_line, listen_col, admin_line, admin_col; /* 1:1 when defaulted */
 } cfg_config;
 
 /* A diagnostic list: errors and warnings, each "FILE:LINE:COL: message". */

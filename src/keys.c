@@ -813,14 +813,16 @@ static char *resolve_path(const char *dir, const char *p)
     return ag_buf_steal(&b);
 }
 
-static int start_manual(keys_store *ks, const cfg_auth *auth, const char *config_dir, char *err,
-                        size_t errlen)
+/* The manual key as keys_start loads it: read (a file resolved against
+ * config_dir) and parsed. *path_out is the file read, or NULL for inline. */
+static int manual_key(const cfg_auth *auth, const char *config_dir, jwt_key **out, char **path_out,
+                      char *err, size_t errlen)
 {
     int rc = -1;
     char *pem = NULL, *path = NULL;
     size_t pem_len = 0;
-    jwt_key *k = NULL;
     char kerr[256];
+    *out = NULL;
     if (!auth->issuer || !auth->issuer[0]) {
         set_msg(err, errlen, "auth: issuer is required with a manual verifier key");
         goto out;
@@ -841,10 +843,28 @@ static int start_manual(keys_store *ks, const cfg_auth *auth, const char *config
         }
         pem_len = strlen(pem);
     }
-    if (jwt_key_from_pem(pem, pem_len, &k, kerr, sizeof(kerr)) != 0) {
+    if (jwt_key_from_pem(pem, pem_len, out, kerr, sizeof(kerr)) != 0) {
         set_msg(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", kerr);
         goto out;
     }
+    rc = 0;
+out:
+    free(pem);
+    if (rc == 0 && path_out)
+        *path_out = path;
+    else
+        free(path);
+    return rc;
+}
+
+static int start_manual(keys_store *ks, const cfg_auth *auth, const char *config_dir, char *err,
+                        size_t errlen)
+{
+    int rc = -1;
+    char *path = NULL;
+    jwt_key *k = NULL;
+    if (manual_key(auth, config_dir, &k, &path, err, errlen) != 0)
+        goto out;
     ks->issuer = ag_strdup(auth->issuer);
     if (!ks->issuer) {
         set_msg(err, errlen, "out of memory");
@@ -866,8 +886,44 @@ static int start_manual(keys_store *ks, const cfg_auth *auth, const char *config
     rc = 0;
 out:
     jwt_key_unref(k);
-    free(pem);
     free(path);
+    return rc;
+}
+
+int keys_preflight(const cfg_auth *auth, const char *config_dir, char *err, size_t errlen)
+{
+    int rc = -1;
+    char *api_key = NULL, *auth_line = NULL, *host_line = NULL;
+    char host[MAX_HOST_BYTES + 1], issuer[MAX_HOST_BYTES + 16], url[MAX_URL_BYTES + 1];
+    char msg[512];
+    bool tls = false;
+    jwt_key *k = NULL;
+    if (auth->verifier_key_file || auth->verifier_key_pem) {
+        rc = manual_key(auth, config_dir, &k, NULL, err, errlen);
+        jwt_key_unref(k);
+        return rc;
+    }
+    if (!auth->auth_url) {
+        set_msg(err, errlen, "auth: need auth_url with an API key, or a verifier key with issuer");
+        return -1;
+    }
+    if (keys_auth_host(auth->auth_url, host, sizeof(host), msg, sizeof(msg)) != 0 ||
+        keys_derive_issuer(auth->auth_url, issuer, sizeof(issuer), msg, sizeof(msg)) != 0 ||
+        keys_metadata_url(auth->api_base_url, url, sizeof(url), &tls, msg, sizeof(msg)) != 0) {
+        set_msg(err, errlen, "auth: %s", msg);
+        goto out;
+    }
+    if (keys_read_api_key(auth, &api_key, err, errlen) != 0)
+        goto out;
+    if (keys_header_lines(api_key, host, &auth_line, &host_line, msg, sizeof(msg)) != 0) {
+        set_msg(err, errlen, "auth: %s", msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    free_secret(api_key);
+    free_secret(auth_line);
+    free(host_line);
     return rc;
 }
 

@@ -31,6 +31,11 @@ typedef struct keys_snapshot {
 int keys_start(const cfg_auth *auth, const char *config_dir, keys_store **out, char *err,
                size_t errlen);
 void keys_stop(keys_store *ks);
+/* What keys_start would refuse, found without contacting PropelAuth (for
+ * `authgate check`): the manual key read and parsed; or, with auth_url, the
+ * derived URLs and the API key read (a key file's mode judged exactly as at
+ * start-up). 0, or -1 with a one-line message in err. */
+int keys_preflight(const cfg_auth *auth, const char *config_dir, char *err, size_t errlen);
 
 /* Current snapshot (new reference) or NULL when no key is loaded yet. */
 keys_snapshot *keys_acquire(keys_store *ks);

@@ -6,13 +6,16 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/opensslv.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "cmds.h"
+#include "cfgtab.h"
 #include "config.h"
+#include "preflight.h"
 #include "server.h"
 #include "version.h"
 
@@ -23,7 +26,10 @@ static void usage(FILE *f)
                "                                 serve (also: authgate -c FILE)\n"
                "  authgate reload -c FILE --pid-file PATH\n"
                "                                 validate FILE, then make the daemon reload it\n"
-               "  authgate check -c FILE        validate a configuration\n"
+               "  authgate check -c FILE [--strict]\n"
+               "                                 everything run does short of serving;\n"
+               "                                 --strict: warnings fail it too\n"
+               "  authgate check --dump-keys    print the configuration keys (tab-separated)\n"
                "  authgate explain -c FILE [--token T | --token-file F] [--header 'N: v']...\n"
                "                   METHOD TARGET   decide one request offline\n"
                "  authgate mint --key PEM --issuer URL --user-id ID [...]\n"
@@ -31,12 +37,13 @@ static void usage(FILE *f)
                "  authgate version\n");
 }
 
-/* Parses "-c FILE" / "--config FILE" and, where allowed, "--pid-file PATH".
- * Returns the config file, or NULL after printing usage. */
-static const char *config_arg(int argc, char **argv, const char **pid_file)
+/* Parses "-c FILE" / "--config FILE" and, where allowed, "--pid-file PATH"
+ * and "--strict". Returns the config file, or NULL after printing usage. */
+static const char *config_arg(int argc, char **argv, const char **pid_file, bool *strict)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"pid-file", required_argument, NULL, 'p'},
+                                         {"strict", no_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *file = NULL;
@@ -53,6 +60,13 @@ static const char *config_arg(int argc, char **argv, const char **pid_file)
                 return NULL;
             }
             *pid_file = optarg;
+            break;
+        case 's':
+            if (!strict) {
+                fprintf(stderr, "authgate %s: --strict is not an option here\n", argv[0]);
+                return NULL;
+            }
+            *strict = true;
             break;
         case 'h':
             usage(stdout);
@@ -72,26 +86,49 @@ static const char *config_arg(int argc, char **argv, const char **pid_file)
 int cmd_run(int argc, char **argv)
 {
     const char *pid_file = NULL;
-    const char *file = config_arg(argc, argv, &pid_file);
+    const char *file = config_arg(argc, argv, &pid_file, NULL);
     if (!file)
         return 2;
     return srv_main(file, pid_file);
 }
 
+/* The whole pre-flight: the file (cfg_load_file, as run loads it), then what
+ * run does with it short of binding and serving (preflight.c). A file that
+ * passes starts the daemon, in the same environment. */
 int cmd_check(int argc, char **argv)
 {
-    const char *file = config_arg(argc, argv, NULL);
+    if (argc == 2 && strcmp(argv[1], "--dump-keys") == 0) {
+        cfg_dump_keys(stdout);
+        return 0;
+    }
+    bool strict = false;
+    const char *file = config_arg(argc, argv, NULL, &strict);
     if (!file)
         return 2;
     cfg_config *cfg = NULL;
     cfg_diags d = {0};
     int rc = cfg_load_file(file, &cfg, &d);
+    size_t nroutes = 0, nupstreams = 0;
+    char hash[17] = "";
+    if (rc == 0) {
+        nroutes = cfg->nroutes;
+        nupstreams = cfg->nupstreams;
+        memcpy(hash, cfg->hash, sizeof(hash));
+        if (pf_check(cfg, &d) > 0) /* takes cfg */
+            rc = -1;
+    }
     cfg_diags_print(&d, stdout);
+    size_t nwarn = d.nwarnings;
     cfg_diags_free(&d);
     if (rc != 0)
         return 1;
-    cfg_free(cfg);
-    printf("ok\n");
+    if (strict && nwarn > 0) {
+        printf("%zu warning%s, and --strict makes them fail the check\n", nwarn,
+               nwarn == 1 ? "" : "s");
+        return 1;
+    }
+    printf("ok: %zu route%s, %zu upstream%s, policy %s\n", nroutes, nroutes == 1 ? "" : "s",
+           nupstreams, nupstreams == 1 ? "" : "s", hash);
     return 0;
 }
 
@@ -101,7 +138,7 @@ int cmd_check(int argc, char **argv)
 int cmd_reload(int argc, char **argv)
 {
     const char *pid_file = NULL;
-    const char *file = config_arg(argc, argv, &pid_file);
+    const char *file = config_arg(argc, argv, &pid_file, NULL);
     if (!file)
         return 2;
     if (!pid_file) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "cfgtab.h"
 #include "config.h"
 #include "conns.h"
 #include "fwd.h"
@@ -29,6 +30,7 @@
 #include "admin.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "notify.h"
 #include "tcache.h"
 #include "resolve.h"
@@ -1064,27 +1066,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 
 /* ---- workers --------------------------------------------------------------- */
 
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl)
+/* The same reading as `authgate check` (netaddr.c): a host name is resolved. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, char *err,
+                        size_t errlen)
 {
-    char host[256];
-    const char *colon = strrchr(spec, ':');
-    if (!colon || (size_t)(colon - spec) >= sizeof(host))
-        return -1;
-    memcpy(host, spec, (size_t)(colon - spec));
-    host[colon - spec] = '\0';
-    char *h = host;
-    if (h[0] == '[') {
-        h++;
-        h[strlen(h) - 1] = '\0';
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai) != 0 || !ai)
-        return -1;
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *sl = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return 0;
+    return na_listen_addr(spec, ss, sl, err, errlen);
 }
 
 /* The one listening socket. Bound without SO_REUSEPORT, so a second daemon
@@ -1095,8 +1081,9 @@ static int bind_listener(const char *spec)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (parse_listen(spec, &ss, &sl) != 0) {
-        log_error("listen: cannot parse address %s (want HOST:PORT)", spec);
+    char err[512];
+    if (parse_listen(spec, &ss, &sl, err, sizeof(err)) != 0) {
+        log_error("listen: %s", err);
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1366,51 +1353,19 @@ static void resolver_answered(void *ctx)
         wake_all(s);
 }
 
-static bool str_differs(const char *a, const char *b)
+static void warn_one_restart_only(const char *key, void *ctx)
 {
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+    (void)ctx;
+    log_warn("reload: %s changed, but it only takes effect on restart", key);
 }
 
 /* Settings read once at start-up (sockets, threads, the key source, the log
  * target) are not changed by a reload; say so instead of letting the new
- * policy hash suggest that they were. */
+ * policy hash suggest that they were. Which keys those are is in the key
+ * table (cfgtab.c), not here. */
 static void warn_restart_only(const cfg_config *o, const cfg_config *n)
 {
-    struct {
-        const char *key;
-        bool changed;
-    } keys[] = {
-        {"listen", str_differs(o->listen, n->listen)},
-        {"admin_listen", str_differs(o->admin_listen, n->admin_listen)},
-        {"workers", o->workers != n->workers},
-        {"log.access_log", str_differs(o->log.access_log, n->log.access_log)},
-        {"log.level", str_differs(o->log.level, n->log.level)},
-        {"auth.auth_url", str_differs(o->auth.auth_url, n->auth.auth_url)},
-        {"auth.api_key_env", str_differs(o->auth.api_key_env, n->auth.api_key_env)},
-        {"auth.api_key_file", str_differs(o->auth.api_key_file, n->auth.api_key_file)},
-        {"auth.api_base_url", str_differs(o->auth.api_base_url, n->auth.api_base_url)},
-        {"auth.verifier_key_file",
-         str_differs(o->auth.verifier_key_file, n->auth.verifier_key_file)},
-        {"auth.verifier_key_pem", str_differs(o->auth.verifier_key_pem, n->auth.verifier_key_pem)},
-        {"auth.issuer", str_differs(o->auth.issuer, n->auth.issuer)},
-        {"auth.ca_file", str_differs(o->auth.ca_file, n->auth.ca_file)},
-        {"auth.refresh_interval", o->auth.refresh_interval_s != n->auth.refresh_interval_s},
-        {"auth.previous_key_grace", o->auth.previous_key_grace_s != n->auth.previous_key_grace_s},
-        {"auth.fetch_timeout_ms", o->auth.fetch_timeout_ms != n->auth.fetch_timeout_ms},
-        {"auth.token_cache_entries", o->auth.token_cache_entries != n->auth.token_cache_entries},
-        {"limits.max_connections", o->limits.max_connections != n->limits.max_connections},
-        {"limits.max_connections_per_ip",
-         o->limits.max_connections_per_ip != n->limits.max_connections_per_ip},
-        {"limits.idle_timeout_ms", o->limits.idle_timeout_ms != n->limits.idle_timeout_ms},
-        /* Lowering these applies at once; raising them needs bigger
-         * per-connection buffers, which are sized at start-up. */
-        {"limits.max_header_bytes (raised)",
-         n->limits.max_header_bytes > o->limits.max_header_bytes},
-        {"limits.max_uri_bytes (raised)", n->limits.max_uri_bytes > o->limits.max_uri_bytes},
-    };
-    for (size_t i = 0; i < AG_ARRAY_LEN(keys); i++)
-        if (keys[i].changed)
-            log_warn("reload: %s changed, but it only takes effect on restart", keys[i].key);
+    cfg_restart_only_changes(o, n, warn_one_restart_only, NULL);
 }
 
 static void reload(srv *s)

@@ -67,6 +67,7 @@ static void dump(const cfg_diags *d)
     "  issuer: https://auth.example.test\n"                                                        \
     "upstreams:\n"                                                                                 \
     "  app: http://127.0.0.1:9000\n"
+#define BASE_AUTH_UPSTREAM "upstreams:\n  app: http://127.0.0.1:9000\n"
 
 /* ---- fixtures with expected diagnostics ----------------------------------- */
 
@@ -528,10 +529,17 @@ START_TEST(test_J89_file_permissions)
                0666);
     cfg_config *c;
     cfg_diags d = {0};
+    /* The daemon refuses to read a secret from such a file, so loading
+     * refuses the file that names it (check and run agree). */
+    ck_assert_int_ne(cfg_load_file(cfgp, &c, &d), 0);
+    ck_assert(has_diag(d.errors, d.nerrors, "3:17: auth.api_key_file: "));
+    ck_assert(has_diag(d.errors, d.nerrors, "accessible by group or others (mode 0644)"));
+    ck_assert(has_diag(d.warnings, d.nwarnings, "file is writable by others (mode 0666)"));
+    cfg_diags_free(&d);
+
+    ck_assert_int_eq(chmod(keyp, 0600), 0);
     ck_assert_int_eq(cfg_load_file(cfgp, &c, &d), 0);
     ck_assert_str_eq(c->auth.api_key_file, keyp); /* resolved next to the config */
-    ck_assert(has_diag(d.warnings, d.nwarnings, "3:17: warning: auth.api_key_file: "));
-    ck_assert(has_diag(d.warnings, d.nwarnings, "accessible by group or others (mode 0644)"));
     ck_assert(has_diag(d.warnings, d.nwarnings, "file is writable by others (mode 0666)"));
     cfg_free(c);
     cfg_diags_free(&d);
@@ -721,6 +729,172 @@ START_TEST(test_J89_empty_route_path_next_to_protected_tree)
 }
 END_TEST
 
+/* ---- root cause first (issue 13, finding 2) --------------------------------- */
+
+/* Loads yaml expecting failure; returns the diagnostics for inspection. */
+static void load_fail(const char *yaml, cfg_diags *d)
+{
+    cfg_config *c;
+    ck_assert_int_ne(load_str(yaml, &c, d), 0);
+    ck_assert_ptr_null(c);
+}
+
+static size_t diag_index(const cfg_diags *d, const char *needle)
+{
+    for (size_t i = 0; i < d->nerrors; i++)
+        if (strstr(d->errors[i], needle))
+            return i;
+    return SIZE_MAX;
+}
+
+START_TEST(test_misspelt_section_is_the_only_error)
+{
+    cfg_diags d;
+    load_fail(
+        "auth:\n"
+        "  verifier_key_pem: \"-----BEGIN PUBLIC KEY-----\\nx\\n-----END PUBLIC KEY-----\\n\"\n"
+        "  issuer: https://auth.example.test\n"
+        "routes:\n"
+        "  - {path: /x, policy: public, upstream: app}\n"
+        "upstream:\n"
+        "  app: http://127.0.0.1:9000\n",
+        &d);
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "unknown key \"upstream\" (did you mean \"upstreams\"?)"));
+    ck_assert(!has_diag(d.errors, d.nerrors, "upstreams: missing"));
+    ck_assert(!has_diag(d.errors, d.nerrors, "unknown upstream"));
+    ck_assert_uint_eq(d.nerrors, 1);
+    cfg_diags_free(&d);
+
+    load_fail("auth:\n  verifier_key_pem: \"-----BEGIN PUBLIC KEY-----\\nx\\n\"\n"
+              "  isuer: https://auth.example.test\n" BASE_AUTH_UPSTREAM
+              "routes:\n  - {path: /x, policy: public}\n",
+              &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "did you mean \"issuer\"?"));
+    ck_assert(!has_diag(d.errors, d.nerrors, "issuer is required"));
+    cfg_diags_free(&d);
+
+    /* inside a route: a misspelt policy key is one error, not two */
+    load_fail(BASE_AUTH "routes:\n  - {path: /x, polcy: public}\n", &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "did you mean \"policy\"?"));
+    ck_assert(!has_diag(d.errors, d.nerrors, "policy is required"));
+    cfg_diags_free(&d);
+
+    /* a genuinely missing section is still reported */
+    load_fail(BASE_AUTH, &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "routes: missing"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_no_lint_on_routes_with_errors)
+{
+    cfg_config *c;
+    cfg_diags d;
+    /* the public route's policy is mistyped: no "lies under" warning for it */
+    load_fail(BASE_AUTH "routes:\n"
+                        "  - {path: \"/api/**\", policy: require_user}\n"
+                        "  - {path: /api/x, policy: pubic}\n",
+              &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "unknown policy \"pubic\" (did you mean \"public\"?)"));
+    ck_assert_uint_eq(d.nwarnings, 0);
+    cfg_diags_free(&d);
+
+    /* a duplicate /api/ ** is an error, never "lies under itself" */
+    load_fail(BASE_AUTH "routes:\n"
+                        "  - {path: \"/api/**\", policy: require_user}\n"
+                        "  - {path: \"/api/**\", policy: public}\n",
+              &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "ambiguous"));
+    ck_assert_uint_eq(d.nwarnings, 0);
+    cfg_diags_free(&d);
+
+    /* same subtree, disjoint methods: not a hole either */
+    ck_assert_int_eq(load_str(BASE_AUTH
+                              "routes:\n"
+                              "  - {path: \"/api/**\", methods: [POST], policy: require_user}\n"
+                              "  - {path: \"/api/**\", methods: [GET], policy: public}\n",
+                              &c, &d),
+                     0);
+    ck_assert_uint_eq(d.nwarnings, 0);
+    cfg_free(c);
+    cfg_diags_free(&d);
+
+    /* the lint itself still works */
+    ck_assert_int_eq(load_str(BASE_AUTH "routes:\n"
+                                        "  - {path: \"/api/**\", policy: require_user}\n"
+                                        "  - {path: /api/x, policy: public}\n",
+                              &c, &d),
+                     0);
+    ck_assert(has_diag(d.warnings, d.nwarnings, "lies under protected route"));
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_did_you_mean_values)
+{
+    cfg_diags d;
+    load_fail(BASE_AUTH "routes:\n"
+                        "  - path: /api/org/{org_id}/a\n"
+                        "    policy: require_org_member_with_min_role\n"
+                        "    role: Admin\n"
+                        "  - {path: /b, policy: Public}\n"
+                        "  - {path: /c, policy: require_superuser}\n",
+              &d);
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "(did you mean \"require_org_member_with_minimum_role\"?)"));
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "unknown policy \"Public\" (did you mean \"public\"?)"));
+    /* nothing close: the whole list */
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "unknown policy \"require_superuser\" (one of public,"));
+    cfg_diags_free(&d);
+
+    load_fail(BASE_AUTH "log: {level: inf}\nidentity: {user_orgs: Requested}\n"
+                        "routes:\n  - {path: /x, policy: public}\n",
+              &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "got \"inf\" (did you mean \"info\"?)"));
+    ck_assert(has_diag(d.errors, d.nerrors, "got \"Requested\" (did you mean \"requested\"?)"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_yaml_trap_hints)
+{
+    cfg_diags d;
+    load_fail("listen: 127.0.0.1:1\nauth:\n\tissuer: x\n", &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "3:1: invalid YAML"));
+    ck_assert(has_diag(d.errors, d.nerrors, "indent with spaces"));
+    cfg_diags_free(&d);
+
+    load_fail(BASE_AUTH "routes:\n  - { path: /api/org/{org_id}, policy: require_org_member }\n",
+              &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "quote the template"));
+    cfg_diags_free(&d);
+
+    load_fail("listen: [::1]:8080\n", &d);
+    ck_assert(has_diag(d.errors, d.nerrors, "quote an IPv6 address"));
+    cfg_diags_free(&d);
+
+    /* a syntax error that is none of these gets no hint */
+    load_fail("a: b: c\n", &d);
+    ck_assert(!has_diag(d.errors, d.nerrors, "quote"));
+    ck_assert(!has_diag(d.errors, d.nerrors, "spaces"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_errors_read_top_down_root_first)
+{
+    cfg_diags d;
+    /* the unknown key comes first even though a later one is derived from nothing */
+    load_fail("listn: 127.0.0.1:1\n" BASE_AUTH "routes:\n  - {path: /x, policy: public}\n", &d);
+    ck_assert_uint_eq(diag_index(&d, "unknown key \"listn\""), 0);
+    cfg_diags_free(&d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -743,6 +917,11 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_10k_routes_load);
     tcase_add_test(tc, test_demo_config_loads);
     tcase_add_test(tc, test_J89_empty_route_path_next_to_protected_tree);
+    tcase_add_test(tc, test_misspelt_section_is_the_only_error);
+    tcase_add_test(tc, test_no_lint_on_routes_with_errors);
+    tcase_add_test(tc, test_did_you_mean_values);
+    tcase_add_test(tc, test_yaml_trap_hints);
+    tcase_add_test(tc, test_errors_read_top_down_root_first);
     suite_add_tcase(s, tc);
     return s;
 }
