@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jnum.h"
+
 /* Deeper JSON than this inside metadata/properties is refused; the verifier
  * already caps the whole payload at the same depth. */
 #define ID_MAX_DEPTH 64
@@ -90,8 +92,14 @@ static int put_json(ag_buf *b, const json_t *v, int depth)
         }
         return ag_buf_append(b, "]", 1);
     }
-    case JSON_STRING:
+    case JSON_STRING: {
+        /* An integer beyond 64 bits goes out digit for digit as it came. */
+        size_t blen;
+        const char *big = jnum_big_text(v, &blen);
+        if (big)
+            return ag_buf_append(b, big, blen);
         return ag_buf_json_str(b, json_string_value(v), json_string_length(v));
+    }
     case JSON_INTEGER:
         return ag_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     case JSON_REAL: {
@@ -152,7 +160,7 @@ static int strs_from(const json_t *v, id_strs *out)
         return -1;
     size_t n = json_array_size(v);
     for (size_t i = 0; i < n; i++)
-        if (!json_is_string(json_array_get(v, i)))
+        if (!jnum_is_string(json_array_get(v, i)))
             return -1;
     if (n == 0)
         return 0;
@@ -256,22 +264,22 @@ static int org_parse(const char *key, size_t keylen, const json_t *e, id_org *o)
     const json_t *legacy = json_object_get(e, "legacy_org_id");
 
     /* Stricter than the libraries: the entry must be filed under its own id. */
-    if (!json_is_string(id) || json_string_length(id) != keylen ||
+    if (!jnum_is_string(id) || json_string_length(id) != keylen ||
         memcmp(json_string_value(id), key, keylen) != 0)
         goto out;
     if (json_is_null(role)) {
         rc = 1;
         goto out;
     }
-    if (!json_is_string(role) || !json_is_string(name) || !json_is_string(url) ||
+    if (!jnum_is_string(role) || !jnum_is_string(name) || !jnum_is_string(url) ||
         !(json_is_object(meta) || json_is_null(meta)))
         goto out;
     if (json_is_null(structure))
         structure = NULL;
     if (json_is_null(addl))
         addl = NULL;
-    if ((structure && !json_is_string(structure)) ||
-        (legacy && !json_is_string(legacy) && !json_is_null(legacy)))
+    if ((structure && !jnum_is_string(structure)) ||
+        (legacy && !jnum_is_string(legacy) && !json_is_null(legacy)))
         goto out;
     if (strs_from(inh, &o->inherited) != 0 || strs_from(perms, &o->perms) != 0 ||
         strs_from(addl, &o->additional) != 0)
@@ -307,20 +315,6 @@ static int org_ptr_cmp(const void *x, const void *y)
     return key_cmp(&a->key, b->key.s, b->key.len);
 }
 
-static int claim_seconds(const json_t *v, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        *out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
-        return 0;
-    }
-    return -1;
-}
-
 static void user_free(id_user *u)
 {
     if (!u)
@@ -351,7 +345,7 @@ static int user_orgs(id_user *u, const json_t *claims)
             return -1;
         if (json_object_size(active) > 0) {
             const json_t *id = json_object_get(active, "org_id");
-            if (!json_is_string(id))
+            if (!jnum_is_string(id))
                 return -1;
             u->orgs = calloc(1, sizeof(*u->orgs));
             u->active_org_id = ag_strndup(json_string_value(id), json_string_length(id));
@@ -461,15 +455,15 @@ int id_user_from_claims(const json_t *claims, id_user **out, const char **reason
         goto out;
     u->refs = 1;
     const json_t *uid = json_object_get(claims, "user_id");
-    if (!json_is_string(uid) || json_string_length(uid) == 0)
+    if (!jnum_is_string(uid) || json_string_length(uid) == 0)
         goto out;
-    if (claim_seconds(json_object_get(claims, "exp"), &u->exp) != 0)
+    if (jnum_seconds(json_object_get(claims, "exp"), &u->exp) != 0)
         goto out;
     u->user_id = ag_strndup(json_string_value(uid), json_string_length(uid));
     if (!u->user_id)
         goto out;
     const json_t *email = json_object_get(claims, "email");
-    if (json_is_string(email) &&
+    if (jnum_is_string(email) &&
         !(u->email = ag_strndup(json_string_value(email), json_string_length(email))))
         goto out;
     if (user_orgs(u, claims) != 0)

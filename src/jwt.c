@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "jnum.h"
 #include "util.h"
 
 /* Limits. The header of a genuine token is ~40 bytes; 1 KiB of JSON leaves room
@@ -340,27 +341,6 @@ static int json_depth_ok(const unsigned char *s, size_t len, int max)
     return 0;
 }
 
-/* A JSON number as integer seconds, truncated toward zero like Python's int(),
- * saturating instead of overflowing. Returns -1 if v is not a number. */
-static int claim_seconds(const json_t *v, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 9.2e18)
-            *out = INT64_MAX;
-        else if (d <= -9.2e18)
-            *out = INT64_MIN;
-        else
-            *out = (int64_t)d;
-        return 0;
-    }
-    return -1;
-}
-
 static int64_t sat_add(int64_t a, int64_t b)
 {
     int64_t r;
@@ -416,13 +396,13 @@ static jwt_status check_claims(const json_t *c, const jwt_params *p)
 
     /* Types first: a numeric string is refused even though Python's int()
      * would take it (propelauth-libraries.md 1.4, "fail closed"). */
-    if (claim_seconds(jexp, &exp) != 0 || claim_seconds(jiat, &iat) != 0)
+    if (jnum_seconds(jexp, &exp) != 0 || jnum_seconds(jiat, &iat) != 0)
         return JWT_BAD_CLAIMS;
-    if (jnbf && claim_seconds(jnbf, &nbf) != 0)
+    if (jnbf && jnum_seconds(jnbf, &nbf) != 0)
         return JWT_BAD_CLAIMS;
     if (!jiss || json_is_null(jiss))
         return JWT_BAD_CLAIMS;
-    if ((jsub && !json_is_string(jsub)) || (jjti && !json_is_string(jjti)))
+    if ((jsub && !jnum_is_string(jsub)) || (jjti && !jnum_is_string(jjti)))
         return JWT_BAD_CLAIMS;
 
     if (exp <= sat_add(p->now, -leeway))
@@ -432,11 +412,11 @@ static jwt_status check_claims(const json_t *c, const jwt_params *p)
     if (jnbf && nbf > sat_add(p->now, leeway))
         return JWT_NOT_YET_VALID;
 
-    if (!p->issuer || !json_is_string(jiss) || json_string_length(jiss) != strlen(p->issuer) ||
+    if (!p->issuer || !jnum_is_string(jiss) || json_string_length(jiss) != strlen(p->issuer) ||
         memcmp(json_string_value(jiss), p->issuer, strlen(p->issuer)) != 0)
         return JWT_BAD_ISSUER;
 
-    if (!json_is_string(juid) || json_string_length(juid) == 0)
+    if (!jnum_is_string(juid) || json_string_length(juid) == 0)
         return JWT_BAD_CLAIMS;
     return JWT_OK;
 }
@@ -540,7 +520,8 @@ jwt_status jwt_verify(const char *tok, size_t len, const jwt_params *p, json_t *
         goto out;
 
     st = JWT_MALFORMED;
-    claims = json_loadb((const char *)payload, (size_t)plen, JSON_REJECT_DUPLICATES, &jerr);
+    /* Integers beyond 64 bits are kept (jnum.h): both libraries accept them. */
+    claims = jnum_loadb((const char *)payload, (size_t)plen, JSON_REJECT_DUPLICATES, &jerr);
     if (!claims || !json_is_object(claims))
         goto out;
     st = check_claims(claims, p);

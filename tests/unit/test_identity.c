@@ -6,6 +6,7 @@
 
 #include "fixtures/tokhelp.h"
 #include "identity.h"
+#include "jnum.h"
 #include "util.h"
 
 static id_user *user_ok(const char *json)
@@ -677,6 +678,50 @@ START_TEST(test_F56_large_values_and_numbers)
 }
 END_TEST
 
+/* Integers beyond 64 bits (parsed the way the verifier parses a payload)
+ * reach X-User digit for digit; where a string is required they are refused. */
+START_TEST(test_big_integers_exact_in_x_user)
+{
+    static const char ok[] = "{\"user_id\":\"u1\",\"exp\":99999999999999999999,"
+                             "\"properties\":{\"n\":12345678901234567890,"
+                             "\"m\":[-123456789012345678901234567890,1]}}";
+    json_error_t e;
+    json_t *c = jnum_loadb(ok, strlen(ok), JSON_REJECT_DUPLICATES, &e);
+    ck_assert_ptr_nonnull(c);
+    id_user *u = NULL;
+    const char *reason = NULL;
+    ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
+    json_decref(c);
+    ck_assert(id_user_exp(u) == INT64_MAX);
+    const char *h = id_user_header(u, ID_ORGS_ALL, NULL, NULL);
+    assert_header_safe(h);
+    ck_assert_msg(strstr(h, "\"properties\":{\"n\":12345678901234567890,"
+                            "\"m\":[-123456789012345678901234567890,1]}") != NULL,
+                  "%s", h);
+    id_user_unref(u);
+
+    static const char *const bad[] = {
+        "{\"user_id\":12345678901234567890,\"exp\":1790001800}",
+        "{\"user_id\":\"u1\",\"exp\":1790001800,\"org_id_to_org_member_info\":{\"o1\":{"
+        "\"org_id\":\"o1\",\"org_name\":\"O\",\"url_safe_org_name\":\"o\",\"org_metadata\":{},"
+        "\"user_role\":12345678901234567890,\"inherited_user_roles_plus_current_role\":[],"
+        "\"user_permissions\":[]}}}",
+        "{\"user_id\":\"u1\",\"exp\":1790001800,\"org_id_to_org_member_info\":{\"o1\":{"
+        "\"org_id\":\"o1\",\"org_name\":\"O\",\"url_safe_org_name\":\"o\",\"org_metadata\":{},"
+        "\"user_role\":\"Admin\",\"inherited_user_roles_plus_current_role\":[\"Admin\"],"
+        "\"user_permissions\":[12345678901234567890]}}}",
+    };
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
+        c = jnum_loadb(bad[i], strlen(bad[i]), JSON_REJECT_DUPLICATES, &e);
+        ck_assert_ptr_nonnull(c);
+        u = (id_user *)0x1;
+        ck_assert_msg(id_user_from_claims(c, &u, &reason) == -1, "accepted %s", bad[i]);
+        ck_assert_ptr_null(u);
+        json_decref(c);
+    }
+}
+END_TEST
+
 START_TEST(test_deep_metadata_refused)
 {
     ag_buf b;
@@ -754,6 +799,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_F56_non_ascii_and_hostile_strings);
     tcase_add_test(tc, test_F56_large_values_and_numbers);
     tcase_add_test(tc, test_deep_metadata_refused);
+    tcase_add_test(tc, test_big_integers_exact_in_x_user);
     tcase_add_test(tc, test_refcount_shared);
     tcase_add_test(tc, test_from_verified_token);
     suite_add_tcase(s, tc);

@@ -433,6 +433,54 @@ START_TEST(test_A9_duplicate_claims_signed)
 }
 END_TEST
 
+/* Integers beyond 64 bits: both libraries accept them, so does the verifier.
+ * A far-future exp is simply not expired; a far-past one is expired. */
+START_TEST(test_big_integers_accepted)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%s}",
+             TH_ISS, (long long)TH_NOW, "99999999999999999999");
+    char *t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_OK);
+    free(t);
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%s}",
+             TH_ISS, (long long)TH_NOW, "-99999999999999999999");
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_EXPIRED);
+    free(t);
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%s,\"exp\":%lld}",
+             TH_ISS, "99999999999999999999", (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_NOT_YET_VALID);
+    free(t);
+    snprintf(buf, sizeof(buf),
+             "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld,"
+             "\"properties\":{\"n\":12345678901234567890}}",
+             TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_OK);
+    free(t);
+    /* A big number is a number: never a string where a string is required. */
+    snprintf(buf, sizeof(buf), "{\"user_id\":%s,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+             "12345678901234567890", TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_BAD_CLAIMS);
+    free(t);
+    snprintf(buf, sizeof(buf),
+             "{\"user_id\":\"u1\",\"sub\":%s,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+             "12345678901234567890", TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_BAD_CLAIMS);
+    free(t);
+    /* exp_not_finite: a real beyond double range stays refused. */
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":1e400}",
+             TH_ISS, (long long)TH_NOW);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_MALFORMED);
+    free(t);
+}
+END_TEST
+
 /* ---- A11 */
 static jwt_status verify_times(long long iat, long long exp, const char *nbf)
 {
@@ -1279,6 +1327,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_A7_crit_header);
     tcase_add_test(tc, test_A9_claim_types);
     tcase_add_test(tc, test_A9_duplicate_claims_signed);
+    tcase_add_test(tc, test_big_integers_accepted);
     tcase_add_test(tc, test_A11_time_windows);
     tcase_add_test(tc, test_A12_issuer_exact);
     tcase_add_test(tc, test_A13_compact_shape);
