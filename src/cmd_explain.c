@@ -78,8 +78,9 @@ static void decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now,
 static void print_json(const gate_decision *d)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "decision", json_string(d->status == 0 ? "allow" : "deny"));
-    json_object_set_new(o, "status", json_integer(d->status == 0 ? 0 : d->status));
+    bool fwd = d->outcome == GATE_FORWARD;
+    json_object_set_new(o, "decision", json_string(fwd ? "allow" : "deny"));
+    json_object_set_new(o, "status", json_integer(fwd ? 0 : d->status));
     json_object_set_new(o, "reason", json_string(d->reason ? d->reason : ""));
     json_object_set_new(o, "route", d->route ? json_string(d->route->path) : json_null());
     json_object_set_new(o, "policy",
@@ -161,7 +162,7 @@ static void print_text(const gate *g, const xreq *r, const gate_decision *d, con
         for (size_t i = 0; i < d->pol.nchecks; i++)
             printf("  [%s] %s\n", d->pol.check_ok[i] ? "pass" : "FAIL", d->pol.checks[i]);
     }
-    if (d->status == 0) {
+    if (d->outcome == GATE_FORWARD) {
         printf("decision:  ALLOW: forwarded to upstream %s\n",
                d->route && d->route->upstream ? d->route->upstream->name : "?");
         printf("%s: %s\n", gate_config(g)->identity.user_header,
@@ -331,7 +332,7 @@ int cmd_explain(int argc, char **argv)
         print_json(&d);
     else
         print_text(g, &r, &d, file);
-    rc = d.status == 0 ? 0 : 1;
+    rc = d.outcome == GATE_FORWARD ? 0 : 1;
     gate_decision_clear(&d);
     goto out;
 usage:

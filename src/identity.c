@@ -18,10 +18,6 @@
  * already caps the whole payload at the same depth. */
 #define ID_MAX_DEPTH 64
 
-/* Every refusal is the catalog's single code for a signed but unusable payload
- * (security.md case 18). */
-#define ID_REASON "token_claims"
-
 typedef struct id_str {
     char *s;
     size_t len;
@@ -439,15 +435,16 @@ out:
     return rc;
 }
 
-int id_user_from_claims(const json_t *claims, id_user **out, const char **reason)
+int id_user_from_claims(const json_t *claims, id_user **out, ag_reason *reason)
 {
     int rc = -1;
     id_user *u = NULL;
 
     if (out)
         *out = NULL;
+    /* Every refusal is the one code for a signed but unusable payload. */
     if (reason)
-        *reason = ID_REASON;
+        *reason = AR_TOKEN_CLAIMS;
     if (!out || !json_is_object(claims))
         goto out;
     u = calloc(1, sizeof(*u));
@@ -481,7 +478,7 @@ int id_user_from_claims(const json_t *claims, id_user **out, const char **reason
     *out = u;
     u = NULL;
     if (reason)
-        *reason = NULL;
+        *reason = AR_OK;
     rc = 0;
 out:
     user_free(u);
@@ -639,4 +636,39 @@ const char *id_user_header(const id_user *u, id_orgs_mode mode, const id_org *re
 const char *id_org_header(const id_org *o)
 {
     return o ? o->xorg : NULL;
+}
+
+static const char *strs_at(const id_strs *a, size_t i)
+{
+    return i < a->n ? a->v[i].s : NULL;
+}
+
+size_t id_org_inherited_count(const id_org *o)
+{
+    return o ? o->inherited.n : 0;
+}
+
+const char *id_org_inherited_at(const id_org *o, size_t i)
+{
+    return o ? strs_at(&o->inherited, i) : NULL;
+}
+
+size_t id_org_permission_count(const id_org *o)
+{
+    return o ? o->perms.n : 0;
+}
+
+const char *id_org_permission_at(const id_org *o, size_t i)
+{
+    return o ? strs_at(&o->perms, i) : NULL;
+}
+
+size_t id_org_additional_count(const id_org *o)
+{
+    return o ? o->additional.n : 0;
+}
+
+const char *id_org_additional_at(const id_org *o, size_t i)
+{
+    return o ? strs_at(&o->additional, i) : NULL;
 }

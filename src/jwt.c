@@ -284,33 +284,37 @@ const char *jwt_key_fingerprint(const jwt_key *k)
 
 /* ---------------------------------------------------------------- verify */
 
-const char *jwt_status_reason(jwt_status s)
+ag_reason jwt_status_code(jwt_status s)
 {
-    /* Names from security.md section 5. An oversized token is "malformed" there
-     * (case 17); callers that need the distinction have the enum. */
+    /* An oversized token is "malformed" to the client; callers that need the
+     * distinction have the enum. */
     switch (s) {
     case JWT_OK:
-        return "ok";
+        return AR_OK;
     case JWT_MALFORMED:
-        return "token_malformed";
     case JWT_TOO_LARGE:
-        return "token_malformed";
+        return AR_TOKEN_MALFORMED;
     case JWT_BAD_ALG:
-        return "token_alg";
+        return AR_TOKEN_ALG;
     case JWT_BAD_SIGNATURE:
-        return "token_signature";
+        return AR_TOKEN_SIGNATURE;
     case JWT_EXPIRED:
-        return "token_expired";
+        return AR_TOKEN_EXPIRED;
     case JWT_NOT_YET_VALID:
-        return "token_not_yet_valid";
+        return AR_TOKEN_NOT_YET_VALID;
     case JWT_BAD_ISSUER:
-        return "token_issuer";
+        return AR_TOKEN_ISSUER;
     case JWT_BAD_CLAIMS:
-        return "token_claims";
+        return AR_TOKEN_CLAIMS;
     case JWT__COUNT:
         break;
     }
-    return "token_malformed";
+    return AR_TOKEN_MALFORMED;
+}
+
+const char *jwt_status_reason(jwt_status s)
+{
+    return reason_name(jwt_status_code(s));
 }
 
 /* Nesting depth of a JSON text, measured without parsing it, so a deeply nested
@@ -379,10 +383,30 @@ out:
     return st;
 }
 
-static jwt_status check_claims(const json_t *c, const jwt_params *p)
+static void note_facts(const json_t *c, const jwt_params *p, int64_t leeway, jwt_facts *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->parsed = true;
+    f->now = p->now;
+    f->leeway = leeway;
+    f->has_exp = jnum_seconds(json_object_get(c, "exp"), &f->exp) == 0;
+    f->has_iat = jnum_seconds(json_object_get(c, "iat"), &f->iat) == 0;
+    f->has_nbf = jnum_seconds(json_object_get(c, "nbf"), &f->nbf) == 0;
+    const json_t *iss = json_object_get(c, "iss");
+    if (jnum_is_string(iss)) {
+        f->iss_is_string = true;
+        f->iss_len = json_string_length(iss);
+        snprintf(f->iss, sizeof(f->iss), "%s", json_string_value(iss));
+    }
+}
+
+static jwt_status check_claims(const json_t *c, const jwt_params *p, jwt_facts *facts)
 {
     int64_t exp, iat, nbf;
     int64_t leeway = p->leeway < 0 ? 0 : p->leeway;
+
+    if (facts && json_is_object(c))
+        note_facts(c, p, leeway, facts);
 
     if (!json_is_object(c))
         return JWT_MALFORMED;
@@ -441,6 +465,12 @@ out:
 }
 
 jwt_status jwt_verify(const char *tok, size_t len, const jwt_params *p, json_t **claims_out)
+{
+    return jwt_verify_facts(tok, len, p, claims_out, NULL);
+}
+
+jwt_status jwt_verify_facts(const char *tok, size_t len, const jwt_params *p, json_t **claims_out,
+                            jwt_facts *facts)
 {
     jwt_status st = JWT_MALFORMED;
     unsigned char hdr[JWT_MAX_HEADER_JSON + 4];
@@ -524,7 +554,7 @@ jwt_status jwt_verify(const char *tok, size_t len, const jwt_params *p, json_t *
     claims = jnum_loadb((const char *)payload, (size_t)plen, JSON_REJECT_DUPLICATES, &jerr);
     if (!claims || !json_is_object(claims))
         goto out;
-    st = check_claims(claims, p);
+    st = check_claims(claims, p, facts);
     if (st != JWT_OK)
         goto out;
     *claims_out = claims;

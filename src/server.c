@@ -142,7 +142,7 @@ static void conn_sweep(worker *w, int64_t now)
         if (!ci)
             continue;
         if (r->x)
-            r->x->d.reason = "client_header_timeout";
+            r->x->d.reason = reason_name(AR_CLIENT_HEADER_TIMEOUT);
         log_info("client_header_timeout: request head not complete within "
                  "request_timeout_ms (worker %d), closing",
                  w->id);
@@ -221,7 +221,7 @@ static const char *decision_name(const xchg *x)
     const gate_decision *d = &x->d;
     if (x->status == 0)
         return "aborted";
-    if (d->status == 0 && d->route)
+    if (d->outcome == GATE_FORWARD && d->route)
         return x->upstream_error ? "error" : "allow";
     if (x->status >= 500)
         return "error";
@@ -283,7 +283,7 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     else
         rc |= ag_buf_puts(&b, "null");
     rc |= ag_buf_puts(&b, ",\"upstream\":");
-    if (d->route && d->route->upstream && d->status == 0)
+    if (d->route && d->route->upstream && d->outcome == GATE_FORWARD)
         rc |= ag_buf_json_str(&b, d->route->upstream->name, strlen(d->route->upstream->name));
     else
         rc |= ag_buf_puts(&b, "null");
@@ -415,6 +415,7 @@ out:
 static enum MHD_Result reject_now(xchg *x, int status, const char *error, const char *reason,
                                   bool close)
 {
+    x->d.outcome = GATE_REFUSE;
     x->d.status = status;
     x->d.error = error;
     x->d.reason = reason;
@@ -804,7 +805,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         .nheaders = hc.n,
     };
     gate_decide(x->gate, w->keys, w->cache, &req, ag_now_wall(), &x->d);
-    if (x->d.status != 0) {
+    if (x->d.outcome != GATE_FORWARD) {
         x->state = XS_REJECTED;
         /* 400-class protocol errors close; so does a denial of a request with
          * a large or chunked body, which is never read (libmicrohttpd closes
@@ -826,6 +827,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     x->nhdrs_in = 0;
     if (started != 0) {
         x->state = XS_REJECTED;
+        x->d.outcome = GATE_REFUSE;
         x->d.status = 502;
         x->d.error = "bad_gateway";
         x->d.reason = x->upstream_error;

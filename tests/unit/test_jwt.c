@@ -1193,7 +1193,7 @@ START_TEST(test_mint_layout_and_inheritance)
     ck_assert_int_eq(json_integer_value(json_object_get(c, "exp")), 1790001800);
     ck_assert_str_eq(json_string_value(json_object_get(c, "email")), "a@example.com");
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
     ck_assert_uint_eq(id_user_org_count(u), 4);
     const id_org *o1 = id_user_get_org(u, "o1", 2);
@@ -1226,7 +1226,7 @@ START_TEST(test_mint_inherited_multi_role_active_org)
     json_t *c = mint_claims(args, JWT_OK);
     ck_assert_ptr_null(json_object_get(c, "org_id_to_org_member_info"));
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
     ck_assert_str_eq(id_user_active_org_id(u), "m");
     ck_assert_uint_eq(id_user_org_count(u), 1);
