@@ -389,6 +389,7 @@ static void note_facts(const json_t *c, const jwt_params *p, int64_t leeway, jwt
     f->parsed = true;
     f->now = p->now;
     f->leeway = leeway;
+    f->want_iss = p->issuer;
     f->has_exp = jnum_seconds(json_object_get(c, "exp"), &f->exp) == 0;
     f->has_iat = jnum_seconds(json_object_get(c, "iat"), &f->iat) == 0;
     f->has_nbf = jnum_seconds(json_object_get(c, "nbf"), &f->nbf) == 0;

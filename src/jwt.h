@@ -65,8 +65,9 @@ typedef struct jwt_facts {
     bool has_exp, has_iat, has_nbf;
     int64_t exp, iat, nbf; /* whole seconds, saturated */
     bool iss_is_string;
-    char iss[256];  /* the token's iss (truncated, NUL-terminated) */
-    size_t iss_len; /* its full length */
+    char iss[256];        /* the token's iss (truncated, NUL-terminated) */
+    size_t iss_len;       /* its full length */
+    const char *want_iss; /* the configured issuer (jwt_params.issuer) */
 } jwt_facts;
 
 /* jwt_verify, also filling *facts when facts is not NULL. */
