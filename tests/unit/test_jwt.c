@@ -481,6 +481,41 @@ START_TEST(test_big_integers_accepted)
 }
 END_TEST
 
+/* What the checks compared is reported once the signature held, also on a
+ * refusal; before that nothing is claimed. */
+START_TEST(test_verify_facts)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"user_id\":\"u1\",\"iss\":\"https://other\",\"iat\":%lld,\"exp\":%lld,"
+             "\"nbf\":%lld}",
+             (long long)TH_NOW, (long long)TH_NOW - 61, (long long)TH_NOW - 5);
+    char *t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    jwt_params p = params();
+    json_t *claims = NULL;
+    jwt_facts f;
+    memset(&f, 0x5A, sizeof(f));
+    ck_assert_int_eq(jwt_verify_facts(t, strlen(t), &p, &claims, &f), JWT_EXPIRED);
+    ck_assert_ptr_null(claims);
+    ck_assert(f.parsed && f.has_exp && f.has_iat && f.has_nbf && f.iss_is_string);
+    ck_assert_int_eq(f.now, TH_NOW);
+    ck_assert_int_eq(f.leeway, 60);
+    ck_assert_int_eq(f.exp, TH_NOW - 61);
+    ck_assert_int_eq(f.nbf, TH_NOW - 5);
+    ck_assert_str_eq(f.iss, "https://other");
+    ck_assert_uint_eq(f.iss_len, 13);
+    ck_assert_str_eq(f.want_iss, TH_ISS);
+    free(t);
+    /* A bad signature: nothing parsed, nothing reported. */
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    t[strlen(t) - 3] ^= 1;
+    memset(&f, 0, sizeof(f));
+    ck_assert_int_ne(jwt_verify_facts(t, strlen(t), &p, &claims, &f), JWT_OK);
+    ck_assert(!f.parsed);
+    free(t);
+}
+END_TEST
+
 /* ---- A11 */
 static jwt_status verify_times(long long iat, long long exp, const char *nbf)
 {
@@ -1328,6 +1363,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_A9_claim_types);
     tcase_add_test(tc, test_A9_duplicate_claims_signed);
     tcase_add_test(tc, test_big_integers_accepted);
+    tcase_add_test(tc, test_verify_facts);
     tcase_add_test(tc, test_A11_time_windows);
     tcase_add_test(tc, test_A12_issuer_exact);
     tcase_add_test(tc, test_A13_compact_shape);
