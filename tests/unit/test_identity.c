@@ -722,6 +722,50 @@ START_TEST(test_big_integers_exact_in_x_user)
 }
 END_TEST
 
+/* docs/compatibility.md, "Deliberately stricter": the org shapes, by name. */
+START_TEST(test_compat_strictness_orgs)
+{
+    /* org_map_not_object */
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":[]}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":\"o1\"}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":7}");
+    /* org_entry_not_object, also a non-object org_member_info (even a falsy one) */
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":{\"o1\":\"Admin\"}}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":{\"o1\":null}}");
+    user_bad("{" BASE ",\"org_member_info\":\"o1\"}");
+    user_bad("{" BASE ",\"org_member_info\":0}");
+    user_bad("{" BASE ",\"org_member_info\":false}");
+    user_bad("{" BASE ",\"org_member_info\":[]}");
+    /* org_entry_field_type: null or the wrong JSON type */
+    static const char *const fields[][2] = {
+        {"org_name", "null"},
+        {"url_safe_org_name", "1"},
+        {"user_role", "[\"Admin\"]"},
+        {"inherited_user_roles_plus_current_role", "null"},
+        {"inherited_user_roles_plus_current_role", "\"Admin\""},
+        {"user_permissions", "null"},
+        {"user_permissions", "\"can_view_billing\""},
+        {"org_metadata", "[]"},
+    };
+    for (size_t i = 0; i < AG_ARRAY_LEN(fields); i++) {
+        json_t *c = th_json("{" BASE ",\"org_id_to_org_member_info\":{" ORG(
+            "o1", "\"Admin\"", "[\"Admin\"]", "[\"can_view_billing\"]") "}}");
+        json_t *e = json_object_get(json_object_get(c, "org_id_to_org_member_info"), "o1");
+        json_t *v = json_loads(fields[i][1], JSON_DECODE_ANY, NULL);
+        ck_assert_ptr_nonnull(v);
+        ck_assert_int_eq(json_object_set_new(e, fields[i][0], v), 0);
+        id_user *u = (id_user *)0x1;
+        ag_reason reason = AR_OK;
+        ck_assert_msg(id_user_from_claims(c, &u, &reason) == -1, "%s: %s accepted", fields[i][0],
+                      fields[i][1]);
+        ck_assert_int_eq(reason, AR_TOKEN_CLAIMS);
+        json_decref(c);
+    }
+    /* user_id_empty is the verifier's (test_jwt); the builder refuses it too */
+    user_bad("{\"user_id\":\"\",\"exp\":1790001800}");
+}
+END_TEST
+
 START_TEST(test_deep_metadata_refused)
 {
     ag_buf b;
@@ -800,6 +844,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_F56_large_values_and_numbers);
     tcase_add_test(tc, test_deep_metadata_refused);
     tcase_add_test(tc, test_big_integers_exact_in_x_user);
+    tcase_add_test(tc, test_compat_strictness_orgs);
     tcase_add_test(tc, test_refcount_shared);
     tcase_add_test(tc, test_from_verified_token);
     suite_add_tcase(s, tc);

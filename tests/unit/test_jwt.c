@@ -516,6 +516,67 @@ START_TEST(test_verify_facts)
 }
 END_TEST
 
+/* docs/compatibility.md, "Deliberately stricter": each named payload shape
+ * is refused although @propelauth/node accepts it. */
+START_TEST(test_compat_strictness_payload)
+{
+    char head[256], buf[1024];
+    snprintf(head, sizeof(head), "\"iss\":\"%s\",\"iat\":%lld", TH_ISS, (long long)TH_NOW);
+    long long exp = (long long)TH_NOW + 100;
+    struct {
+        const char *name;
+        char payload[600];
+        jwt_status want;
+    } rows[8];
+    size_t n = 0;
+    rows[n].name = "exp_not_finite";
+    snprintf(rows[n].payload, sizeof(rows[n].payload), "{%s,\"user_id\":\"u\",\"exp\":1e400}",
+             head);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_invalid_utf8";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "{%s,\"user_id\":\"u\",\"exp\":%lld,\"first_name\":\"\xc3\x28\"}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "duplicate_claim_keys";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "{%s,\"user_id\":\"u\",\"exp\":%lld,\"user_id\":\"v\"}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_lone_surrogate";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "{%s,\"user_id\":\"u\",\"exp\":%lld,\"first_name\":\"\\ud800\"}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_bom";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "\xef\xbb\xbf{%s,\"user_id\":\"u\",\"exp\":%lld}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_depth";
+    int off = snprintf(rows[n].payload, sizeof(rows[n].payload),
+                       "{%s,\"user_id\":\"u\",\"exp\":%lld,\"properties\":", head, exp);
+    for (int i = 0; i < 70; i++)
+        rows[n].payload[off++] = '[';
+    for (int i = 0; i < 70; i++)
+        rows[n].payload[off++] = ']';
+    snprintf(rows[n].payload + off, sizeof(rows[n].payload) - (size_t)off, "}");
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "user_id_empty";
+    snprintf(rows[n].payload, sizeof(rows[n].payload), "{%s,\"user_id\":\"\",\"exp\":%lld}", head,
+             exp);
+    rows[n++].want = JWT_BAD_CLAIMS;
+    /* control: the same shape without the defect verifies */
+    rows[n].name = "control";
+    snprintf(rows[n].payload, sizeof(rows[n].payload), "{%s,\"user_id\":\"u\",\"exp\":%lld}", head,
+             exp);
+    rows[n++].want = JWT_OK;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf, sizeof(buf), "%s", rows[i].payload);
+        char *t = sign_raw("{\"alg\":\"RS256\"}", buf);
+        jwt_status st = verify(t);
+        ck_assert_msg(st == rows[i].want, "%s: status %d, want %d", rows[i].name, st, rows[i].want);
+        free(t);
+    }
+}
+END_TEST
+
 /* ---- A11 */
 static jwt_status verify_times(long long iat, long long exp, const char *nbf)
 {
@@ -1364,6 +1425,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_A9_duplicate_claims_signed);
     tcase_add_test(tc, test_big_integers_accepted);
     tcase_add_test(tc, test_verify_facts);
+    tcase_add_test(tc, test_compat_strictness_payload);
     tcase_add_test(tc, test_A11_time_windows);
     tcase_add_test(tc, test_A12_issuer_exact);
     tcase_add_test(tc, test_A13_compact_shape);
