@@ -448,10 +448,11 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static enum MHD_Result queue_upstream_error(xchg *x)
 {
-    const char *reason = x->upstream_error ? x->upstream_error : "upstream_protocol";
-    bool timeout = strcmp(reason, "upstream_timeout") == 0;
-    return reject_now(x, timeout ? 504 : 502, timeout ? "gateway_timeout" : "bad_gateway", reason,
-                      false);
+    /* The reason table gives status and error class (504 for a timeout). */
+    ag_reason code;
+    if (!reason_from_name(x->upstream_error, &code) || reason_status(code) < 500)
+        code = AR_UPSTREAM_PROTOCOL;
+    return reject_now(x, reason_status(code), reason_error(code), reason_name(code), false);
 }
 
 /* Is `name` listed in one of the response's own Connection headers? Such
