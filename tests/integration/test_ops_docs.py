@@ -328,6 +328,48 @@ class DocsMatchBinary(H.GatewayCase):
         for fam in families:
             self.assertIn(fam, md, "metrics.md does not describe %s" % fam)
 
+    def test_metric_labels(self):
+        """Label names of every documented series are the binary's, and the
+        fixed-value labels (decision, result) only take values it exports."""
+        m = self.scrape()
+        live_names, live_values = {}, {}
+        for (name, labels), _ in m.samples.items():
+            fam = re.sub(r"_(bucket|sum|count)$", "", name) if name not in m.types else name
+            d = dict(labels)
+            d.pop("le", None)
+            live_names.setdefault(fam, set()).update(d)
+            for k, v in d.items():
+                live_values.setdefault((fam, k), set()).add(v)
+        checked = 0
+        for doc, md in self.docs.items():
+            for name, inner in re.findall(r'\b(authgate_[a-z_]+)\{((?:[^"}]|"[^"]*")*)\}', md):
+                fam = re.sub(r"_(bucket|sum|count)$", "", name)
+                if "=" in inner:
+                    pairs = dict(re.findall(r'(\w+)="([^"]*)"', inner))
+                else:
+                    pairs = {k.strip(): None for k in inner.split(",") if k.strip()}
+                pairs.pop("le", None)
+                if fam in live_names:
+                    checked += 1
+                    self.assertLessEqual(set(pairs), live_names[fam],
+                                         "%s: %s{%s}: labels" % (doc, name, inner))
+                # decision values are checked against the histogram below
+                if pairs.get("result") is not None:
+                    self.assertIn(pairs["result"], live_values.get((fam, "result"), set()),
+                                  "%s: %s{%s}" % (doc, name, inner))
+        self.assertGreater(checked, 5)
+        md = self.docs["metrics.md"]
+        # The headline of each series in metrics.md names all of its labels.
+        for name, inner in re.findall(r"\*\*`(authgate_[a-z_]+)\{([^}]*)\}`\*\*", md):
+            if name in live_names:
+                self.assertEqual({k.strip() for k in inner.split(",")}, live_names[name],
+                                 "metrics.md: %s{%s}" % (name, inner))
+        for fam in ("authgate_reloads_total", "authgate_key_refresh_total"):
+            para = md[md.index("**`%s" % fam):]
+            para = para[:para.index("\n\n")]
+            self.assertEqual(set(re.findall(r'`result="(\w+)"`', para)),
+                             live_values[(fam, "result")], "metrics.md: %s result values" % fam)
+
     def decision_values(self, doc, first_cell):
         md = self.docs[doc]
         row = [l for l in md.splitlines() if l.startswith("| `%s` |" % first_cell)]
