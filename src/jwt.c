@@ -361,7 +361,7 @@ static jwt_status check_header(const unsigned char *json, size_t len)
 
     if (json_depth_ok(json, len, JWT_MAX_HEADER_DEPTH) != 0)
         goto out;
-    h = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr);
+    h = jnum_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!h || !json_is_object(h))
         goto out;
     st = JWT_BAD_ALG;
@@ -373,7 +373,7 @@ static jwt_status check_header(const unsigned char *json, size_t len)
     if (json_object_get(h, "crit"))
         goto out;
     const json_t *kid = json_object_get(h, "kid");
-    if (kid && (!json_is_string(kid) || json_string_length(kid) > JWT_MAX_KID))
+    if (kid && (!jnum_is_string(kid) || json_string_length(kid) > JWT_MAX_KID))
         goto out;
     /* jwk, jku, x5u, x5c and friends are deliberately ignored: keys come only
      * from configuration, so a token naming its own key simply fails to verify. */

@@ -460,6 +460,15 @@ START_TEST(test_big_integers_accepted)
     t = sign_raw("{\"alg\":\"RS256\"}", buf);
     ck_assert_int_eq(verify(t), JWT_OK);
     free(t);
+    /* ... in the header too; there a big kid is still not a string */
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+             TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\",\"x\":123456789012345678901}", buf);
+    ck_assert_int_eq(verify(t), JWT_OK);
+    free(t);
+    t = sign_raw("{\"alg\":\"RS256\",\"kid\":123456789012345678901}", buf);
+    ck_assert_int_eq(verify(t), JWT_BAD_ALG);
+    free(t);
     /* A big number is a number: never a string where a string is required. */
     snprintf(buf, sizeof(buf), "{\"user_id\":%s,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
              "12345678901234567890", TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
