@@ -23,7 +23,7 @@
  * upper-case %XX, so `/caf\xc3\xa9` and `/caf%C3%A9` are one path (the
  * upstream decodes both to the same bytes; routing must not tell them apart).
  * Such escaping can make the output up to three times the input; output
- * that does not fit `cap` is uri_too_long (the gate sizes cap from
+ * that does not fit `cap` is limit_uri (the gate sizes cap from
  * max_uri_bytes + 1 and refuses longer targets first). */
 #include "canon.h"
 #include "util.h"
@@ -157,7 +157,7 @@ int canon_target(const char *raw, size_t len, const canon_opts *opts, char *out,
     why = scan_raw(raw, len, plen);
     if (why)
         goto out;
-    why = "uri_too_long";
+    why = "limit_uri";
     if (!out || cap < 2)
         goto out;
 

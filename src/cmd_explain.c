@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cmds.h"
 #include "admit.h"
@@ -134,11 +135,191 @@ static int decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now, 
     return 0;
 }
 
+/* ---- the values the checks compared ------------------------------------- */
+
+static bool exp_ok(const jwt_facts *f)
+{
+    return f->has_exp && f->exp > f->now - f->leeway;
+}
+
+static bool iat_ok(const jwt_facts *f)
+{
+    return f->has_iat && f->iat <= f->now + f->leeway;
+}
+
+static bool nbf_ok(const jwt_facts *f)
+{
+    return !f->has_nbf || f->nbf <= f->now + f->leeway;
+}
+
+static bool iss_ok(const jwt_facts *f)
+{
+    return f->iss_is_string && f->want_iss && f->iss_len < sizeof(f->iss) &&
+           strcmp(f->iss, f->want_iss) == 0;
+}
+
+/* The org the policy judged, when a role or permission check ran. */
+static const id_org *judged_org(const gate_decision *d)
+{
+    return d->route && d->pol.judged && d->route->policy.kind >= POL_ORG_MIN_ROLE ? d->pol.judged
+                                                                                  : NULL;
+}
+
+static bool org_has_perm(const id_org *o, const char *perm)
+{
+    return id_org_has_permission(o, perm);
+}
+
+static void text_time(const char *name, bool has, int64_t v, int64_t bound, const char *rel,
+                      bool ok)
+{
+    if (!has) {
+        printf("  %-4s (absent)%s\n", name, ok ? "" : ": FAIL");
+        return;
+    }
+    char when[32] = "";
+    time_t t = (time_t)v;
+    struct tm tm;
+    if (v > -62135596800LL && v < 253402300800LL && gmtime_r(&t, &tm))
+        strftime(when, sizeof(when), " (%Y-%m-%dT%H:%M:%SZ)", &tm);
+    printf("  %-4s %lld%s must be %s %lld: %s\n", name, (long long)v, when, rel, (long long)bound,
+           ok ? "pass" : "FAIL");
+}
+
+static void text_list(const char *label, const id_org *o, size_t (*count)(const id_org *),
+                      const char *(*at)(const id_org *, size_t))
+{
+    printf("  %s:", label);
+    size_t n = count(o);
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s", i ? "," : "", at(o, i));
+    printf("%s\n", n ? "" : " (none)");
+}
+
+static void print_compared_text(const gate_decision *d)
+{
+    const jwt_facts *f = d->facts;
+    if (f && f->parsed) {
+        printf("claims (now %lld, leeway %lld s):\n", (long long)f->now, (long long)f->leeway);
+        text_time("exp", f->has_exp, f->exp, f->now - f->leeway, "after now - leeway =", exp_ok(f));
+        text_time("iat", f->has_iat, f->iat, f->now + f->leeway,
+                  "at most now + leeway =", iat_ok(f));
+        text_time("nbf", f->has_nbf, f->nbf, f->now + f->leeway,
+                  "at most now + leeway =", nbf_ok(f));
+        printf("  iss  %s%s%s vs configured \"%s\": %s\n", f->iss_is_string ? "\"" : "",
+               f->iss_is_string ? f->iss : "(not a string)", f->iss_is_string ? "\"" : "",
+               f->want_iss ? f->want_iss : "", iss_ok(f) ? "pass" : "FAIL");
+    }
+    const id_org *o = judged_org(d);
+    if (!o)
+        return;
+    const pol_spec *p = &d->route->policy;
+    printf("org %s:\n", id_org_id(o));
+    printf("  role: %s%s\n", id_org_role(o), id_org_is_multi_role(o) ? " (multi_role)" : "");
+    if (p->kind == POL_ORG_MIN_ROLE || p->kind == POL_ORG_EXACT_ROLE) {
+        if (id_org_is_multi_role(o))
+            text_list("additional roles", o, id_org_additional_count, id_org_additional_at);
+        else if (p->kind == POL_ORG_MIN_ROLE)
+            text_list("inherited roles plus current", o, id_org_inherited_count,
+                      id_org_inherited_at);
+        bool ok = p->kind == POL_ORG_MIN_ROLE ? id_org_is_at_least_role(o, p->role)
+                                              : id_org_is_role(o, p->role);
+        printf("  required role: %s (%s): %s\n", p->role,
+               p->kind == POL_ORG_MIN_ROLE ? "at least" : "exactly", ok ? "pass" : "FAIL");
+        return;
+    }
+    text_list("permissions", o, id_org_permission_count, id_org_permission_at);
+    char *const one[1] = {p->permission};
+    char *const *req = p->kind == POL_ORG_PERMISSION ? one : p->permissions;
+    size_t nreq = p->kind == POL_ORG_PERMISSION ? 1 : p->npermissions;
+    printf("  missing:");
+    size_t nmiss = 0;
+    for (size_t i = 0; i < nreq; i++)
+        if (!org_has_perm(o, req[i]))
+            printf("%s %s", nmiss++ ? "," : "", req[i]);
+    printf("%s\n", nmiss ? "" : " (none)");
+}
+
+static json_t *json_list(const id_org *o, size_t (*count)(const id_org *),
+                         const char *(*at)(const id_org *, size_t))
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < count(o); i++)
+        json_array_append_new(a, json_string(at(o, i)));
+    return a;
+}
+
+static json_t *json_time(bool has, int64_t v)
+{
+    return has ? json_integer(v) : json_null();
+}
+
+/* {"token":{...},"org":{...}}, each null when that check did not run. */
+static json_t *compared_json(const gate_decision *d)
+{
+    json_t *c = json_object();
+    const jwt_facts *f = d->facts;
+    json_t *t = json_null();
+    if (f && f->parsed) {
+        t = json_object();
+        json_object_set_new(t, "now", json_integer(f->now));
+        json_object_set_new(t, "leeway", json_integer(f->leeway));
+        json_object_set_new(t, "exp", json_time(f->has_exp, f->exp));
+        json_object_set_new(t, "exp_ok", json_boolean(exp_ok(f)));
+        json_object_set_new(t, "iat", json_time(f->has_iat, f->iat));
+        json_object_set_new(t, "iat_ok", json_boolean(iat_ok(f)));
+        json_object_set_new(t, "nbf", json_time(f->has_nbf, f->nbf));
+        json_object_set_new(t, "nbf_ok", json_boolean(nbf_ok(f)));
+        json_object_set_new(t, "iss", f->iss_is_string ? json_string(f->iss) : json_null());
+        json_object_set_new(t, "issuer", f->want_iss ? json_string(f->want_iss) : json_null());
+        json_object_set_new(t, "iss_ok", json_boolean(iss_ok(f)));
+    }
+    json_object_set_new(c, "token", t);
+    const id_org *o = judged_org(d);
+    json_t *g = json_null();
+    if (o) {
+        const pol_spec *p = &d->route->policy;
+        g = json_object();
+        json_object_set_new(g, "org_id", json_string(id_org_id(o)));
+        json_object_set_new(g, "role", json_string(id_org_role(o)));
+        json_object_set_new(g, "multi_role", json_boolean(id_org_is_multi_role(o)));
+        json_object_set_new(g, "inherited_roles",
+                            json_list(o, id_org_inherited_count, id_org_inherited_at));
+        json_object_set_new(g, "additional_roles",
+                            json_list(o, id_org_additional_count, id_org_additional_at));
+        json_object_set_new(g, "permissions",
+                            json_list(o, id_org_permission_count, id_org_permission_at));
+        json_object_set_new(g, "required_role", p->role ? json_string(p->role) : json_null());
+        json_t *req = json_array(), *miss = json_array();
+        char *const one[1] = {p->permission};
+        char *const *rp = p->permission ? one : p->permissions;
+        size_t nrp = p->permission ? 1 : p->npermissions;
+        for (size_t i = 0; i < nrp; i++) {
+            json_array_append_new(req, json_string(rp[i]));
+            if (!org_has_perm(o, rp[i]))
+                json_array_append_new(miss, json_string(rp[i]));
+        }
+        json_object_set_new(g, "required_permissions", req);
+        json_object_set_new(g, "missing_permissions", miss);
+    }
+    json_object_set_new(c, "org", g);
+    return c;
+}
+
+/* X-User as JSON; integers beyond 64 bits read as reals here (x_user_raw
+ * keeps their digits). */
+static json_t *header_json(const char *h)
+{
+    json_t *v = json_loads(h, 0, NULL);
+    return v ? v : json_loads(h, JSON_DECODE_INT_AS_REAL, NULL);
+}
+
 static void print_json(const gate_decision *d, const adm_result *adm)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "decision", json_string(d->status == 0 ? "allow" : "deny"));
-    json_object_set_new(o, "status", json_integer(d->status == 0 ? 0 : d->status));
+    bool fwd = d->outcome == GATE_FORWARD;
+    json_object_set_new(o, "decision", json_string(fwd ? "allow" : "deny"));
+    json_object_set_new(o, "status", json_integer(fwd ? 0 : d->status));
     json_object_set_new(o, "reason", json_string(d->reason ? d->reason : ""));
     json_object_set_new(o, "route", d->route ? json_string(d->route->path) : json_null());
     json_object_set_new(o, "policy",
@@ -147,8 +328,9 @@ static void print_json(const gate_decision *d, const adm_result *adm)
                         d->token_reason ? json_string(d->token_reason) : json_null());
     json_object_set_new(o, "org_id",
                         d->has_org_id ? json_stringn(d->org_id, d->org_id_len) : json_null());
-    json_object_set_new(o, "x_user", d->x_user ? json_loads(d->x_user, 0, NULL) : json_null());
-    json_object_set_new(o, "x_org", d->x_org ? json_loads(d->x_org, 0, NULL) : json_null());
+    json_object_set_new(o, "x_user", d->x_user ? header_json(d->x_user) : json_null());
+    json_object_set_new(o, "x_org", d->x_org ? header_json(d->x_org) : json_null());
+    json_object_set_new(o, "compared", compared_json(d));
     json_object_set_new(o, "x_user_raw", d->x_user ? json_string(d->x_user) : json_null());
     json_object_set_new(o, "stage",
                         json_string(adm->outcome == ADM_ADMITTED ? "policy" : "admission"));
@@ -231,8 +413,9 @@ static void print_text(const gate *g, const xreq *r, const gate_decision *d, con
             printf("checks:\n");
         for (size_t i = 0; i < d->pol.nchecks; i++)
             printf("  [%s] %s\n", d->pol.check_ok[i] ? "pass" : "FAIL", d->pol.checks[i]);
+        print_compared_text(d);
     }
-    if (d->status == 0) {
+    if (d->outcome == GATE_FORWARD) {
         printf("decision:  ALLOW: forwarded to upstream %s\n",
                d->route && d->route->upstream ? d->route->upstream->name : "?");
         printf("%s: %s\n", gate_config(g)->identity.user_header,
@@ -288,6 +471,8 @@ static int batch(const gate *g, keys_snapshot *ks, int64_t now)
         gate_decision d;
         gate_decision_init(&d);
         adm_result adm;
+        jwt_facts facts = {0};
+        d.facts = &facts;
         if (ok && default_host(&r) == 0 && decide(g, ks, &r, at, &d, &adm) == 0) {
             print_json(&d, &adm);
         } else {
@@ -419,6 +604,8 @@ int cmd_explain(int argc, char **argv)
     gate_decision d;
     gate_decision_init(&d);
     adm_result adm;
+    jwt_facts facts = {0};
+    d.facts = &facts;
     if (default_host(&r) != 0 || decide(g, snap, &r, now, &d, &adm) != 0) {
         fprintf(stderr, "explain: out of memory\n");
         gate_decision_clear(&d);
@@ -428,7 +615,7 @@ int cmd_explain(int argc, char **argv)
         print_json(&d, &adm);
     else
         print_text(g, &r, &d, &adm, file);
-    rc = d.status == 0 ? 0 : 1;
+    rc = d.outcome == GATE_FORWARD ? 0 : 1;
     gate_decision_clear(&d);
     goto out;
 usage:

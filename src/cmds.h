@@ -8,5 +8,6 @@ int cmd_check(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_mint(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_reasons(int argc, char **argv); /* hidden: the reason table, for the docs tests */
 
 #endif

@@ -1,5 +1,6 @@
 #include "gate.h"
 
+#include <assert.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -167,11 +168,33 @@ void gate_decision_clear(gate_decision *d)
     ag_buf_free(&d->scratch);
 }
 
-static void reject(gate_decision *d, int status, const char *error, const char *reason)
+/* Every outcome is written by one of these two, from the reason table. */
+static void reject(gate_decision *d, ag_reason code)
 {
-    d->status = status;
-    d->error = error;
-    d->reason = reason;
+    d->outcome = GATE_REFUSE;
+    d->code = code;
+    d->status = reason_status(code);
+    d->error = reason_error(code);
+    d->reason = reason_name(code);
+    assert(d->status >= 400 && d->error);
+}
+
+static void forward(gate_decision *d, ag_reason code)
+{
+    assert(reason_forwards(code));
+    assert(d->route && d->route->upstream);
+    assert(!pol_needs_token(d->route->policy.kind) || d->user);
+    d->outcome = GATE_FORWARD;
+    d->code = code;
+    d->status = 0;
+    d->error = NULL;
+    d->reason = reason_name(code);
+}
+
+static void token_refused(gate_decision *d, ag_reason code)
+{
+    d->token_code = code;
+    d->token_reason = reason_name(code);
 }
 
 /* Org ids are compared byte for byte with the token's map keys; this only keeps
@@ -219,7 +242,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
                 canon_query_get(d->query, d->query_len, r->org_name, qv, sizeof(qv), &qlen);
             if (qs == CANON_Q_AMBIGUOUS || qs == CANON_Q_MALFORMED ||
                 (qs == CANON_Q_FOUND && (qlen != len || memcmp(qv, d->org_id, len) != 0))) {
-                reject(d, 400, "bad_request", "org_id_ambiguous");
+                reject(d, AR_ORG_ID_AMBIGUOUS);
                 return -1;
             }
         }
@@ -233,7 +256,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
         if (qs == CANON_Q_ABSENT)
             return 0;
         if (qs == CANON_Q_AMBIGUOUS) {
-            reject(d, 400, "bad_request", "org_id_ambiguous");
+            reject(d, AR_ORG_ID_AMBIGUOUS);
             return -1;
         }
         if (qs != CANON_Q_FOUND)
@@ -246,7 +269,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
             const gate_header *h = &req->headers[i];
             if (ag_streq_ci(h->name, h->name_len, r->org_name)) {
                 if (found) {
-                    reject(d, 400, "bad_request", "org_id_ambiguous");
+                    reject(d, AR_ORG_ID_AMBIGUOUS);
                     return -1;
                 }
                 found = h;
@@ -269,7 +292,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
     return 0;
 invalid:
     d->org_id[0] = '\0';
-    reject(d, 400, "bad_request", "org_id_invalid");
+    reject(d, AR_ORG_ID_INVALID);
     return -1;
 }
 
@@ -283,7 +306,7 @@ static pol_token_state check_token(const gate *g, const keys_snapshot *keys, str
         if (ag_streq_ci(h->name, h->name_len, "authorization")) {
             if (authz) {
                 d->token_sent = true;
-                d->token_reason = "auth_header_duplicate";
+                token_refused(d, AR_AUTH_HEADER_DUPLICATE);
                 return POL_TOKEN_INVALID;
             }
             authz = h;
@@ -294,9 +317,8 @@ static pol_token_state check_token(const gate *g, const keys_snapshot *keys, str
     d->token_sent = true;
     const char *tok;
     size_t tok_len;
-    const char *why = NULL;
-    if (hx_parse_bearer(authz->value, authz->value_len, &tok, &tok_len, &why) != 0) {
-        d->token_reason = "auth_header_invalid";
+    if (hx_parse_bearer(authz->value, authz->value_len, &tok, &tok_len, NULL) != 0) {
+        token_refused(d, AR_AUTH_HEADER_INVALID);
         return POL_TOKEN_INVALID;
     }
     if (!keys)
@@ -319,23 +341,33 @@ static pol_token_state check_token(const gate *g, const keys_snapshot *keys, str
         .max_token_bytes = g->cfg->limits.max_token_bytes,
     };
     json_t *claims = NULL;
-    jwt_status st = jwt_verify(tok, tok_len, &p, &claims);
+    jwt_status st = jwt_verify_facts(tok, tok_len, &p, &claims, d->facts);
     if (st != JWT_OK) {
-        d->token_reason = jwt_status_reason(st);
+        token_refused(d, jwt_status_code(st));
         return POL_TOKEN_INVALID;
     }
     id_user *u = NULL;
-    const char *reason = NULL;
-    int rc = id_user_from_claims(claims, &u, &reason);
+    ag_reason why = AR_TOKEN_CLAIMS;
+    int rc = id_user_from_claims(claims, &u, &why);
     json_decref(claims);
     if (rc != 0) {
-        d->token_reason = reason ? reason : "token_claims";
+        token_refused(d, why);
         return POL_TOKEN_INVALID;
     }
     if (cache)
         tc_put(cache, tok, tok_len, keys->generation, u);
     d->user = u;
     return POL_TOKEN_VALID;
+}
+
+/* canon names its refusals with reason-table strings; anything else it might
+ * say is still a 400. */
+static ag_reason target_reason(const char *why)
+{
+    ag_reason r;
+    if (!reason_from_name(why, &r) || (reason_status(r) != 400 && r != AR_LIMIT_URI))
+        r = AR_PATH_BAD_ENCODING;
+    return r;
 }
 
 void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cache,
@@ -348,26 +380,20 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     };
     const char *why = NULL;
     if (!d->path) {
-        reject(d, 500, "internal", "out_of_memory");
+        reject(d, AR_OUT_OF_MEMORY);
         return;
     }
     size_t cap = d->path_cap;
     if (GATE_PATH_CAP(c->limits.max_uri_bytes) < cap)
         cap = GATE_PATH_CAP(c->limits.max_uri_bytes);
     if (req->target_len > c->limits.max_uri_bytes) {
-        reject(d, 414, "uri_too_long", "limit_uri");
+        reject(d, AR_LIMIT_URI);
         return;
     }
     if (canon_target(req->target, req->target_len, &co, d->path, cap, &d->path_len, &d->query,
-                     &d->query_len, &why) != 0) {
-        if (why && strcmp(why, "uri_too_long") == 0)
-            reject(d, 414, "uri_too_long", "limit_uri");
-        else
-            reject(d, 400, "bad_request", why ? why : "path_bad_encoding");
-        return;
-    }
-    if (d->query && canon_query_check(d->query, d->query_len, &why) != 0) {
-        reject(d, 400, "bad_request", why ? why : "path_bad_encoding");
+                     &d->query_len, &why) != 0 ||
+        (d->query && canon_query_check(d->query, d->query_len, &why) != 0)) {
+        reject(d, target_reason(why));
         return;
     }
 
@@ -377,9 +403,9 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     if (!m.data) {
         if (m.allow) {
             d->allow = m.allow;
-            reject(d, 405, "method_not_allowed", "method_not_allowed");
+            reject(d, AR_METHOD_NOT_ALLOWED);
         } else {
-            reject(d, 404, "not_found", "no_route");
+            reject(d, AR_NO_ROUTE);
         }
         return;
     }
@@ -389,12 +415,12 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     pol_input in = {.token = POL_TOKEN_NONE};
     if (r->policy.kind != POL_PUBLIC) {
         in.token = check_token(g, keys, cache, req, now, d);
-        in.token_reason = d->token_reason;
+        in.token_reason = d->token_code;
         in.user = d->user;
         /* Without a key an optional route can still serve anonymous requests,
          * but a token it cannot check must not silently lose its identity. */
         if (in.token == POL_KEYS_UNAVAILABLE && r->policy.kind == POL_OPTIONAL_USER) {
-            reject(d, 503, "unavailable", "keys_unavailable");
+            reject(d, AR_KEYS_UNAVAILABLE);
             return;
         }
         if (!keys && pol_needs_token(r->policy.kind))
@@ -411,34 +437,32 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     }
 
     pol_decide(&r->policy, &in, &d->pol);
-    if (d->pol.status != 0) {
-        int s = d->pol.status;
-        reject(d, s,
-               s == 401   ? "unauthorized"
-               : s == 403 ? "forbidden"
-                          : "unavailable",
-               d->pol.reason);
+    if (d->pol.outcome != POL_ALLOW) {
+        reject(d, d->pol.code);
         return;
     }
-    if (r->policy.kind == POL_OPTIONAL_USER && in.token == POL_TOKEN_INVALID)
-        d->reason = "token_invalid_ignored";
-    else
-        d->reason = "ok";
-    d->status = 0;
+    if (!r->upstream) {
+        /* The loader gives every route an upstream; never forward nowhere. */
+        reject(d, AR_INTERNAL);
+        return;
+    }
     if (d->pol.inject_user && d->user) {
         d->x_user = id_user_header(d->user, c->identity.user_orgs, d->pol.org, &d->scratch);
         if (!d->x_user) {
-            reject(d, 500, "internal", "out_of_memory");
+            reject(d, AR_OUT_OF_MEMORY);
             return;
         }
         if (c->limits.max_identity_bytes && strlen(d->x_user) > c->limits.max_identity_bytes) {
             d->x_user = NULL;
-            reject(d, 431, "request_header_fields_too_large", "identity_too_large");
+            reject(d, AR_IDENTITY_TOO_LARGE);
             return;
         }
     }
     if (d->pol.org)
         d->x_org = id_org_header(d->pol.org);
+    forward(d, r->policy.kind == POL_OPTIONAL_USER && in.token == POL_TOKEN_INVALID
+                   ? AR_TOKEN_INVALID_IGNORED
+                   : AR_OK);
 }
 
 int gate_error_body(const gate_decision *d, ag_buf *out)

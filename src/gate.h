@@ -14,6 +14,7 @@
 #include "identity.h"
 #include "keys.h"
 #include "policy.h"
+#include "reason.h"
 #include "routes.h"
 #include "util.h"
 
@@ -52,10 +53,18 @@ typedef struct gate_request {
 #define GATE_PATH_CAP(max_uri) (3 * (size_t)(max_uri) + 1)
 #define GATE_ORG_MAX 256
 
+/* The zero value refuses: a decision nobody completed never forwards. */
+typedef enum gate_outcome {
+    GATE_REFUSE = 0,
+    GATE_FORWARD, /* every check passed; route and its upstream are set */
+} gate_outcome;
+
 typedef struct gate_decision {
-    int status;             /* 0: forward; otherwise the HTTP status to answer */
-    const char *error;      /* error class for the JSON body ("unauthorized", ...) */
-    const char *reason;     /* stable reason code */
+    gate_outcome outcome;
+    ag_reason code;         /* why (reason.h); AR_INTERNAL until decided */
+    int status;             /* on refusal the HTTP status to answer (the code's row) */
+    const char *error;      /* error class for the JSON body (the code's row) */
+    const char *reason;     /* reason string (the code's row) */
     bool token_sent;        /* for WWW-Authenticate error="invalid_token" */
     unsigned allow;         /* 405: HX_M_* mask for Allow */
     const cfg_route *route; /* NULL when no route matched */
@@ -65,7 +74,9 @@ typedef struct gate_decision {
     size_t org_id_len;
     bool has_org_id;
     id_user *user;            /* reference held when the token verified */
-    const char *token_reason; /* why a sent token was not accepted */
+    ag_reason token_code;     /* why a sent token was not accepted ... */
+    const char *token_reason; /* ... and its string; NULL when none was refused */
+    struct jwt_facts *facts;  /* when set (explain): what the verifier compared */
     bool cache_hit;
     bool cache_used; /* a cache lookup happened (hit or miss) */
     pol_result pol;

@@ -12,13 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jnum.h"
+
 /* Deeper JSON than this inside metadata/properties is refused; the verifier
  * already caps the whole payload at the same depth. */
 #define ID_MAX_DEPTH 64
-
-/* Every refusal is the catalog's single code for a signed but unusable payload
- * (docs/security.md case 18). */
-#define ID_REASON "token_claims"
 
 typedef struct id_str {
     char *s;
@@ -90,8 +88,14 @@ static int put_json(ag_buf *b, const json_t *v, int depth)
         }
         return ag_buf_append(b, "]", 1);
     }
-    case JSON_STRING:
+    case JSON_STRING: {
+        /* An integer beyond 64 bits goes out digit for digit as it came. */
+        size_t blen;
+        const char *big = jnum_big_text(v, &blen);
+        if (big)
+            return ag_buf_append(b, big, blen);
         return ag_buf_json_str(b, json_string_value(v), json_string_length(v));
+    }
     case JSON_INTEGER:
         return ag_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     case JSON_REAL: {
@@ -152,7 +156,7 @@ static int strs_from(const json_t *v, id_strs *out)
         return -1;
     size_t n = json_array_size(v);
     for (size_t i = 0; i < n; i++)
-        if (!json_is_string(json_array_get(v, i)))
+        if (!jnum_is_string(json_array_get(v, i)))
             return -1;
     if (n == 0)
         return 0;
@@ -256,22 +260,22 @@ static int org_parse(const char *key, size_t keylen, const json_t *e, id_org *o)
     const json_t *legacy = json_object_get(e, "legacy_org_id");
 
     /* Stricter than the libraries: the entry must be filed under its own id. */
-    if (!json_is_string(id) || json_string_length(id) != keylen ||
+    if (!jnum_is_string(id) || json_string_length(id) != keylen ||
         memcmp(json_string_value(id), key, keylen) != 0)
         goto out;
     if (json_is_null(role)) {
         rc = 1;
         goto out;
     }
-    if (!json_is_string(role) || !json_is_string(name) || !json_is_string(url) ||
+    if (!jnum_is_string(role) || !jnum_is_string(name) || !jnum_is_string(url) ||
         !(json_is_object(meta) || json_is_null(meta)))
         goto out;
     if (json_is_null(structure))
         structure = NULL;
     if (json_is_null(addl))
         addl = NULL;
-    if ((structure && !json_is_string(structure)) ||
-        (legacy && !json_is_string(legacy) && !json_is_null(legacy)))
+    if ((structure && !jnum_is_string(structure)) ||
+        (legacy && !jnum_is_string(legacy) && !json_is_null(legacy)))
         goto out;
     if (strs_from(inh, &o->inherited) != 0 || strs_from(perms, &o->perms) != 0 ||
         strs_from(addl, &o->additional) != 0)
@@ -307,20 +311,6 @@ static int org_ptr_cmp(const void *x, const void *y)
     return key_cmp(&a->key, b->key.s, b->key.len);
 }
 
-static int claim_seconds(const json_t *v, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        *out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
-        return 0;
-    }
-    return -1;
-}
-
 static void user_free(id_user *u)
 {
     if (!u)
@@ -351,7 +341,7 @@ static int user_orgs(id_user *u, const json_t *claims)
             return -1;
         if (json_object_size(active) > 0) {
             const json_t *id = json_object_get(active, "org_id");
-            if (!json_is_string(id))
+            if (!jnum_is_string(id))
                 return -1;
             u->orgs = calloc(1, sizeof(*u->orgs));
             u->active_org_id = ag_strndup(json_string_value(id), json_string_length(id));
@@ -445,15 +435,16 @@ out:
     return rc;
 }
 
-int id_user_from_claims(const json_t *claims, id_user **out, const char **reason)
+int id_user_from_claims(const json_t *claims, id_user **out, ag_reason *reason)
 {
     int rc = -1;
     id_user *u = NULL;
 
     if (out)
         *out = NULL;
+    /* Every refusal is the one code for a signed but unusable payload. */
     if (reason)
-        *reason = ID_REASON;
+        *reason = AR_TOKEN_CLAIMS;
     if (!out || !json_is_object(claims))
         goto out;
     u = calloc(1, sizeof(*u));
@@ -461,15 +452,15 @@ int id_user_from_claims(const json_t *claims, id_user **out, const char **reason
         goto out;
     u->refs = 1;
     const json_t *uid = json_object_get(claims, "user_id");
-    if (!json_is_string(uid) || json_string_length(uid) == 0)
+    if (!jnum_is_string(uid) || json_string_length(uid) == 0)
         goto out;
-    if (claim_seconds(json_object_get(claims, "exp"), &u->exp) != 0)
+    if (jnum_seconds(json_object_get(claims, "exp"), &u->exp) != 0)
         goto out;
     u->user_id = ag_strndup(json_string_value(uid), json_string_length(uid));
     if (!u->user_id)
         goto out;
     const json_t *email = json_object_get(claims, "email");
-    if (json_is_string(email) &&
+    if (jnum_is_string(email) &&
         !(u->email = ag_strndup(json_string_value(email), json_string_length(email))))
         goto out;
     if (user_orgs(u, claims) != 0)
@@ -487,7 +478,7 @@ int id_user_from_claims(const json_t *claims, id_user **out, const char **reason
     *out = u;
     u = NULL;
     if (reason)
-        *reason = NULL;
+        *reason = AR_OK;
     rc = 0;
 out:
     user_free(u);
@@ -645,4 +636,39 @@ const char *id_user_header(const id_user *u, id_orgs_mode mode, const id_org *re
 const char *id_org_header(const id_org *o)
 {
     return o ? o->xorg : NULL;
+}
+
+static const char *strs_at(const id_strs *a, size_t i)
+{
+    return i < a->n ? a->v[i].s : NULL;
+}
+
+size_t id_org_inherited_count(const id_org *o)
+{
+    return o ? o->inherited.n : 0;
+}
+
+const char *id_org_inherited_at(const id_org *o, size_t i)
+{
+    return o ? strs_at(&o->inherited, i) : NULL;
+}
+
+size_t id_org_permission_count(const id_org *o)
+{
+    return o ? o->perms.n : 0;
+}
+
+const char *id_org_permission_at(const id_org *o, size_t i)
+{
+    return o ? strs_at(&o->perms, i) : NULL;
+}
+
+size_t id_org_additional_count(const id_org *o)
+{
+    return o ? o->additional.n : 0;
+}
+
+const char *id_org_additional_at(const id_org *o, size_t i)
+{
+    return o ? strs_at(&o->additional, i) : NULL;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reason.h"
 #include "util.h"
 
 typedef struct id_user id_user;
@@ -23,10 +24,11 @@ typedef enum id_orgs_mode {
     ID_ORGS_NONE,      /* null */
 } id_orgs_mode;
 
-/* Build a user from a verified payload. Returns 0, or -1 with *reason set to a
- * stable reason code ("claims_invalid", "org_claims_invalid", ...). The claims
- * object is not kept (everything needed is copied). exp is taken from claims. */
-int id_user_from_claims(const json_t *claims, id_user **out, const char **reason);
+/* Build a user from a verified payload (parsed by jnum_loadb). Returns 0 with
+ * *reason = AR_OK, or -1 with *reason = AR_TOKEN_CLAIMS (reason may be NULL). The
+ * claims object is not kept (everything needed is copied). exp is taken from
+ * claims. */
+int id_user_from_claims(const json_t *claims, id_user **out, ag_reason *reason);
 
 id_user *id_user_ref(id_user *u);
 void id_user_unref(id_user *u); /* NULL ok */
@@ -49,6 +51,14 @@ bool id_org_is_role(const id_org *o, const char *role);
 bool id_org_is_at_least_role(const id_org *o, const char *role);
 bool id_org_has_permission(const id_org *o, const char *perm);
 bool id_org_has_all_permissions(const id_org *o, char *const *perms, size_t n);
+/* The lists the checks read, in token order (for `authgate explain`):
+ * inherited_user_roles_plus_current_role, user_permissions, additional_roles. */
+size_t id_org_inherited_count(const id_org *o);
+const char *id_org_inherited_at(const id_org *o, size_t i);
+size_t id_org_permission_count(const id_org *o);
+const char *id_org_permission_at(const id_org *o, size_t i);
+size_t id_org_additional_count(const id_org *o);
+const char *id_org_additional_at(const id_org *o, size_t i);
 
 /* X-User JSON (compact, printable ASCII only). For ID_ORGS_ALL the string is
  * precomputed and owned by the user; otherwise it is written into *scratch and

@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "jnum.h"
 #include "util.h"
 
 /* Limits. The header of a genuine token is ~40 bytes; 1 KiB of JSON leaves room
@@ -283,33 +284,37 @@ const char *jwt_key_fingerprint(const jwt_key *k)
 
 /* ---------------------------------------------------------------- verify */
 
-const char *jwt_status_reason(jwt_status s)
+ag_reason jwt_status_code(jwt_status s)
 {
     /* The codes of docs/semantics.md section 2. An oversized token is "malformed"
      * (docs/security.md case A17); callers that need the distinction have the enum. */
     switch (s) {
     case JWT_OK:
-        return "ok";
+        return AR_OK;
     case JWT_MALFORMED:
-        return "token_malformed";
     case JWT_TOO_LARGE:
-        return "token_malformed";
+        return AR_TOKEN_MALFORMED;
     case JWT_BAD_ALG:
-        return "token_alg";
+        return AR_TOKEN_ALG;
     case JWT_BAD_SIGNATURE:
-        return "token_signature";
+        return AR_TOKEN_SIGNATURE;
     case JWT_EXPIRED:
-        return "token_expired";
+        return AR_TOKEN_EXPIRED;
     case JWT_NOT_YET_VALID:
-        return "token_not_yet_valid";
+        return AR_TOKEN_NOT_YET_VALID;
     case JWT_BAD_ISSUER:
-        return "token_issuer";
+        return AR_TOKEN_ISSUER;
     case JWT_BAD_CLAIMS:
-        return "token_claims";
+        return AR_TOKEN_CLAIMS;
     case JWT__COUNT:
         break;
     }
-    return "token_malformed";
+    return AR_TOKEN_MALFORMED;
+}
+
+const char *jwt_status_reason(jwt_status s)
+{
+    return reason_name(jwt_status_code(s));
 }
 
 /* Nesting depth of a JSON text, measured without parsing it, so a deeply nested
@@ -340,27 +345,6 @@ static int json_depth_ok(const unsigned char *s, size_t len, int max)
     return 0;
 }
 
-/* A JSON number as integer seconds, truncated toward zero like Python's int(),
- * saturating instead of overflowing. Returns -1 if v is not a number. */
-static int claim_seconds(const json_t *v, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 9.2e18)
-            *out = INT64_MAX;
-        else if (d <= -9.2e18)
-            *out = INT64_MIN;
-        else
-            *out = (int64_t)d;
-        return 0;
-    }
-    return -1;
-}
-
 static int64_t sat_add(int64_t a, int64_t b)
 {
     int64_t r;
@@ -377,7 +361,7 @@ static jwt_status check_header(const unsigned char *json, size_t len)
 
     if (json_depth_ok(json, len, JWT_MAX_HEADER_DEPTH) != 0)
         goto out;
-    h = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr);
+    h = jnum_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!h || !json_is_object(h))
         goto out;
     st = JWT_BAD_ALG;
@@ -389,7 +373,7 @@ static jwt_status check_header(const unsigned char *json, size_t len)
     if (json_object_get(h, "crit"))
         goto out;
     const json_t *kid = json_object_get(h, "kid");
-    if (kid && (!json_is_string(kid) || json_string_length(kid) > JWT_MAX_KID))
+    if (kid && (!jnum_is_string(kid) || json_string_length(kid) > JWT_MAX_KID))
         goto out;
     /* jwk, jku, x5u, x5c and friends are deliberately ignored: keys come only
      * from configuration, so a token naming its own key simply fails to verify. */
@@ -399,10 +383,31 @@ out:
     return st;
 }
 
-static jwt_status check_claims(const json_t *c, const jwt_params *p)
+static void note_facts(const json_t *c, const jwt_params *p, int64_t leeway, jwt_facts *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->parsed = true;
+    f->now = p->now;
+    f->leeway = leeway;
+    f->want_iss = p->issuer;
+    f->has_exp = jnum_seconds(json_object_get(c, "exp"), &f->exp) == 0;
+    f->has_iat = jnum_seconds(json_object_get(c, "iat"), &f->iat) == 0;
+    f->has_nbf = jnum_seconds(json_object_get(c, "nbf"), &f->nbf) == 0;
+    const json_t *iss = json_object_get(c, "iss");
+    if (jnum_is_string(iss)) {
+        f->iss_is_string = true;
+        f->iss_len = json_string_length(iss);
+        snprintf(f->iss, sizeof(f->iss), "%s", json_string_value(iss));
+    }
+}
+
+static jwt_status check_claims(const json_t *c, const jwt_params *p, jwt_facts *facts)
 {
     int64_t exp, iat, nbf;
     int64_t leeway = p->leeway < 0 ? 0 : p->leeway;
+
+    if (facts && json_is_object(c))
+        note_facts(c, p, leeway, facts);
 
     if (!json_is_object(c))
         return JWT_MALFORMED;
@@ -416,13 +421,13 @@ static jwt_status check_claims(const json_t *c, const jwt_params *p)
 
     /* Types first: a numeric string is refused even though Python's int()
      * would take it (docs/semantics.md section 2, "fail closed"). */
-    if (claim_seconds(jexp, &exp) != 0 || claim_seconds(jiat, &iat) != 0)
+    if (jnum_seconds(jexp, &exp) != 0 || jnum_seconds(jiat, &iat) != 0)
         return JWT_BAD_CLAIMS;
-    if (jnbf && claim_seconds(jnbf, &nbf) != 0)
+    if (jnbf && jnum_seconds(jnbf, &nbf) != 0)
         return JWT_BAD_CLAIMS;
     if (!jiss || json_is_null(jiss))
         return JWT_BAD_CLAIMS;
-    if ((jsub && !json_is_string(jsub)) || (jjti && !json_is_string(jjti)))
+    if ((jsub && !jnum_is_string(jsub)) || (jjti && !jnum_is_string(jjti)))
         return JWT_BAD_CLAIMS;
 
     if (exp <= sat_add(p->now, -leeway))
@@ -432,11 +437,11 @@ static jwt_status check_claims(const json_t *c, const jwt_params *p)
     if (jnbf && nbf > sat_add(p->now, leeway))
         return JWT_NOT_YET_VALID;
 
-    if (!p->issuer || !json_is_string(jiss) || json_string_length(jiss) != strlen(p->issuer) ||
+    if (!p->issuer || !jnum_is_string(jiss) || json_string_length(jiss) != strlen(p->issuer) ||
         memcmp(json_string_value(jiss), p->issuer, strlen(p->issuer)) != 0)
         return JWT_BAD_ISSUER;
 
-    if (!json_is_string(juid) || json_string_length(juid) == 0)
+    if (!jnum_is_string(juid) || json_string_length(juid) == 0)
         return JWT_BAD_CLAIMS;
     return JWT_OK;
 }
@@ -461,6 +466,12 @@ out:
 }
 
 jwt_status jwt_verify(const char *tok, size_t len, const jwt_params *p, json_t **claims_out)
+{
+    return jwt_verify_facts(tok, len, p, claims_out, NULL);
+}
+
+jwt_status jwt_verify_facts(const char *tok, size_t len, const jwt_params *p, json_t **claims_out,
+                            jwt_facts *facts)
 {
     jwt_status st = JWT_MALFORMED;
     unsigned char hdr[JWT_MAX_HEADER_JSON + 4];
@@ -540,10 +551,11 @@ jwt_status jwt_verify(const char *tok, size_t len, const jwt_params *p, json_t *
         goto out;
 
     st = JWT_MALFORMED;
-    claims = json_loadb((const char *)payload, (size_t)plen, JSON_REJECT_DUPLICATES, &jerr);
+    /* Integers beyond 64 bits are kept (jnum.h): both libraries accept them. */
+    claims = jnum_loadb((const char *)payload, (size_t)plen, JSON_REJECT_DUPLICATES, &jerr);
     if (!claims || !json_is_object(claims))
         goto out;
-    st = check_claims(claims, p);
+    st = check_claims(claims, p, facts);
     if (st != JWT_OK)
         goto out;
     *claims_out = claims;

@@ -211,6 +211,8 @@ int main(int argc, char **argv)
         rc = cmd_mint(argc - 1, argv + 1);
     else if (strcmp(cmd, "explain") == 0)
         rc = cmd_explain(argc - 1, argv + 1);
+    else if (strcmp(cmd, "reasons") == 0)
+        rc = cmd_reasons(argc - 1, argv + 1);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         rc = cmd_version();
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

@@ -1,5 +1,6 @@
 #include "policy.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,24 +62,32 @@ static void note(pol_result *r, const char *what, bool ok)
     }
 }
 
-static void deny(pol_result *r, int status, const char *reason)
+static void deny(pol_result *r, ag_reason code)
 {
-    r->status = status;
-    r->reason = reason;
+    assert(!reason_forwards(code));
+    r->outcome = POL_DENY;
+    r->code = code;
     r->inject_user = false;
     r->org = NULL;
+}
+
+static void allow(pol_result *r, bool inject_user, const id_org *org)
+{
+    r->outcome = POL_ALLOW;
+    r->code = AR_OK;
+    r->inject_user = inject_user;
+    r->org = org;
 }
 
 /* The check order is the libraries': header -> token -> org lookup -> role or
  * permission. A bad token is therefore 401 even when the org would fail too. */
 void pol_decide(const pol_spec *spec, const pol_input *in, pol_result *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->status = 0;
-    r->reason = "ok";
+    memset(r, 0, sizeof(*r)); /* POL_DENY, AR_INTERNAL until a branch decides */
 
     if (spec->kind == POL_PUBLIC) {
         note(r, "public: no token needed", true);
+        allow(r, false, NULL);
         return;
     }
     if (spec->kind == POL_OPTIONAL_USER) {
@@ -87,80 +96,84 @@ void pol_decide(const pol_spec *spec, const pol_input *in, pol_result *r)
              valid ? "optional_user: valid token, identity forwarded"
                    : "optional_user: no valid token, forwarded anonymously",
              true);
-        r->inject_user = valid;
+        allow(r, valid, NULL);
         return;
     }
 
     if (in->token == POL_KEYS_UNAVAILABLE) {
         note(r, "verifier key loaded", false);
-        deny(r, 503, "keys_unavailable");
+        deny(r, AR_KEYS_UNAVAILABLE);
         return;
     }
     if (in->token == POL_TOKEN_NONE) {
         note(r, "bearer token present", false);
-        deny(r, 401, "token_missing");
+        deny(r, AR_TOKEN_MISSING);
         return;
     }
     if (in->token != POL_TOKEN_VALID || !in->user) {
         note(r, "token valid", false);
-        deny(r, 401, in->token_reason ? in->token_reason : "token_invalid");
+        /* Only a credential reason may explain a 401; anything else (unset,
+         * or a VALID state without a user) is a caller bug: still 401. */
+        deny(r, in->token == POL_TOKEN_INVALID && reason_status(in->token_reason) == 401
+                    ? in->token_reason
+                    : AR_TOKEN_INVALID);
         return;
     }
     note(r, "token valid", true);
 
     if (spec->kind == POL_REQUIRE_USER) {
-        r->inject_user = true;
+        allow(r, true, NULL);
         return;
     }
 
     if (!in->org_id) {
         note(r, "org id supplied", false);
-        deny(r, 403, "org_id_missing");
+        deny(r, AR_ORG_ID_MISSING);
         return;
     }
     const id_org *org = id_user_get_org(in->user, in->org_id, in->org_id_len);
     if (!org) {
         note(r, "user is a member of the org", false);
-        deny(r, 403, "not_member");
+        deny(r, AR_NOT_MEMBER);
         return;
     }
     note(r, "user is a member of the org", true);
+    r->judged = org;
 
     bool ok = true;
-    const char *reason = "ok";
+    ag_reason reason = AR_OK;
     switch (spec->kind) {
     case POL_ORG_MEMBER:
         break;
     case POL_ORG_MIN_ROLE:
         ok = id_org_is_at_least_role(org, spec->role);
         note(r, "role is at least the required role", ok);
-        reason = "role_below_minimum";
+        reason = AR_ROLE_BELOW_MINIMUM;
         break;
     case POL_ORG_EXACT_ROLE:
         ok = id_org_is_role(org, spec->role);
         note(r, "role is exactly the required role", ok);
-        reason = "role_mismatch";
+        reason = AR_ROLE_MISMATCH;
         break;
     case POL_ORG_PERMISSION:
         ok = id_org_has_permission(org, spec->permission);
         note(r, "has the required permission", ok);
-        reason = "missing_permission";
+        reason = AR_MISSING_PERMISSION;
         break;
     case POL_ORG_ALL_PERMISSIONS:
         ok = id_org_has_all_permissions(org, spec->permissions, spec->npermissions);
         note(r, "has all required permissions", ok);
-        reason = "missing_permission";
+        reason = AR_MISSING_PERMISSION;
         break;
     default:
         /* An unknown kind can only come from a bug; fail closed. */
         ok = false;
-        reason = "policy_error";
+        reason = AR_POLICY_ERROR;
         break;
     }
     if (!ok) {
-        deny(r, 403, reason);
+        deny(r, reason);
         return;
     }
-    r->inject_user = true;
-    r->org = org;
+    allow(r, true, org);
 }

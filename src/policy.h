@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reason.h"
+
 struct id_user;
 struct id_org;
 
@@ -46,17 +48,26 @@ typedef enum pol_token_state {
 
 typedef struct pol_input {
     pol_token_state token;
-    const char *token_reason;   /* reason code when INVALID (e.g. "token_expired") */
+    ag_reason token_reason;     /* why, when INVALID (a 401 row, e.g. AR_TOKEN_EXPIRED) */
     const struct id_user *user; /* when VALID */
     const char *org_id;         /* percent-decoded org id, NULL when absent */
     size_t org_id_len;
 } pol_input;
 
+/* The zero value denies: a result nobody filled in never forwards. */
+typedef enum pol_outcome {
+    POL_DENY = 0,
+    POL_ALLOW,
+} pol_outcome;
+
 typedef struct pol_result {
-    int status;               /* 0 = allow (forward); else 401, 403, 503 */
-    const char *reason;       /* stable reason code ("ok" on allow) */
+    pol_outcome outcome;
+    ag_reason code;           /* AR_OK on allow; a 401, 403 or 503 row on deny */
     bool inject_user;         /* forward X-User */
     const struct id_org *org; /* forward X-Org (org policies on allow) */
+    /* The org whose role or permissions were judged, on allow and on deny
+     * (for `authgate explain`); NULL when the lookup did not happen or failed. */
+    const struct id_org *judged;
     /* The individual checks, for `authgate explain`. */
     const char *checks[6];
     bool check_ok[6];

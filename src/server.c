@@ -230,7 +230,7 @@ static void conn_sweep(worker *w, int64_t now)
         if (!ci)
             continue;
         if (r->x)
-            r->x->d.reason = "client_header_timeout";
+            r->x->d.reason = reason_name(AR_CLIENT_HEADER_TIMEOUT);
         log_info("client_header_timeout: request head not complete within "
                  "request_timeout_ms (worker %d), closing",
                  w->id);
@@ -429,9 +429,43 @@ static void up_body_consume(void *ctx, size_t n)
     srv_resume(x); /* room for more of the client's body */
 }
 
+/* Upstream failures go to the error log as warnings (operators read
+ * `journalctl -p warning` first), at most one line per upstream and second
+ * and worker, with a count of the ones held back. */
+static void warn_upstream_failure(const xchg *x, up_result r)
+{
+    static __thread struct {
+        const void *key;
+        int64_t last_ms;
+        unsigned held;
+    } slot[32];
+    const cfg_upstream *u = x->d.route ? x->d.route->upstream : NULL;
+    if (!u)
+        return;
+    size_t i = ((uintptr_t)u >> 4) % AG_ARRAY_LEN(slot);
+    int64_t now = now_ms();
+    if (slot[i].key == u && now - slot[i].last_ms < 1000) {
+        slot[i].held++;
+        return;
+    }
+    unsigned held = slot[i].key == u ? slot[i].held : 0;
+    slot[i].key = u;
+    slot[i].last_ms = now;
+    slot[i].held = 0;
+    size_t ui = (size_t)(u - gate_config(x->gate)->upstreams);
+    const char *addr = ui < x->pol->ntargets ? x->pol->targets[ui].hostport : u->url;
+    if (held)
+        log_warn("upstream %s (%s): %s (%s; %u more since the last line)", u->name, addr,
+                 up_result_reason(r), x->request_id, held);
+    else
+        log_warn("upstream %s (%s): %s (%s)", u->name, addr, up_result_reason(r), x->request_id);
+}
+
 static void up_on_done(void *ctx, up_result r)
 {
     xchg *x = ctx;
+    if (r != UP_OK)
+        warn_upstream_failure(x, r);
     x->up = NULL;
     x->upstream_done = true;
     x->upstream_res = r;
@@ -537,6 +571,7 @@ static int start_upstream(xchg *x)
     x->up = up_start(w->up, &rq, &upstream_cbs, x, &err);
     if (!x->up && !x->upstream_done) {
         unlist(x);
+        warn_upstream_failure(x, err);
         x->upstream_res = err;
         x->upstream_error = up_result_reason(err);
         return -1;
@@ -549,7 +584,7 @@ static const char *decision_name(const xchg *x)
     const gate_decision *d = &x->d;
     if (x->status == 0)
         return "aborted";
-    if (d->status == 0 && d->route)
+    if (d->outcome == GATE_FORWARD && d->route)
         return x->upstream_error ? "error" : "allow";
     if (x->status >= 500)
         return "error";
@@ -611,7 +646,8 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     else
         rc |= ag_buf_puts(&b, "null");
     rc |= ag_buf_puts(&b, ",\"upstream\":");
-    if (d->route && d->route->upstream && d->status == 0)
+    /* An upstream failure (502/504) names the upstream too. */
+    if (d->route && d->route->upstream && (d->outcome == GATE_FORWARD || x->upstream_error))
         rc |= ag_buf_json_str(&b, d->route->upstream->name, strlen(d->route->upstream->name));
     else
         rc |= ag_buf_puts(&b, "null");
@@ -756,6 +792,7 @@ out:
 static enum MHD_Result reject_now(xchg *x, int status, const char *error, const char *reason,
                                   bool close)
 {
+    x->d.outcome = GATE_REFUSE;
     x->d.status = status;
     x->d.error = error;
     x->d.reason = reason;
@@ -785,10 +822,11 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static enum MHD_Result queue_upstream_error(xchg *x)
 {
-    const char *reason = x->upstream_error ? x->upstream_error : "upstream_protocol";
-    bool timeout = strcmp(reason, "upstream_timeout") == 0;
-    return reject_now(x, timeout ? 504 : 502, timeout ? "gateway_timeout" : "bad_gateway", reason,
-                      false);
+    /* The reason table gives status and error class (504 for a timeout). */
+    ag_reason code;
+    if (!reason_from_name(x->upstream_error, &code) || reason_status(code) < 500)
+        code = AR_UPSTREAM_PROTOCOL;
+    return reject_now(x, reason_status(code), reason_error(code), reason_name(code), false);
 }
 
 static int relay_header(void *ctx, const char *name, const char *value)
@@ -958,7 +996,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         .nheaders = hc.n,
     };
     gate_decide(x->gate, w->keys, w->cache, &req, ag_now_wall(), &x->d);
-    if (x->d.status != 0) {
+    if (x->d.outcome != GATE_FORWARD) {
         x->state = XS_REJECTED;
         /* 400-class protocol errors close; so does a denial of a request with
          * a large or chunked body, which is never read (libmicrohttpd closes
@@ -980,6 +1018,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     x->nhdrs_in = 0;
     if (started != 0) {
         x->state = XS_REJECTED;
+        x->d.outcome = GATE_REFUSE;
         x->d.status = 502;
         x->d.error = "bad_gateway";
         x->d.reason = x->upstream_error;

@@ -165,6 +165,72 @@ class Explain(H.GatewayCase):
         self.assertIn("token:     valid, user u-owner\n", out)
         self.assertIn("policy:    require_org_member_with_exact_role role=Owner\n", out)
 
+    def test_compared_values_text(self):
+        """Issue 13: explain shows the values each failed check compared."""
+        exp = H.decode_claims(self.member)["exp"]
+        now = exp + 3600
+        rc, out, _ = self.explain("--now", str(now), "GET", "/api/whoami", token=self.member,
+                                  expect_rc=1)
+        self.assertIn("claims (now %d, leeway 60 s):\n" % now, out)
+        self.assertRegex(out, r"\n  exp  %d \(\d{4}-\d\d-\d\dT[0-9:]+Z\) must be after now - "
+                         r"leeway = %d: FAIL\n" % (exp, now - 60))
+        self.assertRegex(out, r"\n  iat  \d+ .*: pass\n")
+        # the issuer, against the configured one
+        c = H.claims_for(user_id="u-iss", issuer="https://evil.example")
+        rc, out, _ = self.explain("GET", "/api/whoami", token=H.craft(c), expect_rc=1)
+        self.assertIn('  iss  "https://evil.example" vs configured "%s": FAIL\n' % H.ISSUER, out)
+        self.assertIn("(token_issuer)", out)
+        # nbf in the future, beyond the leeway
+        c = H.claims_for(user_id="u-nbf", extra={"nbf": H.now() + 600})
+        rc, out, _ = self.explain("GET", "/api/whoami", token=H.craft(c), expect_rc=1)
+        self.assertRegex(out, r"\n  nbf  %d .*must be at most now \+ leeway = \d+: FAIL\n"
+                         % c["nbf"])
+        # roles: the user's role and inherited roles against the required one
+        rc, out, _ = self.explain("GET", "/api/org/%s/admin/users" % ORG, token=self.member,
+                                  expect_rc=1)
+        self.assertIn("org %s:\n  role: Member\n  inherited roles plus current: Member\n"
+                      "  required role: Admin (at least): FAIL\n" % ORG, out)
+        rc, out, _ = self.explain("DELETE", "/api/org/%s" % ORG, token=self.member, expect_rc=1)
+        self.assertIn("  required role: Owner (exactly): FAIL\n", out)
+        # permissions: which are missing
+        rc, out, _ = self.explain("GET", "/api/reports?org_id=%s" % ORG2, token=self.member,
+                                  expect_rc=1)
+        self.assertIn("  permissions: can_view_billing\n  missing: can_view_reports\n", out)
+        rc, out, _ = self.explain("GET", "/api/reports?org_id=%s" % ORG, token=self.owner,
+                                  expect_rc=0)
+        self.assertIn("  missing: (none)\n", out)
+
+    def test_compared_values_json(self):
+        exp = H.decode_claims(self.member)["exp"]
+        rc, j = self.explain_json("GET", "/api/reports?org_id=%s" % ORG2, token=self.member,
+                                  expect_rc=1)
+        t, o = j["compared"]["token"], j["compared"]["org"]
+        self.assertEqual((t["exp"], t["exp_ok"], t["iss"], t["issuer"], t["iss_ok"], t["leeway"]),
+                         (exp, True, H.ISSUER, H.ISSUER, True, 60))
+        self.assertIsNone(t["nbf"])
+        self.assertEqual(o["org_id"], ORG2)
+        self.assertEqual(o["role"], "Admin")
+        self.assertEqual(o["inherited_roles"], ["Admin", "Member"])
+        self.assertEqual(o["permissions"], ["can_view_billing"])
+        self.assertEqual(o["required_permissions"], ["can_view_billing", "can_view_reports"])
+        self.assertEqual(o["missing_permissions"], ["can_view_reports"])
+        rc, out, _ = self.explain("--now", str(exp + 3600), "GET", "/api/whoami",
+                                  token=self.member, json_out=True, expect_rc=1)
+        j = json.loads(out)
+        self.assertEqual((j["compared"]["token"]["exp_ok"], j["compared"]["token"]["now"]),
+                         (False, exp + 3600))
+        self.assertIsNone(j["compared"]["org"])
+        # no token, nothing compared
+        rc, j = self.explain_json("GET", "/api/whoami", expect_rc=1)
+        self.assertEqual(j["compared"], {"token": None, "org": None})
+
+    def test_big_integers_in_x_user(self):
+        c = H.claims_for(user_id="u-big", exp=99999999999999999999,
+                         extra={"properties": {"n": 12345678901234567890}})
+        rc, j = self.explain_json("GET", "/api/whoami", token=H.craft(c), expect_rc=0)
+        self.assertIn('"properties":{"n":12345678901234567890}', j["x_user_raw"])
+        self.assertEqual(j["compared"]["token"]["exp"], 2 ** 63 - 1)
+
     # --json ----------------------------------------------------------------
 
     def test_json_outcomes(self):

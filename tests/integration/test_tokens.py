@@ -200,12 +200,32 @@ class HostileTokens(H.GatewayCase):
 
     def test_B22_authorization_grammar_rejected(self):
         tok = H.craft(self.good_claims())
-        for value in ("Bearer\t" + tok, "Bearer", "Bearer ", "Bearer a b", "Token " + tok,
+        for value in ("Bearer\t" + tok, "Bearer \t" + tok, "Bearer  \t " + tok, "Bearer",
+                      "Bearer ", "Bearer a b", "Token " + tok,
                       "Basic dXNlcjpw", tok, "", "Bearer " + tok + " x"):
             with self.subTest(value=repr(value[:12])):
                 self.expect_deny("GET", R2, 401, headers={"Authorization": value})
                 _, rec = self.expect_allow("GET", R3, headers={"Authorization": value})
                 self.assert_anonymous(rec)
+
+    def test_conformance_integers_beyond_64_bits(self):
+        """Both libraries accept integers past 64 bits: a far-future exp is not
+        expired, and X-User carries a custom property's digits exactly."""
+        c = self.good_claims()
+        c["exp"] = 99999999999999999999
+        c["properties"] = {"n": 12345678901234567890, "m": [-123456789012345678901234567890]}
+        tok = H.craft(c)
+        _, rec = self.expect_allow("GET", R2, token=tok)
+        raw = rec["headers"]["x-user"]
+        self.assertIn('"properties":{"n":12345678901234567890,'
+                      '"m":[-123456789012345678901234567890]}', raw)
+        self.assertEqual(json.loads(raw)["properties"]["n"], 12345678901234567890)
+        # A far-past exp is expired; a big user_id is not a string.
+        c["exp"] = -99999999999999999999
+        self.expect_deny("GET", R2, 401, token=H.craft(c), reason="token_expired")
+        c = self.good_claims()
+        c["user_id"] = 12345678901234567890
+        self.expect_deny("GET", R2, 401, token=H.craft(c))
 
     def test_B23_two_credentials(self):
         tok = H.craft(self.good_claims())

@@ -211,15 +211,23 @@ static void done(gate_decision *d)
     free(d);
 }
 
+/* status 0: forwarded. The enum, the table row and the strings must agree. */
 static void expect(gate_decision *d, int status, const char *error, const char *reason)
 {
     ck_assert_int_eq(d->status, status);
     if (error)
         ck_assert_str_eq(d->error, error);
     ck_assert_str_eq(d->reason, reason);
+    ck_assert_str_eq(reason_name(d->code), reason);
+    ck_assert_int_eq(reason_status(d->code), status);
     if (status != 0) {
+        ck_assert_int_eq(d->outcome, GATE_REFUSE);
         ck_assert_ptr_null(d->x_user);
         ck_assert_ptr_null(d->x_org);
+    } else {
+        ck_assert_int_eq(d->outcome, GATE_FORWARD);
+        ck_assert_ptr_nonnull(d->route);
+        ck_assert_ptr_nonnull(d->route->upstream);
     }
 }
 
@@ -1099,6 +1107,19 @@ START_TEST(test_gate_refcount_and_config)
 }
 END_TEST
 
+/* Fail closed by construction: a decision nobody completed refuses with 500. */
+START_TEST(test_fresh_decision_refuses)
+{
+    gate_decision d;
+    gate_decision_init(&d);
+    ck_assert_int_eq(d.outcome, GATE_REFUSE);
+    ck_assert_int_eq(d.code, AR_INTERNAL);
+    ck_assert_int_eq(reason_status(d.code), 500);
+    ck_assert_ptr_null(d.token_reason);
+    gate_decision_clear(&d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("gate");
@@ -1106,6 +1127,7 @@ static Suite *make_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_canon_rejects);
     tcase_add_test(tc, test_uri_too_long);
+    tcase_add_test(tc, test_fresh_decision_refuses);
     tcase_add_test(tc, test_not_found_and_method);
     tcase_add_test(tc, test_public_forwarded_with_canonical_path);
     tcase_add_test(tc, test_401_without_token);

@@ -6,6 +6,7 @@
 
 #include "fixtures/tokhelp.h"
 #include "identity.h"
+#include "jnum.h"
 #include "util.h"
 
 static id_user *user_ok(const char *json)
@@ -14,11 +15,11 @@ static id_user *user_ok(const char *json)
     json_t *c = json_loads(json, 0, &e);
     ck_assert_msg(c != NULL, "bad JSON in test: %s", e.text);
     id_user *u = NULL;
-    const char *reason = "unset";
+    ag_reason reason = AR_INTERNAL;
     int rc = id_user_from_claims(c, &u, &reason);
     ck_assert_msg(rc == 0, "rejected: %s", json);
     ck_assert_ptr_nonnull(u);
-    ck_assert_ptr_null(reason);
+    ck_assert_int_eq(reason, AR_OK);
     json_decref(c);
     return u;
 }
@@ -29,10 +30,10 @@ static void user_bad(const char *json)
     json_t *c = json_loads(json, 0, &e);
     ck_assert_msg(c != NULL, "bad JSON in test: %s", e.text);
     id_user *u = (id_user *)0x1;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_msg(id_user_from_claims(c, &u, &reason) == -1, "accepted: %s", json);
     ck_assert_ptr_null(u);
-    ck_assert_str_eq(reason, "token_claims");
+    ck_assert_str_eq(reason_name(reason), "token_claims");
     json_decref(c);
 }
 
@@ -310,9 +311,9 @@ START_TEST(test_user_required_fields)
     user_bad("{\"user_id\":\"u1\",\"exp\":\"1790001800\"}");
     user_bad("[]");
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(NULL, &u, &reason), -1);
-    ck_assert_str_eq(reason, "token_claims");
+    ck_assert_str_eq(reason_name(reason), "token_claims");
     /* exp as a real is truncated */
     u = user_ok("{\"user_id\":\"u1\",\"exp\":1790001800.75}");
     ck_assert_int_eq(id_user_exp(u), 1790001800);
@@ -486,9 +487,9 @@ START_TEST(test_A18_malformed_org_claims)
         json_t *e = json_object_get(json_object_get(c, "org_id_to_org_member_info"), "o1");
         ck_assert_int_eq(json_object_del(e, keys[i]), 0);
         id_user *u = NULL;
-        const char *reason = NULL;
+        ag_reason reason = AR_INTERNAL;
         ck_assert_msg(id_user_from_claims(c, &u, &reason) == -1, "missing %s accepted", keys[i]);
-        ck_assert_str_eq(reason, "token_claims");
+        ck_assert_str_eq(reason_name(reason), "token_claims");
         json_decref(c);
     }
     /* wrong types: never a substring match against a string "list" */
@@ -677,6 +678,94 @@ START_TEST(test_F56_large_values_and_numbers)
 }
 END_TEST
 
+/* Integers beyond 64 bits (parsed the way the verifier parses a payload)
+ * reach X-User digit for digit; where a string is required they are refused. */
+START_TEST(test_big_integers_exact_in_x_user)
+{
+    static const char ok[] = "{\"user_id\":\"u1\",\"exp\":99999999999999999999,"
+                             "\"properties\":{\"n\":12345678901234567890,"
+                             "\"m\":[-123456789012345678901234567890,1]}}";
+    json_error_t e;
+    json_t *c = jnum_loadb(ok, strlen(ok), JSON_REJECT_DUPLICATES, &e);
+    ck_assert_ptr_nonnull(c);
+    id_user *u = NULL;
+    ag_reason reason = AR_INTERNAL;
+    ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
+    json_decref(c);
+    ck_assert(id_user_exp(u) == INT64_MAX);
+    const char *h = id_user_header(u, ID_ORGS_ALL, NULL, NULL);
+    assert_header_safe(h);
+    ck_assert_msg(strstr(h, "\"properties\":{\"n\":12345678901234567890,"
+                            "\"m\":[-123456789012345678901234567890,1]}") != NULL,
+                  "%s", h);
+    id_user_unref(u);
+
+    static const char *const bad[] = {
+        "{\"user_id\":12345678901234567890,\"exp\":1790001800}",
+        "{\"user_id\":\"u1\",\"exp\":1790001800,\"org_id_to_org_member_info\":{\"o1\":{"
+        "\"org_id\":\"o1\",\"org_name\":\"O\",\"url_safe_org_name\":\"o\",\"org_metadata\":{},"
+        "\"user_role\":12345678901234567890,\"inherited_user_roles_plus_current_role\":[],"
+        "\"user_permissions\":[]}}}",
+        "{\"user_id\":\"u1\",\"exp\":1790001800,\"org_id_to_org_member_info\":{\"o1\":{"
+        "\"org_id\":\"o1\",\"org_name\":\"O\",\"url_safe_org_name\":\"o\",\"org_metadata\":{},"
+        "\"user_role\":\"Admin\",\"inherited_user_roles_plus_current_role\":[\"Admin\"],"
+        "\"user_permissions\":[12345678901234567890]}}}",
+    };
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
+        c = jnum_loadb(bad[i], strlen(bad[i]), JSON_REJECT_DUPLICATES, &e);
+        ck_assert_ptr_nonnull(c);
+        u = (id_user *)0x1;
+        ck_assert_msg(id_user_from_claims(c, &u, &reason) == -1, "accepted %s", bad[i]);
+        ck_assert_ptr_null(u);
+        json_decref(c);
+    }
+}
+END_TEST
+
+/* docs/compatibility.md, "Deliberately stricter": the org shapes, by name. */
+START_TEST(test_compat_strictness_orgs)
+{
+    /* org_map_not_object */
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":[]}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":\"o1\"}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":7}");
+    /* org_entry_not_object, also a non-object org_member_info (even a falsy one) */
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":{\"o1\":\"Admin\"}}");
+    user_bad("{" BASE ",\"org_id_to_org_member_info\":{\"o1\":null}}");
+    user_bad("{" BASE ",\"org_member_info\":\"o1\"}");
+    user_bad("{" BASE ",\"org_member_info\":0}");
+    user_bad("{" BASE ",\"org_member_info\":false}");
+    user_bad("{" BASE ",\"org_member_info\":[]}");
+    /* org_entry_field_type: null or the wrong JSON type */
+    static const char *const fields[][2] = {
+        {"org_name", "null"},
+        {"url_safe_org_name", "1"},
+        {"user_role", "[\"Admin\"]"},
+        {"inherited_user_roles_plus_current_role", "null"},
+        {"inherited_user_roles_plus_current_role", "\"Admin\""},
+        {"user_permissions", "null"},
+        {"user_permissions", "\"can_view_billing\""},
+        {"org_metadata", "[]"},
+    };
+    for (size_t i = 0; i < AG_ARRAY_LEN(fields); i++) {
+        json_t *c = th_json("{" BASE ",\"org_id_to_org_member_info\":{" ORG(
+            "o1", "\"Admin\"", "[\"Admin\"]", "[\"can_view_billing\"]") "}}");
+        json_t *e = json_object_get(json_object_get(c, "org_id_to_org_member_info"), "o1");
+        json_t *v = json_loads(fields[i][1], JSON_DECODE_ANY, NULL);
+        ck_assert_ptr_nonnull(v);
+        ck_assert_int_eq(json_object_set_new(e, fields[i][0], v), 0);
+        id_user *u = (id_user *)0x1;
+        ag_reason reason = AR_OK;
+        ck_assert_msg(id_user_from_claims(c, &u, &reason) == -1, "%s: %s accepted", fields[i][0],
+                      fields[i][1]);
+        ck_assert_int_eq(reason, AR_TOKEN_CLAIMS);
+        json_decref(c);
+    }
+    /* user_id_empty is the verifier's (test_jwt); the builder refuses it too */
+    user_bad("{\"user_id\":\"\",\"exp\":1790001800}");
+}
+END_TEST
+
 START_TEST(test_deep_metadata_refused)
 {
     ag_buf b;
@@ -721,7 +810,7 @@ START_TEST(test_from_verified_token)
     json_t *claims = NULL;
     ck_assert_int_eq(jwt_verify(tok, strlen(tok), &p, &claims), JWT_OK);
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(claims, &u, &reason), 0);
     json_decref(claims);
     ck_assert_str_eq(id_user_header(u, ID_ORGS_ALL, NULL, NULL), ACME_HEAD
@@ -754,6 +843,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_F56_non_ascii_and_hostile_strings);
     tcase_add_test(tc, test_F56_large_values_and_numbers);
     tcase_add_test(tc, test_deep_metadata_refused);
+    tcase_add_test(tc, test_big_integers_exact_in_x_user);
+    tcase_add_test(tc, test_compat_strictness_orgs);
     tcase_add_test(tc, test_refcount_shared);
     tcase_add_test(tc, test_from_verified_token);
     suite_add_tcase(s, tc);

@@ -433,6 +433,159 @@ START_TEST(test_A9_duplicate_claims_signed)
 }
 END_TEST
 
+/* Integers beyond 64 bits: both libraries accept them, so does the verifier.
+ * A far-future exp is simply not expired; a far-past one is expired. */
+START_TEST(test_big_integers_accepted)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%s}",
+             TH_ISS, (long long)TH_NOW, "99999999999999999999");
+    char *t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_OK);
+    free(t);
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%s}",
+             TH_ISS, (long long)TH_NOW, "-99999999999999999999");
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_EXPIRED);
+    free(t);
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%s,\"exp\":%lld}",
+             TH_ISS, "99999999999999999999", (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_NOT_YET_VALID);
+    free(t);
+    snprintf(buf, sizeof(buf),
+             "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld,"
+             "\"properties\":{\"n\":12345678901234567890}}",
+             TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_OK);
+    free(t);
+    /* ... in the header too; there a big kid is still not a string */
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+             TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\",\"x\":123456789012345678901}", buf);
+    ck_assert_int_eq(verify(t), JWT_OK);
+    free(t);
+    t = sign_raw("{\"alg\":\"RS256\",\"kid\":123456789012345678901}", buf);
+    ck_assert_int_eq(verify(t), JWT_BAD_ALG);
+    free(t);
+    /* A big number is a number: never a string where a string is required. */
+    snprintf(buf, sizeof(buf), "{\"user_id\":%s,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+             "12345678901234567890", TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_BAD_CLAIMS);
+    free(t);
+    snprintf(buf, sizeof(buf),
+             "{\"user_id\":\"u1\",\"sub\":%s,\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+             "12345678901234567890", TH_ISS, (long long)TH_NOW, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_BAD_CLAIMS);
+    free(t);
+    /* exp_not_finite: a real beyond double range stays refused. */
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":1e400}",
+             TH_ISS, (long long)TH_NOW);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    ck_assert_int_eq(verify(t), JWT_MALFORMED);
+    free(t);
+}
+END_TEST
+
+/* What the checks compared is reported once the signature held, also on a
+ * refusal; before that nothing is claimed. */
+START_TEST(test_verify_facts)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"user_id\":\"u1\",\"iss\":\"https://other\",\"iat\":%lld,\"exp\":%lld,"
+             "\"nbf\":%lld}",
+             (long long)TH_NOW, (long long)TH_NOW - 61, (long long)TH_NOW - 5);
+    char *t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    jwt_params p = params();
+    json_t *claims = NULL;
+    jwt_facts f;
+    memset(&f, 0x5A, sizeof(f));
+    ck_assert_int_eq(jwt_verify_facts(t, strlen(t), &p, &claims, &f), JWT_EXPIRED);
+    ck_assert_ptr_null(claims);
+    ck_assert(f.parsed && f.has_exp && f.has_iat && f.has_nbf && f.iss_is_string);
+    ck_assert_int_eq(f.now, TH_NOW);
+    ck_assert_int_eq(f.leeway, 60);
+    ck_assert_int_eq(f.exp, TH_NOW - 61);
+    ck_assert_int_eq(f.nbf, TH_NOW - 5);
+    ck_assert_str_eq(f.iss, "https://other");
+    ck_assert_uint_eq(f.iss_len, 13);
+    ck_assert_str_eq(f.want_iss, TH_ISS);
+    free(t);
+    /* A bad signature: nothing parsed, nothing reported. */
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    t[strlen(t) - 3] ^= 1;
+    memset(&f, 0, sizeof(f));
+    ck_assert_int_ne(jwt_verify_facts(t, strlen(t), &p, &claims, &f), JWT_OK);
+    ck_assert(!f.parsed);
+    free(t);
+}
+END_TEST
+
+/* docs/compatibility.md, "Deliberately stricter": each named payload shape
+ * is refused although @propelauth/node accepts it. */
+START_TEST(test_compat_strictness_payload)
+{
+    char head[256], buf[1024];
+    snprintf(head, sizeof(head), "\"iss\":\"%s\",\"iat\":%lld", TH_ISS, (long long)TH_NOW);
+    long long exp = (long long)TH_NOW + 100;
+    struct {
+        const char *name;
+        char payload[600];
+        jwt_status want;
+    } rows[8];
+    size_t n = 0;
+    rows[n].name = "exp_not_finite";
+    snprintf(rows[n].payload, sizeof(rows[n].payload), "{%s,\"user_id\":\"u\",\"exp\":1e400}",
+             head);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_invalid_utf8";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "{%s,\"user_id\":\"u\",\"exp\":%lld,\"first_name\":\"\xc3\x28\"}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "duplicate_claim_keys";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "{%s,\"user_id\":\"u\",\"exp\":%lld,\"user_id\":\"v\"}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_lone_surrogate";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "{%s,\"user_id\":\"u\",\"exp\":%lld,\"first_name\":\"\\ud800\"}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_bom";
+    snprintf(rows[n].payload, sizeof(rows[n].payload),
+             "\xef\xbb\xbf{%s,\"user_id\":\"u\",\"exp\":%lld}", head, exp);
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "payload_depth";
+    int off = snprintf(rows[n].payload, sizeof(rows[n].payload),
+                       "{%s,\"user_id\":\"u\",\"exp\":%lld,\"properties\":", head, exp);
+    for (int i = 0; i < 70; i++)
+        rows[n].payload[off++] = '[';
+    for (int i = 0; i < 70; i++)
+        rows[n].payload[off++] = ']';
+    snprintf(rows[n].payload + off, sizeof(rows[n].payload) - (size_t)off, "}");
+    rows[n++].want = JWT_MALFORMED;
+    rows[n].name = "user_id_empty";
+    snprintf(rows[n].payload, sizeof(rows[n].payload), "{%s,\"user_id\":\"\",\"exp\":%lld}", head,
+             exp);
+    rows[n++].want = JWT_BAD_CLAIMS;
+    /* control: the same shape without the defect verifies */
+    rows[n].name = "control";
+    snprintf(rows[n].payload, sizeof(rows[n].payload), "{%s,\"user_id\":\"u\",\"exp\":%lld}", head,
+             exp);
+    rows[n++].want = JWT_OK;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf, sizeof(buf), "%s", rows[i].payload);
+        char *t = sign_raw("{\"alg\":\"RS256\"}", buf);
+        jwt_status st = verify(t);
+        ck_assert_msg(st == rows[i].want, "%s: status %d, want %d", rows[i].name, st, rows[i].want);
+        free(t);
+    }
+}
+END_TEST
+
 /* ---- A11 */
 static jwt_status verify_times(long long iat, long long exp, const char *nbf)
 {
@@ -1145,7 +1298,7 @@ START_TEST(test_mint_layout_and_inheritance)
     ck_assert_int_eq(json_integer_value(json_object_get(c, "exp")), 1790001800);
     ck_assert_str_eq(json_string_value(json_object_get(c, "email")), "a@example.com");
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
     ck_assert_uint_eq(id_user_org_count(u), 4);
     const id_org *o1 = id_user_get_org(u, "o1", 2);
@@ -1178,7 +1331,7 @@ START_TEST(test_mint_inherited_multi_role_active_org)
     json_t *c = mint_claims(args, JWT_OK);
     ck_assert_ptr_null(json_object_get(c, "org_id_to_org_member_info"));
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
     ck_assert_str_eq(id_user_active_org_id(u), "m");
     ck_assert_uint_eq(id_user_org_count(u), 1);
@@ -1279,6 +1432,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_A7_crit_header);
     tcase_add_test(tc, test_A9_claim_types);
     tcase_add_test(tc, test_A9_duplicate_claims_signed);
+    tcase_add_test(tc, test_big_integers_accepted);
+    tcase_add_test(tc, test_verify_facts);
+    tcase_add_test(tc, test_compat_strictness_payload);
     tcase_add_test(tc, test_A11_time_windows);
     tcase_add_test(tc, test_A12_issuer_exact);
     tcase_add_test(tc, test_A13_compact_shape);

@@ -32,9 +32,9 @@ static id_user *mk_user(const char *json)
     json_t *c = json_loads(json, 0, &e);
     ck_assert_msg(c != NULL, "bad JSON in test: %s", e.text);
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     int rc = id_user_from_claims(c, &u, &reason);
-    ck_assert_msg(rc == 0, "claims rejected (%s): %s", reason ? reason : "?", json);
+    ck_assert_msg(rc == 0, "claims rejected (%s): %s", reason_name(reason), json);
     json_decref(c);
     return u;
 }
@@ -96,7 +96,7 @@ static pol_result decide(const pol_spec *s, pol_token_state t, const id_user *u,
 {
     pol_input in = {.token = t, .user = u, .org_id = org, .org_id_len = org ? strlen(org) : 0};
     if (t == POL_TOKEN_INVALID)
-        in.token_reason = "token_expired";
+        in.token_reason = AR_TOKEN_EXPIRED;
     pol_result r;
     memset(&r, 0x5A, sizeof(r)); /* pol_decide must set every field it reports */
     pol_decide(s, &in, &r);
@@ -105,8 +105,9 @@ static pol_result decide(const pol_spec *s, pol_token_state t, const id_user *u,
 
 static void expect_deny(const pol_result *r, int status, const char *reason)
 {
-    ck_assert_int_eq(r->status, status);
-    ck_assert_str_eq(r->reason, reason);
+    ck_assert_int_eq(r->outcome, POL_DENY);
+    ck_assert_int_eq(reason_status(r->code), status);
+    ck_assert_str_eq(reason_name(r->code), reason);
     ck_assert(!r->inject_user);
     ck_assert_ptr_null(r->org);
     ck_assert_uint_ge(r->nchecks, 1);
@@ -117,8 +118,8 @@ static void expect_deny(const pol_result *r, int status, const char *reason)
 
 static void expect_allow(const pol_result *r, bool inject, const id_org *org)
 {
-    ck_assert_int_eq(r->status, 0);
-    ck_assert_str_eq(r->reason, "ok");
+    ck_assert_int_eq(r->outcome, POL_ALLOW);
+    ck_assert_int_eq(r->code, AR_OK);
     ck_assert_int_eq(r->inject_user, inject);
     ck_assert_ptr_eq(r->org, org);
     ck_assert_uint_ge(r->nchecks, 1);
@@ -268,7 +269,7 @@ START_TEST(test_invalid_without_reason_and_valid_without_user)
     expect_deny(&r, 401, "token_invalid");
     /* the reason given by the verifier is passed through verbatim */
     in.token = POL_TOKEN_INVALID;
-    in.token_reason = "auth_header_duplicate";
+    in.token_reason = AR_AUTH_HEADER_DUPLICATE;
     pol_decide(&s, &in, &r);
     expect_deny(&r, 401, "auth_header_duplicate");
 }
@@ -279,7 +280,8 @@ START_TEST(test_unknown_kind_fails_closed)
     id_user *u = std_user();
     pol_spec s = {.kind = POL__COUNT};
     pol_result r = decide(&s, POL_TOKEN_VALID, u, "o1");
-    ck_assert_int_ne(r.status, 0);
+    ck_assert_int_eq(r.outcome, POL_DENY);
+    ck_assert_int_eq(r.code, AR_POLICY_ERROR);
     ck_assert(!r.inject_user);
     ck_assert_ptr_null(r.org);
     id_user_unref(u);
@@ -335,6 +337,7 @@ END_TEST
 
 /* ---- roles and permissions (semantics section 5) ------------------------------ */
 
+/* 200 when allowed, else the refusal's status. */
 static int status_of(const id_user *u, pol_kind k, const char *role, const char *perm,
                      char *const *perms, size_t nperms)
 {
@@ -344,14 +347,15 @@ static int status_of(const id_user *u, pol_kind k, const char *role, const char 
                   .permissions = ag_unconst(perms),
                   .npermissions = nperms};
     pol_result r = decide(&s, POL_TOKEN_VALID, u, "o1");
-    if (r.status == 0) {
+    if (r.outcome == POL_ALLOW) {
         ck_assert(r.inject_user);
         ck_assert_ptr_nonnull(r.org);
         ck_assert_str_eq(id_org_id(r.org), "o1");
-    } else {
-        ck_assert_int_eq(r.status, 403);
+        ck_assert_ptr_eq(r.judged, r.org);
+        return 200;
     }
-    return r.status;
+    ck_assert_int_eq(reason_status(r.code), 403);
+    return 403;
 }
 
 START_TEST(test_roles_single_hierarchy)
@@ -361,14 +365,14 @@ START_TEST(test_roles_single_hierarchy)
     id_user *admin = mk_user(USER(ORG("o1", "\"Admin\"", "[\"Admin\",\"Member\"]", "[]")));
     id_user *member = mk_user(USER(ORG("o1", "\"Member\"", "[\"Member\"]", "[]")));
 
-    ck_assert_int_eq(status_of(owner, POL_ORG_MIN_ROLE, "Owner", NULL, NULL, 0), 0);
-    ck_assert_int_eq(status_of(owner, POL_ORG_EXACT_ROLE, "Owner", NULL, NULL, 0), 0);
-    ck_assert_int_eq(status_of(owner, POL_ORG_MIN_ROLE, "Member", NULL, NULL, 0), 0);
+    ck_assert_int_eq(status_of(owner, POL_ORG_MIN_ROLE, "Owner", NULL, NULL, 0), 200);
+    ck_assert_int_eq(status_of(owner, POL_ORG_EXACT_ROLE, "Owner", NULL, NULL, 0), 200);
+    ck_assert_int_eq(status_of(owner, POL_ORG_MIN_ROLE, "Member", NULL, NULL, 0), 200);
     ck_assert_int_eq(status_of(member, POL_ORG_MIN_ROLE, "Admin", NULL, NULL, 0), 403);
-    ck_assert_int_eq(status_of(admin, POL_ORG_MIN_ROLE, "Admin", NULL, NULL, 0), 0);
-    ck_assert_int_eq(status_of(admin, POL_ORG_MIN_ROLE, "Member", NULL, NULL, 0), 0);
+    ck_assert_int_eq(status_of(admin, POL_ORG_MIN_ROLE, "Admin", NULL, NULL, 0), 200);
+    ck_assert_int_eq(status_of(admin, POL_ORG_MIN_ROLE, "Member", NULL, NULL, 0), 200);
     ck_assert_int_eq(status_of(admin, POL_ORG_EXACT_ROLE, "Member", NULL, NULL, 0), 403);
-    ck_assert_int_eq(status_of(admin, POL_ORG_EXACT_ROLE, "Admin", NULL, NULL, 0), 0);
+    ck_assert_int_eq(status_of(admin, POL_ORG_EXACT_ROLE, "Admin", NULL, NULL, 0), 200);
     ck_assert_int_eq(status_of(admin, POL_ORG_MIN_ROLE, "Owner", NULL, NULL, 0), 403);
     /* exact and case-sensitive */
     ck_assert_int_eq(status_of(admin, POL_ORG_MIN_ROLE, "admin", NULL, NULL, 0), 403);
@@ -380,7 +384,7 @@ START_TEST(test_roles_single_hierarchy)
     /* no local ordering: a hierarchy the token does not state does not exist */
     id_user *odd = mk_user(USER(ORG("o1", "\"Owner\"", "[\"Owner\"]", "[]")));
     ck_assert_int_eq(status_of(odd, POL_ORG_MIN_ROLE, "Member", NULL, NULL, 0), 403);
-    ck_assert_int_eq(status_of(odd, POL_ORG_MIN_ROLE, "Owner", NULL, NULL, 0), 0);
+    ck_assert_int_eq(status_of(odd, POL_ORG_MIN_ROLE, "Owner", NULL, NULL, 0), 200);
 
     id_user_unref(owner);
     id_user_unref(admin);
@@ -396,8 +400,8 @@ START_TEST(test_roles_multi_role)
         MULTI_ORG("o1", "\"Role A\"", "[\"Role B\",\"Role C\"]", "[\"Role A\",\"Role Z\"]", "[]")));
     const char *pass[] = {"Role A", "Role B", "Role C"};
     for (size_t i = 0; i < AG_ARRAY_LEN(pass); i++) {
-        ck_assert_int_eq(status_of(u, POL_ORG_MIN_ROLE, pass[i], NULL, NULL, 0), 0);
-        ck_assert_int_eq(status_of(u, POL_ORG_EXACT_ROLE, pass[i], NULL, NULL, 0), 0);
+        ck_assert_int_eq(status_of(u, POL_ORG_MIN_ROLE, pass[i], NULL, NULL, 0), 200);
+        ck_assert_int_eq(status_of(u, POL_ORG_EXACT_ROLE, pass[i], NULL, NULL, 0), 200);
     }
     const char *fail[] = {"Role Z", "Role D", "role a", "Owner", ""};
     for (size_t i = 0; i < AG_ARRAY_LEN(fail); i++) {
@@ -415,7 +419,7 @@ START_TEST(test_roles_multi_role)
         "\"org_role_structure\":\"single_role_in_hierarchy\",\"additional_roles\":[\"Admin\"]}"));
     ck_assert_int_eq(status_of(s, POL_ORG_EXACT_ROLE, "Admin", NULL, NULL, 0), 403);
     ck_assert_int_eq(status_of(s, POL_ORG_MIN_ROLE, "Admin", NULL, NULL, 0), 403);
-    ck_assert_int_eq(status_of(s, POL_ORG_EXACT_ROLE, "Member", NULL, NULL, 0), 0);
+    ck_assert_int_eq(status_of(s, POL_ORG_EXACT_ROLE, "Member", NULL, NULL, 0), 200);
     id_user_unref(s);
 }
 END_TEST
@@ -423,7 +427,7 @@ END_TEST
 START_TEST(test_permissions)
 {
     id_user *u = std_user(); /* A, B, C */
-    ck_assert_int_eq(status_of(u, POL_ORG_PERMISSION, NULL, "A", NULL, 0), 0);
+    ck_assert_int_eq(status_of(u, POL_ORG_PERMISSION, NULL, "A", NULL, 0), 200);
     ck_assert_int_eq(status_of(u, POL_ORG_PERMISSION, NULL, "D", NULL, 0), 403);
     ck_assert_int_eq(status_of(u, POL_ORG_PERMISSION, NULL, "a", NULL, 0), 403);
     /* a role name is not a permission */
@@ -433,12 +437,12 @@ START_TEST(test_permissions)
     char *const abc[] = {"C", "B", "A"};
     char *const ad[] = {"A", "D"};
     char *const d[] = {"D"};
-    ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, ac, 2), 0);
-    ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, abc, 3), 0);
+    ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, ac, 2), 200);
+    ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, abc, 3), 200);
     ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, ad, 2), 403);
     ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, d, 1), 403);
     /* empty list: allowed (still requires membership) */
-    ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, NULL, 0), 0);
+    ck_assert_int_eq(status_of(u, POL_ORG_ALL_PERMISSIONS, NULL, NULL, NULL, 0), 200);
     pol_spec s = {.kind = POL_ORG_ALL_PERMISSIONS};
     pol_result r = decide(&s, POL_TOKEN_VALID, u, "o9");
     expect_deny(&r, 403, "not_member");
@@ -448,7 +452,7 @@ START_TEST(test_permissions)
     id_user *only_a = mk_user(USER(ORG("o1", "\"Member\"", "[\"Member\"]", "[\"A\"]")));
     char *const ab[] = {"A", "B"};
     ck_assert_int_eq(status_of(only_a, POL_ORG_ALL_PERMISSIONS, NULL, NULL, ab, 2), 403);
-    ck_assert_int_eq(status_of(only_a, POL_ORG_ALL_PERMISSIONS, NULL, NULL, ab, 1), 0);
+    ck_assert_int_eq(status_of(only_a, POL_ORG_ALL_PERMISSIONS, NULL, NULL, ab, 1), 200);
     id_user_unref(only_a);
 }
 END_TEST

@@ -17,7 +17,7 @@ static id_user *mk_user(const char *id, int64_t exp)
     json_t *c = json_loads(buf, 0, &e);
     ck_assert_ptr_nonnull(c);
     id_user *u = NULL;
-    const char *reason = NULL;
+    ag_reason reason = AR_INTERNAL;
     ck_assert_int_eq(id_user_from_claims(c, &u, &reason), 0);
     json_decref(c);
     return u;
