@@ -290,6 +290,8 @@ class DocsMatchBinary(H.GatewayCase):
         fields = set(self.access_fields_documented())
         used = set()
         for doc, md in self.docs.items():
+            if doc == "internals.md":
+                continue  # for engineers: it names C functions, not reasons
             for name in REASONISH.findall(md):
                 used.add(name)
                 self.assertTrue(name in self.reasons or name in fields or name in NOT_REASONS,
