@@ -137,25 +137,15 @@ static int decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now, 
 
 /* ---- the values the checks compared ------------------------------------- */
 
-static bool exp_ok(const jwt_facts *f)
+/* The verifier's verdict; "not compared" when a claim had the wrong type. */
+static const char *verdict(const jwt_facts *f, bool ok)
 {
-    return f->has_exp && f->exp > f->now - f->leeway;
+    return !f->judged ? "not compared (a claim has the wrong type)" : ok ? "pass" : "FAIL";
 }
 
-static bool iat_ok(const jwt_facts *f)
+static json_t *json_verdict(const jwt_facts *f, bool ok)
 {
-    return f->has_iat && f->iat <= f->now + f->leeway;
-}
-
-static bool nbf_ok(const jwt_facts *f)
-{
-    return !f->has_nbf || f->nbf <= f->now + f->leeway;
-}
-
-static bool iss_ok(const jwt_facts *f)
-{
-    return f->iss_is_string && f->want_iss && f->iss_len < sizeof(f->iss) &&
-           strcmp(f->iss, f->want_iss) == 0;
+    return f->judged ? json_boolean(ok) : json_null();
 }
 
 /* The org the policy judged, when a role or permission check ran. */
@@ -165,16 +155,11 @@ static const id_org *judged_org(const gate_decision *d)
                                                                                   : NULL;
 }
 
-static bool org_has_perm(const id_org *o, const char *perm)
-{
-    return id_org_has_permission(o, perm);
-}
-
 static void text_time(const char *name, bool has, int64_t v, int64_t bound, const char *rel,
-                      bool ok)
+                      const char *verdict_text)
 {
     if (!has) {
-        printf("  %-4s (absent)%s\n", name, ok ? "" : ": FAIL");
+        printf("  %-4s (absent): %s\n", name, verdict_text);
         return;
     }
     char when[32] = "";
@@ -183,7 +168,7 @@ static void text_time(const char *name, bool has, int64_t v, int64_t bound, cons
     if (v > -62135596800LL && v < 253402300800LL && gmtime_r(&t, &tm))
         strftime(when, sizeof(when), " (%Y-%m-%dT%H:%M:%SZ)", &tm);
     printf("  %-4s %lld%s must be %s %lld: %s\n", name, (long long)v, when, rel, (long long)bound,
-           ok ? "pass" : "FAIL");
+           verdict_text);
 }
 
 static void text_list(const char *label, const id_org *o, size_t (*count)(const id_org *),
@@ -201,14 +186,15 @@ static void print_compared_text(const gate_decision *d)
     const jwt_facts *f = d->facts;
     if (f && f->parsed) {
         printf("claims (now %lld, leeway %lld s):\n", (long long)f->now, (long long)f->leeway);
-        text_time("exp", f->has_exp, f->exp, f->now - f->leeway, "after now - leeway =", exp_ok(f));
+        text_time("exp", f->has_exp, f->exp, f->now - f->leeway,
+                  "after now - leeway =", verdict(f, f->exp_ok));
         text_time("iat", f->has_iat, f->iat, f->now + f->leeway,
-                  "at most now + leeway =", iat_ok(f));
+                  "at most now + leeway =", verdict(f, f->iat_ok));
         text_time("nbf", f->has_nbf, f->nbf, f->now + f->leeway,
-                  "at most now + leeway =", nbf_ok(f));
+                  "at most now + leeway =", verdict(f, f->nbf_ok));
         printf("  iss  %s%s%s vs configured \"%s\": %s\n", f->iss_is_string ? "\"" : "",
                f->iss_is_string ? f->iss : "(not a string)", f->iss_is_string ? "\"" : "",
-               f->want_iss ? f->want_iss : "", iss_ok(f) ? "pass" : "FAIL");
+               f->want_iss ? f->want_iss : "", verdict(f, f->iss_ok));
     }
     const id_org *o = judged_org(d);
     if (!o)
@@ -235,7 +221,7 @@ static void print_compared_text(const gate_decision *d)
     printf("  missing:");
     size_t nmiss = 0;
     for (size_t i = 0; i < nreq; i++)
-        if (!org_has_perm(o, req[i]))
+        if (!id_org_has_permission(o, req[i]))
             printf("%s %s", nmiss++ ? "," : "", req[i]);
     printf("%s\n", nmiss ? "" : " (none)");
 }
@@ -265,14 +251,14 @@ static json_t *compared_json(const gate_decision *d)
         json_object_set_new(t, "now", json_integer(f->now));
         json_object_set_new(t, "leeway", json_integer(f->leeway));
         json_object_set_new(t, "exp", json_time(f->has_exp, f->exp));
-        json_object_set_new(t, "exp_ok", json_boolean(exp_ok(f)));
+        json_object_set_new(t, "exp_ok", json_verdict(f, f->exp_ok));
         json_object_set_new(t, "iat", json_time(f->has_iat, f->iat));
-        json_object_set_new(t, "iat_ok", json_boolean(iat_ok(f)));
+        json_object_set_new(t, "iat_ok", json_verdict(f, f->iat_ok));
         json_object_set_new(t, "nbf", json_time(f->has_nbf, f->nbf));
-        json_object_set_new(t, "nbf_ok", json_boolean(nbf_ok(f)));
+        json_object_set_new(t, "nbf_ok", json_verdict(f, f->nbf_ok));
         json_object_set_new(t, "iss", f->iss_is_string ? json_string(f->iss) : json_null());
         json_object_set_new(t, "issuer", f->want_iss ? json_string(f->want_iss) : json_null());
-        json_object_set_new(t, "iss_ok", json_boolean(iss_ok(f)));
+        json_object_set_new(t, "iss_ok", json_verdict(f, f->iss_ok));
     }
     json_object_set_new(c, "token", t);
     const id_org *o = judged_org(d);
@@ -296,7 +282,7 @@ static json_t *compared_json(const gate_decision *d)
         size_t nrp = p->permission ? 1 : p->npermissions;
         for (size_t i = 0; i < nrp; i++) {
             json_array_append_new(req, json_string(rp[i]));
-            if (!org_has_perm(o, rp[i]))
+            if (!id_org_has_permission(o, rp[i]))
                 json_array_append_new(miss, json_string(rp[i]));
         }
         json_object_set_new(g, "required_permissions", req);

@@ -430,15 +430,25 @@ static jwt_status check_claims(const json_t *c, const jwt_params *p, jwt_facts *
     if ((jsub && !jnum_is_string(jsub)) || (jjti && !jnum_is_string(jjti)))
         return JWT_BAD_CLAIMS;
 
-    if (exp <= sat_add(p->now, -leeway))
+    /* Each verdict is computed once, for the decision and for explain. */
+    bool exp_ok = exp > sat_add(p->now, -leeway);
+    bool iat_ok = iat <= sat_add(p->now, leeway);
+    bool nbf_ok = !jnbf || nbf <= sat_add(p->now, leeway);
+    bool iss_ok = p->issuer && jnum_is_string(jiss) &&
+                  json_string_length(jiss) == strlen(p->issuer) &&
+                  memcmp(json_string_value(jiss), p->issuer, strlen(p->issuer)) == 0;
+    if (facts) {
+        facts->judged = true;
+        facts->exp_ok = exp_ok;
+        facts->iat_ok = iat_ok;
+        facts->nbf_ok = nbf_ok;
+        facts->iss_ok = iss_ok;
+    }
+    if (!exp_ok)
         return JWT_EXPIRED;
-    if (iat > sat_add(p->now, leeway))
+    if (!iat_ok || !nbf_ok)
         return JWT_NOT_YET_VALID;
-    if (jnbf && nbf > sat_add(p->now, leeway))
-        return JWT_NOT_YET_VALID;
-
-    if (!p->issuer || !jnum_is_string(jiss) || json_string_length(jiss) != strlen(p->issuer) ||
-        memcmp(json_string_value(jiss), p->issuer, strlen(p->issuer)) != 0)
+    if (!iss_ok)
         return JWT_BAD_ISSUER;
 
     if (!jnum_is_string(juid) || json_string_length(juid) == 0)

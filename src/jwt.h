@@ -68,6 +68,9 @@ typedef struct jwt_facts {
     char iss[256];        /* the token's iss (truncated, NUL-terminated) */
     size_t iss_len;       /* its full length */
     const char *want_iss; /* the configured issuer (jwt_params.issuer) */
+    /* The verifier's own verdicts, once the claim types were right (judged). */
+    bool judged;
+    bool exp_ok, iat_ok, nbf_ok, iss_ok;
 } jwt_facts;
 
 /* jwt_verify, also filling *facts when facts is not NULL. */

@@ -223,7 +223,10 @@ class DocsMatchBinary(H.GatewayCase):
     def make_config(cls, echo):
         import ops_helpers as O
         cls.admin_port = H.free_port()
-        return O.base_config(echo, [{"path": "/api/whoami", "policy": "require_user"}],
+        return O.base_config(echo, [{"path": "/api/whoami", "policy": "require_user"},
+                                    {"path": "/api/org/{org_id}",
+                                     "policy": "require_org_member_with_minimum_role",
+                                     "role": "Admin"}],
                              admin_port=cls.admin_port, workers=1)
 
     @classmethod
@@ -287,6 +290,8 @@ class DocsMatchBinary(H.GatewayCase):
         fields = set(self.access_fields_documented())
         used = set()
         for doc, md in self.docs.items():
+            if doc == "internals.md":
+                continue  # for engineers: it names C functions, not reasons
             for name in REASONISH.findall(md):
                 used.add(name)
                 self.assertTrue(name in self.reasons or name in fields or name in NOT_REASONS,
@@ -389,6 +394,27 @@ class DocsMatchBinary(H.GatewayCase):
         self.assertEqual(documented, live | {"other"}, "metrics.md decision values")
         self.assertEqual(self.decision_values("operations.md", "decision"), live,
                          "operations.md access-log decision values")
+
+    # explain --json ----------------------------------------------------------
+
+    def test_explain_json_keys(self):
+        """The keys troubleshooting.md lists for `explain --json` are the ones
+        it prints (top level, compared.token, compared.org)."""
+        md = self.docs["troubleshooting.md"]
+        start = md.index("- `--json` prints one object:")
+        bullet = md[start:md.index("\n- ", start + 1)]
+        start = md.index("In `--json`, `compared` is")
+        para = md[start:md.index("\n\n", start)]
+        top = set(re.findall(r"`([a-z_]+)`", bullet + para))
+        sub = set(re.findall(r"`([a-z_]+)`", para)) - {"null", "compared", "x_user", "x_user_raw"}
+        tok = H.mint("u-docs", orgs=["o1:Org One:Member"])
+        r = subprocess.run([H.authgate_bin(), "explain", "-c", self.gw.config, "--json",
+                            "--token", tok, "GET", "/api/org/o1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+        j = json.loads(r.stdout)
+        self.assertLessEqual(set(j), top, "explain --json keys troubleshooting.md lacks")
+        printed = set(j["compared"]) | set(j["compared"]["token"]) | set(j["compared"]["org"])
+        self.assertEqual(sub, printed, "troubleshooting.md's compared keys vs explain's")
 
     # access log ------------------------------------------------------------
 

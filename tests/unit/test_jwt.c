@@ -514,6 +514,16 @@ START_TEST(test_verify_facts)
     ck_assert_str_eq(f.iss, "https://other");
     ck_assert_uint_eq(f.iss_len, 13);
     ck_assert_str_eq(f.want_iss, TH_ISS);
+    /* the verifier's own verdicts, every one of them, not only the first failure */
+    ck_assert(f.judged && !f.exp_ok && f.iat_ok && f.nbf_ok && !f.iss_ok);
+    free(t);
+    /* a claim of the wrong type: values reported, nothing judged */
+    snprintf(buf, sizeof(buf), "{\"user_id\":\"u1\",\"iss\":\"%s\",\"iat\":\"x\",\"exp\":%lld}",
+             TH_ISS, (long long)TH_NOW + 100);
+    t = sign_raw("{\"alg\":\"RS256\"}", buf);
+    memset(&f, 0x5A, sizeof(f));
+    ck_assert_int_eq(jwt_verify_facts(t, strlen(t), &p, &claims, &f), JWT_BAD_CLAIMS);
+    ck_assert(f.parsed && f.has_exp && !f.has_iat && !f.judged);
     free(t);
     /* A bad signature: nothing parsed, nothing reported. */
     t = sign_raw("{\"alg\":\"RS256\"}", buf);
