@@ -1307,6 +1307,8 @@ static void *worker_main(void *arg)
         if (n < 0 && errno != EINTR)
             break;
         worker_refresh(w);
+        xchg *gone[AG_ARRAY_LEN(evs)];
+        int ngone = 0;
         for (int i = 0; i < n; i++) {
             uint64_t tagged = evs[i].data.u64;
             if (up_owns_event(tagged)) {
@@ -1314,7 +1316,9 @@ static void *worker_main(void *arg)
                 continue;
             }
             if (tagged & CLIENT_TAG) {
-                client_gone((xchg *)(uintptr_t)(tagged & ~CLIENT_TAG));
+                /* Handled after the batch: dropping the upstream side now
+                 * would free a connection a later event of this batch names. */
+                gone[ngone++] = (xchg *)(uintptr_t)(tagged & ~CLIENT_TAG);
                 continue;
             }
             if (tagged == LISTEN_TAG) {
@@ -1330,6 +1334,8 @@ static void *worker_main(void *arg)
                 (void)r;
             }
         }
+        for (int i = 0; i < ngone; i++)
+            client_gone(gone[i]);
         up_sweep(w->up, now_ms(), 0);
         conn_sweep(w, now_ms());
         maybe_trim(w, now_ms());
