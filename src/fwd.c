@@ -249,7 +249,8 @@ static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, 
         const gate_header *h = &hs[i];
         const char *v = h->value ? h->value : "";
         size_t vl = h->value ? h->value_len : 0;
-        if (!hx_valid_header_name(h->name, h->name_len) || !hx_valid_header_value(v, vl))
+        if (!in->admitted &&
+            (!hx_valid_header_name(h->name, h->name_len) || !hx_valid_header_value(v, vl)))
             return -1;
         char norm[HDR_NORM_MAX];
         size_t n = hdr_norm(h->name, h->name_len, norm, sizeof(norm));

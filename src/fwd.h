@@ -89,6 +89,10 @@ typedef struct fwd_request {
     const char *request_id;
     fwd_body body;
     uint64_t body_len; /* FWD_BODY_LENGTH only */
+    /* The headers passed admission's grammar checks (admit.c), as in the
+     * daemon: their names and values are not scanned a second time. false
+     * (the zero value) checks them here. */
+    bool admitted;
 } fwd_request;
 
 /* Appends the whole HTTP/1.1 request head for the own client: request line

@@ -246,10 +246,10 @@ static int begin(up_exchange *ex, up_result *err)
 
 int h1_start(up_exchange *ex, const up_request *rq, up_result *err)
 {
-    if (ag_buf_append(&ex->head, rq->head, rq->head_len) != 0) {
-        *err = UP_ERR_INTERNAL;
-        return -1;
-    }
+    /* The front end keeps the head alive until the exchange ends (upstream.h);
+     * a retry on a fresh connection sends the same bytes again. */
+    ex->head = rq->head;
+    ex->head_len = rq->head_len;
     rs_addrs addrs;
     char why[160] = "";
     rs_state st = rs_get(ex->uw->resolver, ex->target->resolver_id, &addrs, why, sizeof(why));
@@ -315,9 +315,9 @@ static int do_write(h1_conn *c)
     up_exchange *ex = c->ex;
     bool blocked = false;
     while (!blocked && !c->req_done) {
-        if (c->head_off < ex->head.len) {
+        if (c->head_off < ex->head_len) {
             ssize_t n =
-                send(c->fd, ex->head.p + c->head_off, ex->head.len - c->head_off, MSG_NOSIGNAL);
+                send(c->fd, ex->head + c->head_off, ex->head_len - c->head_off, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR) {
                     blocked = true;

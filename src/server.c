@@ -529,6 +529,7 @@ static int start_upstream(xchg *x)
                 : body == UP_BODY_CHUNKED ? FWD_BODY_CHUNKED
                                           : FWD_BODY_LENGTH,
         .body_len = x->body_declared,
+        .admitted = true,
     };
     if (t->https) {
         if (ag_buf_append(&x->head, x->d.path, x->d.path_len) != 0 ||

@@ -130,7 +130,6 @@ void up_touch(up_exchange *ex)
 
 static void exchange_free(up_exchange *ex)
 {
-    ag_buf_free(&ex->head);
     ag_buf_free(&ex->url);
     ag_buf_free(&ex->resp);
     free(ex);
@@ -171,7 +170,6 @@ up_exchange *up_start(up_worker *uw, const up_request *rq, const up_callbacks *c
     ex->body_len = rq->body_len;
     ex->target = rq->target;
     ex->upstream_name = rq->upstream_name;
-    ag_buf_init(&ex->head);
     ag_buf_init(&ex->url);
     ag_buf_init(&ex->resp);
     *err = UP_UNSET;

@@ -59,7 +59,8 @@ typedef struct up_request {
     const up_target *target;
     const char *method;
     bool is_head; /* HEAD: the response has no body whatever it says */
-    /* http:// : the complete request head (request line .. final CRLF). */
+    /* http:// : the complete request head (request line .. final CRLF). It
+     * is not copied: it must stay valid until on_done or up_abort. */
     const char *head;
     size_t head_len;
     /* https://: path+query to append to target->url, and the header lines

@@ -57,7 +57,8 @@ struct up_exchange {
 
     /* h1client */
     struct h1_conn *conn;
-    ag_buf head;      /* the request head, kept for a retry on a fresh connection */
+    const char *head; /* the request head (the front end's memory), also for a retry */
+    size_t head_len;
     size_t addr_next; /* next address to try when connecting fails */
     up_exchange *next_wait;
     bool waiting;
