@@ -43,6 +43,9 @@
  * the connection is closed, so an unauthenticated client cannot make us read
  * (or be confused by) a large body. */
 #define DRAIN_MAX (64 * 1024)
+/* A chunked body found over max_body_bytes mid-stream: how much more is read
+ * (and dropped) so the 413 can still be sent. */
+#define OVERFLOW_DRAIN_MAX (1024 * 1024)
 
 typedef struct srv {
     char *config_path;
@@ -790,14 +793,20 @@ out:
     return ret;
 }
 
-static enum MHD_Result reject_now(xchg *x, int status, const char *error, const char *reason,
-                                  bool close)
+/* Decide to answer ourselves; queued now or when the request is complete. */
+static void refuse(xchg *x, int status, const char *error, const char *reason, bool close)
 {
     x->d.outcome = GATE_REFUSE;
     x->d.status = status;
     x->d.error = error;
     x->d.reason = reason;
     x->close_after = close;
+}
+
+static enum MHD_Result reject_now(xchg *x, int status, const char *error, const char *reason,
+                                  bool close)
+{
+    refuse(x, status, error, reason, close);
     return queue_error(x);
 }
 
@@ -1047,7 +1056,16 @@ static enum MHD_Result on_upload(xchg *x, const char *data, size_t *size)
         x->up = NULL;
         unlist(x);
         x->upstream_done = true;
-        return reject_now(x, 413, "payload_too_large", "limit_body", true);
+        /* libmicrohttpd cannot queue a response while a body is arriving: the
+         * rest is read and dropped, up to OVERFLOW_DRAIN_MAX more, and the
+         * 413 goes out when the body ends (then the connection closes). A
+         * client that sends more than that is cut off without an answer. */
+        refuse(x, 413, "payload_too_large", "limit_body", true);
+        x->state = XS_REJECTED;
+        x->drain_left = OVERFLOW_DRAIN_MAX;
+        x->drain_bounded = true;
+        *size = 0;
+        return MHD_YES;
     }
     xbuf *b = &x->reqbody;
     if (b->len == 0)
@@ -1085,6 +1103,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
     if (*upload_data_size > 0) {
         if (x->state == XS_REJECTED) {
+            if (x->drain_bounded) {
+                if (*upload_data_size > x->drain_left)
+                    return MHD_NO; /* closes without an answer */
+                x->drain_left -= *upload_data_size;
+            }
             *upload_data_size = 0;
             return MHD_YES;
         }

@@ -94,6 +94,8 @@ struct xchg {
     bool suspended;
     int watch_fd; /* the client socket in our epoll while suspended, or -1 */
     bool client_body_done;
+    bool drain_bounded; /* refused mid-body: drop at most drain_left more */
+    uint64_t drain_left;
 
     /* Upstream side, written only by the up_callbacks handlers. */
     up_exchange *up;            /* NULL once done or never started */
