@@ -1,6 +1,12 @@
-/* worker: internal to the front end. One worker is one thread running one
- * event loop (epoll) that drives a libmicrohttpd daemon (external epoll mode)
- * and the upstream clients (upstream.h). Everything an exchange touches lives
+/* worker.h: the transport's internal header, shared by its files, split by
+ * lifetime:
+ *   server.c - the process: configuration, listener, signals, reload, drain;
+ *   worker.c - one thread's event loop: accept, libmicrohttpd, upstreams;
+ *   front.c  - one request: admission, decision, upstream exchange, response;
+ *   alog.c   - the record of one request: access log and metrics.
+ * Calls go downward only (server -> worker -> front -> alog); the decision
+ * (gate.h), forwarding (fwd.h) and the upstream clients (upstream.h) are below
+ * all of them. One worker is one thread; everything an exchange touches lives
  * on its worker's thread, so exchanges need no locks. */
 #ifndef AG_WORKER_H
 #define AG_WORKER_H
@@ -10,13 +16,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "admin.h"
+#include "conns.h"
 #include "gate.h"
 #include "keys.h"
+#include "resolve.h"
 #include "upstream.h"
 #include "util.h"
+#include "xpolicy.h"
 
 struct tc_cache;
 struct srv;
+struct conn_rec;
 
 #define XB_CAP (64 * 1024)
 
@@ -38,7 +52,7 @@ typedef struct worker {
     struct MHD_Daemon *mhd;
     int mhd_ep;
     up_worker *up;       /* the upstream clients of this worker */
-    struct xpolicy *pol; /* this worker's reference to the current policy */
+    xpolicy *pol;        /* this worker's reference to the current policy */
     keys_snapshot *keys; /* this worker's reference to the current keys */
     uint64_t keys_gen;
     struct tc_cache *cache;
@@ -48,21 +62,12 @@ typedef struct worker {
     uint64_t open_conns;
     uint64_t closed_since_trim; /* connections closed since the last malloc_trim */
     int64_t last_trim_ms;
-    uint64_t nx;  /* exchanges alive on this worker */
-    int finished; /* atomic: the loop has exited */
+    uint64_t nx;                /* exchanges alive on this worker */
+    int finished;               /* atomic: the loop has exited */
+    struct conn_rec *conns;     /* this worker's open connections (front.c) */
+    int64_t conn_next_sweep_ms; /* front.c */
+    bool budget_freed;          /* front.c saw a slot freed at a full budget: wake the workers */
 } worker;
-
-/* The policy a request is decided and forwarded under: the gate plus what
- * the transport compiles from the same configuration (upstream targets).
- * Immutable, reference counted; a reload swaps it. */
-typedef struct xpolicy {
-    gate *gate;
-    struct fwd_rules *rules;     /* what crosses the gateway (fwd.h) */
-    struct fwd_target *ftargets; /* one per cfg upstream, same index */
-    up_target *targets;          /* the clients' view of the same URLs */
-    size_t ntargets;
-    int refs; /* atomic */
-} xpolicy;
 
 enum xstate {
     XS_NEW = 0,   /* URI seen, headers not yet */
@@ -71,7 +76,7 @@ enum xstate {
     XS_RESPONDED, /* a response has been queued to the client */
 };
 
-/* One request on the front end. Every field is written by server.c; the
+/* One request on the front end. Every field is written by front.c; the
  * upstream side reaches it only through the callbacks in up_callbacks. */
 struct xchg {
     worker *w;
@@ -121,9 +126,72 @@ struct xchg {
 int px_build_head(xchg *x, const up_target *t, ag_buf *out); /* http:// */
 int px_build_lines(xchg *x, ag_buf *out);                    /* https:// */
 
-int64_t now_ms(void);
+/* The process (server.c writes it; workers read what they need). */
+typedef struct srv {
+    char *config_path;
+    char *config_dir;
+    pthread_mutex_t mu;
+    xpolicy *pol;      /* current; guarded by mu */
+    gate *gate;        /* pol->gate, for the main thread's reads */
+    uint64_t gate_gen; /* atomic */
+    rs_resolver *resolver;
+    keys_store *keys;
+    worker *workers;
+    int nworkers;
+    int stopping; /* atomic */
+    int64_t stop_deadline_ms;
+    int64_t drain_start_ms;
+    int workers_ready;    /* atomic: workers[] may be woken */
+    int listen_fd;        /* the one listening socket, shared by the workers */
+    cn_budget *budget;    /* connections open in the whole process */
+    char policy_hash[17]; /* guarded by mu */
+    int64_t policy_loaded_at;
+    adm_server *admin;
+} srv;
+
+typedef struct conn_rec {
+    struct MHD_Connection *conn;
+    xchg *x;                      /* request whose head is pending, or NULL */
+    int64_t deadline_ms;          /* 0 = disarmed (head complete, request in progress) */
+    bool busy;                    /* a request is in progress (request line seen, not completed) */
+    int64_t idle_since;           /* when the last request completed (or the accept) */
+    struct sockaddr_storage peer; /* for the connection budget */
+    struct conn_rec *next, *prev;
+} conn_rec;
+
+#define CLIENT_TAG (1ull << 61) /* epoll data: a suspended client's socket */
+
+#define LISTEN_TAG (1ull << 62) /* epoll data of the shared listener */
+
+static inline int64_t now_ms(void)
+{
+    return (int64_t)(ag_now_mono_ns() / 1000000ull);
+}
+
+/* worker.c */
+int worker_init(worker *w, srv *s, int id);
+void *worker_main(void *arg);
+void worker_destroy(worker *w);
+void worker_wake_all(srv *s);
+
+/* front.c: libmicrohttpd's callbacks and what the loop asks of the front end. */
+void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn);
+void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
+                  enum MHD_RequestTerminationCode toe);
+void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+             enum MHD_ConnectionNotificationCode code);
+enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls);
+void front_sweep(worker *w, int64_t now); /* request-head deadlines */
+void front_drain_idle(worker *w, int64_t now, int64_t drain_start);
+void front_client_gone(xchg *x); /* CLIENT_TAG event: the client closed */
+void front_stop(worker *w);      /* the loop is leaving */
 char *xb_get(worker *w);
 void xb_put(worker *w, char *p);
+
+/* alog.c */
+void alog_request(xchg *x, enum MHD_RequestTerminationCode toe);
 
 static inline size_t xbuf_space(const xbuf *b)
 {

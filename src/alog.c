@@ -1,0 +1,121 @@
+/* alog: the record of one request, once, when libmicrohttpd reports it
+ * complete: the JSON access-log line and the request metrics. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "worker.h"
+
+static const char *decision_name(const xchg *x)
+{
+    const gate_decision *d = &x->d;
+    if (x->status == 0)
+        return "aborted";
+    if (d->outcome == GATE_FORWARD && d->route)
+        return x->upstream_error ? "error" : "allow";
+    if (x->status >= 500)
+        return "error";
+    if (x->status == 400 || x->status == 413 || x->status == 414 || x->status == 431 ||
+        x->status == 501)
+        return "reject";
+    return "deny";
+}
+
+static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
+{
+    if (!log_access_enabled())
+        return;
+    ag_buf b;
+    ag_buf_init(&b);
+    const gate_decision *d = &x->d;
+    const char *decision = decision_name(x);
+    const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e6;
+    int rc = ag_buf_printf(&b, "{\"ts\":%lld.%03ld,\"request_id\":", (long long)ts.tv_sec,
+                           ts.tv_nsec / 1000000);
+    rc |= ag_buf_json_str(&b, x->request_id, strlen(x->request_id));
+    rc |= ag_buf_puts(&b, ",\"peer\":");
+    rc |= ag_buf_json_str(&b, x->client_addr, strlen(x->client_addr));
+    rc |= ag_buf_puts(&b, ",\"method\":");
+    const char *m = x->method ? x->method : "";
+    rc |= ag_buf_json_str(&b, m, strnlen(m, 32));
+    rc |= ag_buf_puts(&b, ",\"path\":");
+    if (d->path_len) {
+        rc |= ag_buf_json_str(&b, d->path, d->path_len);
+    } else {
+        /* Refused before canonicalization: log the raw path, but never its
+         * query, which often carries credentials. */
+        const char *t = x->target ? x->target : "";
+        size_t tl = x->target ? x->target_len : 0;
+        const char *q = memchr(t, '?', tl);
+        if (q)
+            tl = (size_t)(q - t);
+        rc |= ag_buf_json_str(&b, t, tl > 512 ? 512 : tl);
+    }
+    rc |= ag_buf_puts(&b, ",\"route\":");
+    if (d->route)
+        rc |= ag_buf_json_str(&b, d->route->path, strlen(d->route->path));
+    else
+        rc |= ag_buf_puts(&b, "null");
+    rc |= ag_buf_printf(
+        &b, ",\"policy\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d",
+        d->route ? pol_kind_name(d->route->policy.kind) : "", decision, reason, x->status);
+    rc |= ag_buf_puts(&b, ",\"user_id\":");
+    if (d->user)
+        rc |= ag_buf_json_str(&b, id_user_id(d->user), strlen(id_user_id(d->user)));
+    else
+        rc |= ag_buf_puts(&b, "null");
+    rc |= ag_buf_puts(&b, ",\"org_id\":");
+    if (d->has_org_id && d->pol.org)
+        rc |= ag_buf_json_str(&b, d->org_id, d->org_id_len);
+    else
+        rc |= ag_buf_puts(&b, "null");
+    rc |= ag_buf_puts(&b, ",\"upstream\":");
+    /* An upstream failure (502/504) names the upstream too. */
+    if (d->route && d->route->upstream && (d->outcome == GATE_FORWARD || x->upstream_error))
+        rc |= ag_buf_json_str(&b, d->route->upstream->name, strlen(d->route->upstream->name));
+    else
+        rc |= ag_buf_puts(&b, "null");
+    if (x->upstream_status)
+        rc |= ag_buf_printf(&b, ",\"upstream_status\":%ld", x->upstream_status);
+    else
+        rc |= ag_buf_puts(&b, ",\"upstream_status\":null");
+    double up_ms = x->t_upstream_ns && x->t_upstream_hdr_ns
+                       ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e6
+                       : 0.0;
+    rc |= ag_buf_printf(&b, ",\"duration_ms\":%.3f,\"upstream_ms\":%.3f,\"cache\":%s", dur, up_ms,
+                        d->cache_hit ? "true" : "false");
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        rc |= ag_buf_printf(&b, ",\"terminated\":%d", (int)toe);
+    rc |= ag_buf_puts(&b, "}\n");
+    if (rc == 0)
+        log_access_write(b.p, b.len);
+    ag_buf_free(&b);
+}
+
+static void record_metrics(xchg *x)
+{
+    const gate_decision *d = &x->d;
+    int shard = x->w->id;
+    const char *decision = decision_name(x);
+    const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
+    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e9;
+    double up = x->t_upstream_ns && x->t_upstream_hdr_ns
+                    ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e9
+                    : -1.0;
+    met_request(shard, d->route ? d->route->path : NULL, x->status, decision, reason, dur, up);
+    if (d->cache_used)
+        met_cache(shard, d->cache_hit);
+    if (x->upstream_error && d->route && d->route->upstream)
+        met_upstream_error(shard, d->route->upstream->name, x->upstream_error);
+}
+
+void alog_request(xchg *x, enum MHD_RequestTerminationCode toe)
+{
+    access_log(x, toe);
+    record_metrics(x);
+}
