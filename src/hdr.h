@@ -59,6 +59,10 @@ unsigned hdr_flags(const char *name, size_t len);
  * can only match a prefix row). The raw name gives HDR_F_EXACT (NULL: never). */
 unsigned hdr_flags_norm(const char *norm, size_t nlen, const char *name, size_t len);
 
+/* Are two names the same in normal form? A name without letters or digits
+ * equals nothing (not even itself): it could only match by accident. */
+bool hdr_name_eq(const char *a, size_t alen, const char *b, size_t blen);
+
 /* Does a Connection field value (comma-separated tokens, OWS around them) list
  * the header name? RFC 9110 7.6.1: such fields are hop-by-hop for this hop.
  * Compared in normal form, so "Connection: x_foo" also removes "X-Foo". */

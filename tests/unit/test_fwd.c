@@ -462,6 +462,28 @@ START_TEST(test_configured_identity_names)
 }
 END_TEST
 
+/* The rows test_gate pinned on gate's own copy of this rule (gone): every
+ * spelling of an identity or strip name is stripped, nearby names are not. */
+START_TEST(test_identity_spellings)
+{
+    setup s;
+    mk(&s, false, false, "X-User", "X-Org", "X-Internal", "http://app");
+    static const char *const yes[] = {"X-User", "x-user",     "X_User",    "X.USER",
+                                      "XUSER",  "x--user",    "X-Org",     "x_org",
+                                      "X.Org",  "X-INTERNAL", "x.internal"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        ck_assert_msg(fwd_client_header_stripped(s.r, yes[i], strlen(yes[i])), "kept %s", yes[i]);
+    static const char *const no[] = {"X-Users", "X-User-Id",   "User",   "X-Orgs",
+                                     "X-Debug", "X-Tenant-Id", "Accept", ""};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ck_assert_msg(!fwd_client_header_stripped(s.r, no[i], strlen(no[i])), "stripped %s", no[i]);
+    /* length-delimited: a name that is a prefix of a longer buffer */
+    ck_assert(fwd_client_header_stripped(s.r, "X-Userxyz", 6));
+    ck_assert(!fwd_client_header_stripped(s.r, "X-Us", 4));
+    done(&s);
+}
+END_TEST
+
 START_TEST(test_connection_listed)
 {
     setup s;
@@ -750,6 +772,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_hole1_trusted_only_exact_spelling);
     tcase_add_test(tc, test_authorization);
     tcase_add_test(tc, test_configured_identity_names);
+    tcase_add_test(tc, test_identity_spellings);
     tcase_add_test(tc, test_connection_listed);
     tcase_add_test(tc, test_framing);
     tcase_add_test(tc, test_refused_input);

@@ -300,6 +300,40 @@ START_TEST(test_connection_tokens)
 }
 END_TEST
 
+START_TEST(test_name_eq)
+{
+    static const struct {
+        const char *a, *b;
+        bool eq;
+    } rows[] = {
+        {"X-Tenant-Id", "x_tenant_id", true},
+        {"X-Tenant-Id", "XTENANTID", true},
+        {"X-Tenant-Id", "x.tenant.id.", true},
+        {"X-Tenant-Id", "X-Tenant", false},
+        {"X-Tenant", "X-Tenant-Id", false},
+        {"X-Tenant-Id", "X-Tenant-Ids", false},
+        {"-", "-", false}, /* names nothing */
+        {"", "", false},
+        {"a", "", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        ck_assert_msg(hdr_name_eq(rows[i].a, strlen(rows[i].a), rows[i].b, strlen(rows[i].b)) ==
+                          rows[i].eq,
+                      "%s vs %s", rows[i].a, rows[i].b);
+    /* length-delimited, no copy: longer than any normal-form buffer */
+    char a[700], b[1400];
+    for (size_t i = 0; i < sizeof(a); i++) {
+        a[i] = 'q';
+        b[2 * i] = 'Q';
+        b[2 * i + 1] = '_';
+    }
+    ck_assert(hdr_name_eq(a, sizeof(a), b, sizeof(b)));
+    ck_assert(!hdr_name_eq(a, sizeof(a) - 1, b, sizeof(b)));
+    ck_assert(!hdr_name_eq(NULL, 0, "a", 1));
+    ck_assert(!hdr_name_eq("a", 1, NULL, 0));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("hdr");
@@ -311,6 +345,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_norm);
     tcase_add_test(tc, test_long_names);
     tcase_add_test(tc, test_connection_tokens);
+    tcase_add_test(tc, test_name_eq);
     suite_add_tcase(s, tc);
     return s;
 }
