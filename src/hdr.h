@@ -52,6 +52,12 @@ enum {
 #define HDR_REQ_DROP                                                                               \
     (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST | HDR_F_IDENTITY | HDR_F_EXPECT | HDR_F_INTERNAL)
 
+/* Names with a rule on the request side: a client's copy is dropped,
+ * replaced by the gateway's, or passed only under a setting. The
+ * configuration refuses them as the org id's header source, since that
+ * source must be a header the upstream receives as the client sent it. */
+#define HDR_REQ_RULED (HDR_REQ_DROP | HDR_F_GW_SET | HDR_F_FORWARDED | HDR_F_AUTHZ)
+
 /* Flags of a raw name (0 for a name in no class). Thread-safe; no malloc. */
 unsigned hdr_flags(const char *name, size_t len);
 /* The same for a name already in normal form: nlen is hdr_norm's full length

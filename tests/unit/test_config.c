@@ -653,6 +653,101 @@ START_TEST(test_identity_rules)
     ck_assert_int_eq(rc, -1);
     ck_assert(has_diag(d.errors, d.nerrors, "identity.user_header: \"Authorization\" is reserved"));
     cfg_diags_free(&d);
+    /* Reserved means any class of the header table but identity, in any
+     * spelling the forwarder would judge as it. */
+    static const char *const reserved[] = {
+        "X-Forwarded-For", "X_Forwarded_For", "X-Request-Id",   "Host",        "Content_Length",
+        "X-Authgate-Who",  "Proxy-Who",       "author_ization", "Content-Type"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        char y[512], want[128];
+        snprintf(y, sizeof(y),
+                 BASE_AUTH "identity: {org_header: \"%s\"}\n"
+                           "routes: [{path: /x, policy: public}]\n",
+                 reserved[i]);
+        snprintf(want, sizeof(want), "identity.org_header: \"%s\" is reserved", reserved[i]);
+        ck_assert_int_eq(load_str(y, &c, &d), -1);
+        ck_assert_msg(has_diag(d.errors, d.nerrors, want), "%s accepted", reserved[i]);
+        cfg_diags_free(&d);
+    }
+    /* user and org header differ in normal form, not only in case */
+    rc = load_str(BASE_AUTH "identity: {user_header: X-Who, org_header: X_WHO}\n"
+                            "routes: [{path: /x, policy: public}]\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "identity: user_header and org_header must differ"));
+    cfg_diags_free(&d);
+    /* names fwd could not compare are refused here, not first at start */
+    rc = load_str(BASE_AUTH "identity: {user_header: \"--\", strip_headers: [\"~\"]}\n"
+                            "routes: [{path: /x, policy: public}]\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "identity.user_header: \"--\" has no letter or digit"));
+    ck_assert(
+        has_diag(d.errors, d.nerrors, "identity.strip_headers[]: \"~\" has no letter or digit"));
+    cfg_diags_free(&d);
+    /* identity look-alikes of the defaults are still identity: allowed */
+    rc = load_str(BASE_AUTH "identity: {user_header: X_User, org_header: x.org}\n"
+                            "routes: [{path: /x, policy: public}]\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, 0);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+END_TEST
+
+/* The org id's header source must be a header the upstream receives as the
+ * client sent it: every name fwd strips, in every spelling, is refused. */
+START_TEST(test_org_header_source_not_stripped)
+{
+    static const char *const refused[] = {
+        "X-Forwarded-For", "X_Forwarded_For",   "x.real.ip",      "X-Request-Id",
+        "X_Request_Id",    "Authorization",     "Author_ization", "Host",
+        "Connection",      "Proxy-Tenant",      "X-Authgate-Org", "X_User",
+        "x-org",           "X.Auth.User",       "x_debug_tenant", "Expect",
+        "Forwarded",       "Transfer_Encoding",
+    };
+    cfg_config *c;
+    cfg_diags d;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char y[768], want[160];
+        snprintf(y, sizeof(y),
+                 BASE_AUTH "identity: {user_header: X-Auth-User, strip_headers: [X-Debug-Tenant]}\n"
+                           "routes:\n"
+                           "  - path: /x\n"
+                           "    policy: require_org_member\n"
+                           "    org_id_from: \"header:%s\"\n",
+                 refused[i]);
+        snprintf(want, sizeof(want),
+                 "org_id_from: header \"%s\" is stripped or reserved by the gateway", refused[i]);
+        ck_assert_int_eq(load_str(y, &c, &d), -1);
+        ck_assert_msg(has_diag(d.errors, d.nerrors, want), "%s accepted", refused[i]);
+        cfg_diags_free(&d);
+    }
+    static const char *const ok[] = {"X-Tenant-Id", "x_tenant_id", "Accept-Language"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char y[768];
+        snprintf(y, sizeof(y),
+                 BASE_AUTH "identity: {user_header: X-Auth-User, strip_headers: [X-Debug-Tenant]}\n"
+                           "routes:\n"
+                           "  - path: /x\n"
+                           "    policy: require_org_member\n"
+                           "    org_id_from: \"header:%s\"\n",
+                 ok[i]);
+        int rc = load_str(y, &c, &d);
+        if (rc != 0)
+            dump(&d);
+        ck_assert_int_eq(rc, 0);
+        cfg_free(c);
+        cfg_diags_free(&d);
+    }
+    ck_assert_int_eq(load_str(BASE_AUTH "routes:\n"
+                                        "  - path: /x\n"
+                                        "    policy: require_org_member\n"
+                                        "    org_id_from: \"header:-_-\"\n",
+                              &c, &d),
+                     -1);
+    ck_assert(has_diag(d.errors, d.nerrors, "org_id_from: header \"-_-\" has no letter or digit"));
+    cfg_diags_free(&d);
 }
 END_TEST
 
@@ -914,6 +1009,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_J90_overlap_rules);
     tcase_add_test(tc, test_upstream_choice);
     tcase_add_test(tc, test_identity_rules);
+    tcase_add_test(tc, test_org_header_source_not_stripped);
     tcase_add_test(tc, test_10k_routes_load);
     tcase_add_test(tc, test_demo_config_loads);
     tcase_add_test(tc, test_J89_empty_route_path_next_to_protected_tree);
