@@ -81,7 +81,7 @@ static const row rows[] = {
     {"x-original-uri", HDR_F_FORWARDED},
     {"x-forwarded-path", HDR_F_FORWARDED},
     /* set or handled by the gateway */
-    {"x-request-id", HDR_F_GW_SET},
+    {"x-request-id", HDR_F_GW_SET | HDR_F_GW_RESP},
     {"expect", HDR_F_EXPECT},
     {"x-authgate-", HDR_F_INTERNAL},
     {"authorization", HDR_F_AUTHZ},

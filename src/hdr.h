@@ -39,13 +39,15 @@ enum {
     HDR_F_AUTHZ = 1u << 8,     /* Authorization: forwarded only when configured */
     HDR_F_CTYPE = 1u << 9,     /* no rule: noted so libcurl adds no default */
     HDR_F_ACCEPT = 1u << 10,   /* no rule: noted so libcurl adds no default */
+    HDR_F_GW_RESP = 1u << 11,  /* the gateway sends its own value on every response */
     /* The name is spelled as the table's name (case aside), not a look-alike
      * that only normalises to it. Set only together with a class bit. */
     HDR_F_EXACT = 1u << 15,
 };
 
-/* Never relayed from an upstream response to the client. */
-#define HDR_RESP_DROP (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST)
+/* Never relayed from an upstream response to the client. HDR_F_GW_RESP:
+ * the client gets the gateway's value only, never a second one. */
+#define HDR_RESP_DROP (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST | HDR_F_GW_RESP)
 /* Never copied from a client request, whatever the configuration. The
  * forwarded class and Authorization depend on it, and HDR_F_GW_SET drops a
  * client copy unless the name is also in the forwarded class (see fwd). */

@@ -720,13 +720,14 @@ START_TEST(test_response_headers)
                                 "Set-Cookie: b=2\r\n"
                                 "X-User: from-upstream\r\n"
                                 "X-Request-Id: up\r\n"
+                                "x_request_id: up2\r\n"
                                 "X-Last:\tv \t\r\n"
                                 "X-NoCR: z";
     rec r;
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(fwd_resp_headers(lines, sizeof(lines) - 1, collect, &r), 0);
     ck_assert_str_eq(r.got, "Content-Type=text/plain|Set-Cookie=a=1|Set-Cookie=b=2|"
-                            "X-User=from-upstream|X-Request-Id=up|X-Last=v|X-NoCR=z|");
+                            "X-User=from-upstream|X-Last=v|X-NoCR=z|");
     /* The callback can stop the walk. */
     memset(&r, 0, sizeof(r));
     r.stop_at = 2;
@@ -735,6 +736,27 @@ START_TEST(test_response_headers)
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(fwd_resp_headers(NULL, 0, collect, &r), 0);
     ck_assert_int_eq(r.calls, 0);
+}
+END_TEST
+
+/* The gateway adds its own X-Request-Id to every response: the upstream's,
+ * in any spelling, never reaches the client as a second one. */
+START_TEST(test_response_request_id_is_ours)
+{
+    static const char *const names[] = {"X-Request-Id", "x-request-id", "X-REQUEST-ID",
+                                        "X_Request_Id", "x.request.id", "XRequestId"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char lines[256];
+        int n = snprintf(lines, sizeof(lines),
+                         "Content-Type: text/plain\r\n%s: up-%zu\r\n"
+                         "X-Request-Ids: kept\r\n",
+                         names[i], i);
+        rec r;
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_eq(fwd_resp_headers(lines, (size_t)n, collect, &r), 0);
+        ck_assert_msg(!strstr(r.got, "up-"), "%s relayed: %s", names[i], r.got);
+        ck_assert_str_eq(r.got, "Content-Type=text/plain|X-Request-Ids=kept|");
+    }
 }
 END_TEST
 
@@ -780,6 +802,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_curl_lines);
     tcase_add_test(tc, test_response_headers);
     tcase_add_test(tc, test_response_long_value);
+    tcase_add_test(tc, test_response_request_id_is_ours);
     suite_add_tcase(s, tc);
     return s;
 }
