@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fwd.h"
+#include "hdr.h"
 #include "httpx.h"
 #include "testutil.h"
 #include "util.h"
@@ -990,6 +992,77 @@ START_TEST(test_errors_read_top_down_root_first)
 }
 END_TEST
 
+/* Config and forwarding agree on "a name the gateway strips": every name
+ * fwd drops from a client, under any trust/authorization setting, is refused
+ * as the org id's header source (config may refuse more, never less). */
+#define COVER_SETTINGS                                                                             \
+    BASE_AUTH "trust_forwarded_headers: %s\n"                                                      \
+              "identity: {user_header: X-Auth-User, org_header: X-Auth-Org,\n"                     \
+              "           forward_authorization: %s, strip_headers: [X-Debug-Tenant]}\n"
+
+static size_t cover_one(int mode, const fwd_rules *r, const char *name)
+{
+    const char *trust = mode & 1 ? "true" : "false", *authz = mode & 2 ? "true" : "false";
+    char v[3][64];
+    /* as spelled, with '_' for '-', and with "x" appended (a member of a
+     * prefix row, or a different name beside an exact row) */
+    snprintf(v[0], sizeof(v[0]), "%s", name);
+    snprintf(v[1], sizeof(v[1]), "%s", name);
+    for (char *p = v[1]; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    snprintf(v[2], sizeof(v[2]), "%sx", name);
+    size_t checked = 0;
+    for (size_t k = 0; k < 3; k++) {
+        if (!fwd_client_header_stripped(r, v[k], strlen(v[k])))
+            continue;
+        checked++;
+        char y[1024];
+        snprintf(y, sizeof(y),
+                 COVER_SETTINGS "routes:\n  - path: /x\n    policy: require_org_member\n"
+                                "    org_id_from: \"header:%s\"\n",
+                 trust, authz, v[k]);
+        cfg_config *c = NULL;
+        cfg_diags d;
+        int rc = load_str(y, &c, &d);
+        if (rc == 0)
+            cfg_free(c);
+        cfg_diags_free(&d);
+        ck_assert_msg(rc == -1, "mode %d: fwd strips %s but config takes it as the org source",
+                      mode, v[k]);
+    }
+    return checked;
+}
+
+START_TEST(test_org_source_covers_fwd)
+{
+    static const char *const extra[] = {"X-Auth-User", "x_auth_org", "X.Debug.Tenant",
+                                        "X-Tenant-Id", "Accept",     "Content-Type"};
+    size_t checked = 0;
+    for (int mode = 0; mode < 4; mode++) {
+        char y[768];
+        snprintf(y, sizeof(y), COVER_SETTINGS "routes: [{path: /x, policy: public}]\n",
+                 mode & 1 ? "true" : "false", mode & 2 ? "true" : "false");
+        cfg_config *c = NULL;
+        cfg_diags d;
+        ck_assert_int_eq(load_str(y, &c, &d), 0);
+        cfg_diags_free(&d);
+        char err[128] = "";
+        fwd_rules *r = fwd_rules_new(c, err, sizeof(err));
+        ck_assert_msg(r != NULL, "%s", err);
+        const char *name;
+        for (size_t i = 0; (name = hdr_row(i, NULL)) != NULL; i++)
+            checked += cover_one(mode, r, name);
+        for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+            checked += cover_one(mode, r, extra[i]);
+        fwd_rules_free(r);
+        cfg_free(c);
+    }
+    /* most rows in three spellings, four times over (390 today) */
+    ck_assert_uint_ge(checked, 350);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1010,6 +1083,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_upstream_choice);
     tcase_add_test(tc, test_identity_rules);
     tcase_add_test(tc, test_org_header_source_not_stripped);
+    tcase_add_test(tc, test_org_source_covers_fwd);
     tcase_add_test(tc, test_10k_routes_load);
     tcase_add_test(tc, test_demo_config_loads);
     tcase_add_test(tc, test_J89_empty_route_path_next_to_protected_tree);
