@@ -1,15 +1,16 @@
 /* libFuzzer target: the Authorization grammar and the header helpers.
  * Properties: an accepted value yields a non-empty token inside the input
  * with no whitespace or control byte, and "Bearer " + token parses back to
- * the same token; hx_name_fold emits only [a-z0-9] and is stable; hop-by-hop
- * classification ignores trailing whitespace; a valid header name is never
- * a value with CR/LF/NUL. */
+ * the same token; hdr_norm emits only [a-z0-9] and is stable, a name is
+ * judged (hdr_flags, hdr_name_eq) as its normal form, so trailing whitespace
+ * changes nothing; a valid header name is never a value with CR/LF/NUL. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "hdr.h"
 #include "httpx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -36,18 +37,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(rc == -1 && why != NULL && tok == NULL && tl == 0);
     }
 
-    char f[64], f2[64];
-    size_t fl = hx_name_fold(v, size, f, sizeof(f));
-    FUZZ_CHECK(fl < sizeof(f) && f[fl] == '\0' && strlen(f) == fl);
-    for (size_t i = 0; i < fl; i++)
+    char f[HDR_NORM_MAX], f2[HDR_NORM_MAX];
+    size_t fl = hdr_norm(v, size, f, sizeof(f));
+    size_t kept = fl < sizeof(f) ? fl : sizeof(f) - 1;
+    FUZZ_CHECK(f[kept] == '\0' && strlen(f) == kept);
+    for (size_t i = 0; i < kept; i++)
         FUZZ_CHECK((f[i] >= 'a' && f[i] <= 'z') || (f[i] >= '0' && f[i] <= '9'));
-    FUZZ_CHECK(hx_name_fold(f, fl, f2, sizeof(f2)) == fl && memcmp(f, f2, fl) == 0);
+    FUZZ_CHECK(hdr_norm(f, kept, f2, sizeof(f2)) == kept && memcmp(f, f2, kept) == 0);
 
-    bool hop = hx_is_hop_by_hop(v, size);
+    unsigned flags = hdr_flags(v, size) & ~(unsigned)HDR_F_EXACT;
+    FUZZ_CHECK((hdr_flags_norm(f, fl, NULL, 0) & ~(unsigned)HDR_F_EXACT) == flags);
+    if (fl < sizeof(f))
+        FUZZ_CHECK(hdr_name_eq(v, size, f, fl) == (fl > 0));
     size_t trimmed = size;
     while (trimmed > 0 && (v[trimmed - 1] == ' ' || v[trimmed - 1] == '\t'))
         trimmed--;
-    FUZZ_CHECK(hx_is_hop_by_hop(v, trimmed) == hop);
+    FUZZ_CHECK((hdr_flags(v, trimmed) & ~(unsigned)HDR_F_EXACT) == flags);
 
     if (hx_valid_header_name(v, size)) {
         FUZZ_CHECK(size > 0);

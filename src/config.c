@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfgload.h"
+#include "hdr.h"
 #include "httpx.h"
 #include "routes.h"
 #include "util.h"
@@ -157,11 +158,28 @@ static void do_auth(lctx *c, const ynode *key, const ynode *n)
     check_readable(c, s_ca, "auth.ca_file", a->ca_file, false);
 }
 
+/* Why a configured header name cannot be compared as fwd compares names
+ * (NULL when it can): fwd_rules_new refuses the same names at start. */
+static const char *uncomparable(const char *name)
+{
+    size_t n = hdr_norm(name, strlen(name), NULL, 0);
+    if (n == 0)
+        return "has no letter or digit";
+    if (n >= HDR_NORM_MAX)
+        return "is too long";
+    return NULL;
+}
+
 static bool check_header_name(lctx *c, const ynode *v, const char *where, const char *name)
 {
     char qb[96];
+    const char *why;
     if (!hx_valid_header_name(name, strlen(name))) {
         cl_err(c, v->line, v->col, "%s: %s is not a valid header name", where, QS(qb, name));
+        return false;
+    }
+    if ((why = uncomparable(name)) != NULL) {
+        cl_err(c, v->line, v->col, "%s: %s %s", where, QS(qb, name), why);
         return false;
     }
     return true;
@@ -184,16 +202,20 @@ static void do_identity(lctx *c, const ynode *n)
         check_header_name(c, s_user->v, "identity.user_header", id->user_header);
     if (s_org->v && id->org_header)
         check_header_name(c, s_org->v, "identity.org_header", id->org_header);
+    /* In normal form: a backend may read "X-Who" and "X_Who" as one name. */
     if (id->user_header && id->org_header &&
-        ag_streq_ci(id->user_header, strlen(id->user_header), id->org_header)) {
+        hdr_name_eq(id->user_header, strlen(id->user_header), id->org_header,
+                    strlen(id->org_header))) {
         const ynode *at = s_org->v ? s_org->v : s_user->v ? s_user->v : n;
         cl_err(c, at->line, at->col, "identity: user_header and org_header must differ");
     }
     const kseen *hdrs[] = {s_user, s_org};
     for (size_t i = 0; i < 2; i++) {
         const char *h = i == 0 ? id->user_header : id->org_header;
-        if (hdrs[i]->v && h &&
-            (hx_is_hop_by_hop(h, strlen(h)) || ag_streq_ci(h, strlen(h), "authorization")))
+        /* Any class of the table but identity: the gateway strips, sets or
+         * frames that name itself (or libcurl treats it specially), so an
+         * identity value sent under it would be dropped or doubled. */
+        if (hdrs[i]->v && h && (hdr_flags(h, strlen(h)) & ~(HDR_F_IDENTITY | HDR_F_EXACT)))
             cl_err(c, hdrs[i]->v->line, hdrs[i]->v->col, "identity.%s: %s is reserved",
                    hdrs[i]->k->s, QS(qb, h));
     }
@@ -453,15 +475,19 @@ static void warn_space(lctx *c, const ynode *v, const char *rname, const char *k
                 key);
 }
 
-/* Header names an org source may not use because the gateway strips them. */
+/* Header names an org source may not use: names the gateway strips in any
+ * spelling or configuration (the table's ruled classes, the identity and
+ * strip names), compared in hdr's normal form as fwd compares them. */
 static bool header_is_stripped(const cfg_identity *id, const char *h)
 {
     size_t l = strlen(h);
-    if (ag_streq_ci(h, l, id->user_header) || ag_streq_ci(h, l, id->org_header) ||
-        ag_streq_ci(h, l, "authorization") || hx_is_hop_by_hop(h, l))
+    if (hdr_flags(h, l) & HDR_REQ_RULED)
+        return true;
+    if ((id->user_header && hdr_name_eq(h, l, id->user_header, strlen(id->user_header))) ||
+        (id->org_header && hdr_name_eq(h, l, id->org_header, strlen(id->org_header))))
         return true;
     for (size_t i = 0; i < id->nstrip_headers; i++)
-        if (ag_streq_ci(h, l, id->strip_headers[i]))
+        if (hdr_name_eq(h, l, id->strip_headers[i], strlen(id->strip_headers[i])))
             return true;
     return false;
 }
@@ -653,6 +679,9 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
                     if (!hx_valid_header_name(name, strlen(name)))
                         cl_err(c, at->line, at->col, "%s: org_id_from: bad header name %s", where,
                                QS(qb, name));
+                    else if (uncomparable(name))
+                        cl_err(c, at->line, at->col, "%s: org_id_from: header %s %s", where,
+                               QS(qb, name), uncomparable(name));
                     else if (header_is_stripped(&cfg->identity, name))
                         cl_err(c, at->line, at->col,
                                "%s: org_id_from: header %s is stripped or reserved by the gateway",

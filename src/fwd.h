@@ -62,8 +62,10 @@ fwd_rules *fwd_rules_new(const cfg_config *c, char *err, size_t errlen);
 void fwd_rules_free(fwd_rules *r);
 
 /* Is a client header with this name dropped whatever its position and the
- * Connection header (table rules plus configured identity/strip names)? For
- * the org source check and `authgate explain`. */
+ * Connection header (table rules plus configured identity/strip names)? The
+ * config loader refuses at least these names as the org id's header source:
+ * it judges by the same table (HDR_REQ_RULED), and test_config checks that
+ * it covers every name this returns true for. */
 bool fwd_client_header_stripped(const fwd_rules *r, const char *name, size_t len);
 
 /* ---- request ----------------------------------------------------------- */

@@ -7,20 +7,15 @@
 #include <string.h>
 
 #include "canon.h"
+#include "hdr.h"
 #include "httpx.h"
 #include "jwt.h"
 #include "tcache.h"
-
-#define FOLD_MAX 64
 
 struct gate {
     int refs;
     cfg_config *cfg;
     rt_table *routes;
-    char user_fold[FOLD_MAX];
-    char org_fold[FOLD_MAX];
-    char (*strip_fold)[FOLD_MAX];
-    size_t nstrip;
     regex_t org_re;
     bool has_org_re;
 };
@@ -48,21 +43,6 @@ int gate_new(cfg_config *cfg, gate **out, char *err, size_t errlen)
             snprintf(err, errlen, "route %s: %s", r->path, rerr);
             goto out;
         }
-    }
-    hx_name_fold(cfg->identity.user_header, strlen(cfg->identity.user_header), g->user_fold,
-                 FOLD_MAX);
-    hx_name_fold(cfg->identity.org_header, strlen(cfg->identity.org_header), g->org_fold, FOLD_MAX);
-    if (cfg->identity.nstrip_headers) {
-        g->strip_fold = calloc(cfg->identity.nstrip_headers, FOLD_MAX);
-        if (!g->strip_fold) {
-            snprintf(err, errlen, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < cfg->identity.nstrip_headers; i++) {
-            const char *h = cfg->identity.strip_headers[i];
-            hx_name_fold(h, strlen(h), g->strip_fold[i], FOLD_MAX);
-        }
-        g->nstrip = cfg->identity.nstrip_headers;
     }
     /* The documented default pattern is what org_id_shape_ok checks without a
      * regex engine; only a custom pattern pays for regexec per request. */
@@ -107,7 +87,6 @@ void gate_unref(gate *g)
     rt_free(g->routes);
     if (g->has_org_re)
         regfree(&g->org_re);
-    free(g->strip_fold);
     if (g->cfg)
         cfg_free(g->cfg);
     free(g);
@@ -121,18 +100,6 @@ const cfg_config *gate_config(const gate *g)
 const rt_table *gate_routes(const gate *g)
 {
     return g->routes;
-}
-
-bool gate_header_stripped(const gate *g, const char *name, size_t len)
-{
-    char f[FOLD_MAX];
-    hx_name_fold(name, len, f, sizeof(f));
-    if (strcmp(f, g->user_fold) == 0 || strcmp(f, g->org_fold) == 0)
-        return true;
-    for (size_t i = 0; i < g->nstrip; i++)
-        if (strcmp(f, g->strip_fold[i]) == 0)
-            return true;
-    return false;
 }
 
 void gate_decision_init_buf(gate_decision *d, char *path, size_t cap)
@@ -267,7 +234,9 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
         const gate_header *found = NULL;
         for (size_t i = 0; i < req->nheaders; i++) {
             const gate_header *h = &req->headers[i];
-            if (ag_streq_ci(h->name, h->name_len, r->org_name)) {
+            /* In normal form: a backend may read "X_Tenant_Id" as the
+             * source, so a look-alike is a second copy, not another header. */
+            if (hdr_name_eq(h->name, h->name_len, r->org_name, strlen(r->org_name))) {
                 if (found) {
                     reject(d, AR_ORG_ID_AMBIGUOUS);
                     return -1;

@@ -102,10 +102,6 @@ void gate_decision_clear(gate_decision *d); /* drops the user reference, frees s
 void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cache,
                  const gate_request *req, int64_t now, gate_decision *d);
 
-/* Is this client header one that must never reach an upstream (identity headers
- * and look-alikes, configured strip_headers)? Hop-by-hop is separate (httpx). */
-bool gate_header_stripped(const gate *g, const char *name, size_t len);
-
 /* Writes the JSON error body for a decision into out. */
 int gate_error_body(const gate_decision *d, ag_buf *out);
 

@@ -81,7 +81,7 @@ static const row rows[] = {
     {"x-original-uri", HDR_F_FORWARDED},
     {"x-forwarded-path", HDR_F_FORWARDED},
     /* set or handled by the gateway */
-    {"x-request-id", HDR_F_GW_SET},
+    {"x-request-id", HDR_F_GW_SET | HDR_F_GW_RESP},
     {"expect", HDR_F_EXPECT},
     {"x-authgate-", HDR_F_INTERNAL},
     {"authorization", HDR_F_AUTHZ},
@@ -209,27 +209,37 @@ static int next_folded(const char *s, size_t len, size_t *i)
     return -1;
 }
 
+/* Compares a[0..alen) with b[0..blen) in normal form as both are read: no
+ * copy, so no length limit on either. A name with no letters or digits names
+ * nothing and equals nothing. */
+static bool norm_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t i = 0, k = 0, same = 0;
+    int ca, cb;
+    for (;;) {
+        ca = next_folded(a, alen, &i);
+        cb = next_folded(b, blen, &k);
+        if (ca != cb || ca < 0)
+            break;
+        same++;
+    }
+    return ca < 0 && cb < 0 && same > 0;
+}
+
+bool hdr_name_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return a && b && norm_eq(a, alen, b, blen);
+}
+
 bool hdr_conn_lists(const char *value, size_t vlen, const char *name, size_t len)
 {
     if (!value || !name)
         return false;
     for (size_t i = 0; i < vlen; i++) {
-        /* One token, compared with name in normal form as both are read:
-         * no copy, so no length limit on either. */
         size_t te = i;
         while (te < vlen && value[te] != ',')
             te++;
-        size_t a = i, b = 0, same = 0;
-        int ca, cb;
-        for (;;) {
-            ca = next_folded(value, te, &a);
-            cb = next_folded(name, len, &b);
-            if (ca != cb || ca < 0)
-                break;
-            same++;
-        }
-        /* A token with no letters or digits names nothing. */
-        if (ca < 0 && cb < 0 && same > 0)
+        if (norm_eq(value + i, te - i, name, len))
             return true;
         i = te;
     }

@@ -39,18 +39,26 @@ enum {
     HDR_F_AUTHZ = 1u << 8,     /* Authorization: forwarded only when configured */
     HDR_F_CTYPE = 1u << 9,     /* no rule: noted so libcurl adds no default */
     HDR_F_ACCEPT = 1u << 10,   /* no rule: noted so libcurl adds no default */
+    HDR_F_GW_RESP = 1u << 11,  /* the gateway sends its own value on every response */
     /* The name is spelled as the table's name (case aside), not a look-alike
      * that only normalises to it. Set only together with a class bit. */
     HDR_F_EXACT = 1u << 15,
 };
 
-/* Never relayed from an upstream response to the client. */
-#define HDR_RESP_DROP (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST)
+/* Never relayed from an upstream response to the client. HDR_F_GW_RESP:
+ * the client gets the gateway's value only, never a second one. */
+#define HDR_RESP_DROP (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST | HDR_F_GW_RESP)
 /* Never copied from a client request, whatever the configuration. The
  * forwarded class and Authorization depend on it, and HDR_F_GW_SET drops a
  * client copy unless the name is also in the forwarded class (see fwd). */
 #define HDR_REQ_DROP                                                                               \
     (HDR_F_HOP | HDR_F_FRAMING | HDR_F_HOST | HDR_F_IDENTITY | HDR_F_EXPECT | HDR_F_INTERNAL)
+
+/* Names with a rule on the request side: a client's copy is dropped,
+ * replaced by the gateway's, or passed only under a setting. The
+ * configuration refuses them as the org id's header source, since that
+ * source must be a header the upstream receives as the client sent it. */
+#define HDR_REQ_RULED (HDR_REQ_DROP | HDR_F_GW_SET | HDR_F_FORWARDED | HDR_F_AUTHZ)
 
 /* Flags of a raw name (0 for a name in no class). Thread-safe; no malloc. */
 unsigned hdr_flags(const char *name, size_t len);
@@ -58,6 +66,10 @@ unsigned hdr_flags(const char *name, size_t len);
  * and norm holds its first min(nlen, HDR_NORM_MAX - 1) bytes (a longer name
  * can only match a prefix row). The raw name gives HDR_F_EXACT (NULL: never). */
 unsigned hdr_flags_norm(const char *norm, size_t nlen, const char *name, size_t len);
+
+/* Are two names the same in normal form? A name without letters or digits
+ * equals nothing (not even itself): it could only match by accident. */
+bool hdr_name_eq(const char *a, size_t alen, const char *b, size_t blen);
 
 /* Does a Connection field value (comma-separated tokens, OWS around them) list
  * the header name? RFC 9110 7.6.1: such fields are hop-by-hop for this hop.

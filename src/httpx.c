@@ -109,61 +109,6 @@ out:
     return rc;
 }
 
-size_t hx_name_fold(const char *name, size_t len, char *out, size_t cap)
-{
-    size_t n = 0;
-    if (!out || cap == 0)
-        return 0;
-    for (size_t i = 0; name && i < len && n + 1 < cap; i++) {
-        int c = lower((unsigned char)name[i]);
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-            out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    return n;
-}
-
-/* Compare a header name with a lower-case pattern, caselessly and with '_'
- * equal to '-': WSGI-style backends map both to the same variable, so
- * "Transfer_Encoding" must be treated like "Transfer-Encoding" (case 52). */
-static bool name_eq(const char *name, size_t len, const char *pat, bool prefix)
-{
-    size_t plen = strlen(pat);
-    if (prefix ? len < plen : len != plen)
-        return false;
-    for (size_t i = 0; i < plen; i++) {
-        int c = lower((unsigned char)name[i]);
-        if (c == '_')
-            c = '-';
-        if (c != pat[i])
-            return false;
-    }
-    return true;
-}
-
-bool hx_is_hop_by_hop(const char *name, size_t len)
-{
-    static const char *const exact[] = {
-        "connection", "keep-alive",     "te",
-        "trailer",    "trailers",       "transfer-encoding",
-        "upgrade",    "content-length", "http2-settings",
-        "host",
-    };
-    if (!name)
-        return false;
-    /* MHD keeps whitespace before the colon in the name (docs/security.md
-     * section 5); such names are invalid and rejected elsewhere, but they must still
-     * never slip through as forwardable. */
-    while (len > 0 && is_ows((unsigned char)name[len - 1]))
-        len--;
-    if (name_eq(name, len, "proxy-", true))
-        return true;
-    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-        if (name_eq(name, len, exact[i], false))
-            return true;
-    return false;
-}
-
 static bool is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -229,7 +174,7 @@ unsigned hx_method_bit(const char *m)
     return 0;
 }
 
-/* Truncates at cap - 1 like hx_name_fold; the full list is 43 bytes, so a
+/* Truncates at cap - 1 (NUL-terminated); the full list is 43 bytes, so a
  * 64-byte buffer never truncates. Returns the length written. */
 size_t hx_methods_format(unsigned mask, char *out, size_t cap)
 {

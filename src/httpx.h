@@ -15,16 +15,6 @@
 int hx_parse_bearer(const char *v, size_t len, const char **tok, size_t *tok_len,
                     const char **reason);
 
-/* Header name normalized for look-alike comparison: lower-case ASCII letters and
- * digits only ("X_User", "x-user", "X.USER" all become "xuser"). Returns the
- * length written (truncated at cap-1, NUL-terminated). */
-size_t hx_name_fold(const char *name, size_t len, char *out, size_t cap);
-
-/* Hop-by-hop and framing headers never forwarded in either direction:
- * Connection, Keep-Alive, Proxy-*, TE, Trailer(s), Transfer-Encoding, Upgrade,
- * Content-Length (re-framed by us), HTTP2-Settings, Host (rewritten). */
-bool hx_is_hop_by_hop(const char *name, size_t len);
-
 /* RFC 9110 token characters only, non-empty. */
 bool hx_valid_header_name(const char *name, size_t len);
 /* No CR, LF, NUL or other controls except HTAB. */

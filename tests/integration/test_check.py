@@ -114,6 +114,18 @@ routes:
   - path: /api/reports  # <-
     policy: require_org_member  # <-
 """,
+    # a look-alike of a name the gateway strips: refused like the name itself
+    "org_source_stripped_lookalike": """routes:
+  - path: /api/reports
+    policy: require_org_member
+    org_id_from: header:X_Forwarded_For  # <-
+""",
+    "identity_header_gateway_set": """identity:
+  user_header: x.request.id  # <-
+routes:
+  - path: /x
+    policy: public
+""",
     "unknown_policy": """routes:
   - path: /x  # <-
     policy: require_superuser  # <-
@@ -214,6 +226,14 @@ class Check(unittest.TestCase):
 
     def test_org_policy_without_org_source(self):
         self.broken("org_policy_without_org_source")
+
+    def test_org_source_stripped_lookalike(self):
+        ds = self.broken("org_source_stripped_lookalike")
+        self.assertTrue(any("X_Forwarded_For" in m and "stripped" in m for _, _, m in ds), ds)
+
+    def test_identity_header_gateway_set(self):
+        ds = self.broken("identity_header_gateway_set")
+        self.assertTrue(any("x.request.id" in m and "reserved" in m for _, _, m in ds), ds)
 
     def test_unknown_policy(self):
         self.broken("unknown_policy")

@@ -174,6 +174,23 @@ class Forwarding(H.GatewayCase):
             self.assertNotIn(k.lower(), ("keep-alive", "proxy-connection", "te", "trailer",
                                          "upgrade"))
 
+    def test_response_request_id_is_the_gateways_only(self):
+        # The upstream's own X-Request-Id (and a look-alike) never reaches the
+        # client next to the gateway's: the client gets exactly one, the id
+        # the upstream was sent.
+        path = ("/public/__echo/header/X-Request-Id/up-1"
+                "/__echo/header/X_Request_Id/up-2/__echo/header/X-Request-Ids/kept")
+        d = self.direct("GET", path)
+        self.assertEqual(d.header_all("X-Request-Id"), ["up-1"], d.headers)
+        self.assertEqual(d.header("X_Request_Id"), "up-2", d.headers)
+        rid = "req-resp-0001"
+        r, rec = self.expect_allow("GET", path, headers={"X-Request-Id": rid})
+        self.assertEqual(rec["headers"].get("x-request-id"), rid)
+        ids = [(k, v) for k, v in r.headers
+               if k.lower().replace("_", "-").replace(".", "-") == "x-request-id"]
+        self.assertEqual(ids, [("X-Request-Id", rid)], r.headers)
+        self.assertEqual(r.header("X-Request-Ids"), "kept")
+
     def test_head_then_get_on_same_connection(self):
         c = self.gw.conn()
         try:

@@ -295,6 +295,17 @@ class PolicyMatrix(H.GatewayCase):
         self.expect_deny("GET", "/api/by-header", 403, token=minted("multi_orgs"),
                          headers={"X-Tenant-Id": ORG_X}, reason="not_member")
 
+    def test_org_from_header_lookalike_is_the_same_header(self):
+        # A backend may read "X_Tenant_Id" as X-Tenant-Id: a look-alike copy is
+        # a second copy of the source (ambiguous), and a lone one is the source.
+        tok = minted("multi_orgs")
+        self.expect_deny("GET", "/api/by-header", 400, token=tok,
+                         headers=[("X-Tenant-Id", ORG_A), ("X_Tenant_Id", ORG_X)],
+                         reason="org_id_ambiguous")
+        _, rec = self.expect_allow("GET", "/api/by-header", token=tok,
+                                   headers=[("X_Tenant_Id", ORG_A)])
+        self.assert_identity(rec, H.decode_claims(tok), ORG_A)
+
     def test_org_from_named_path_param(self):
         tok = minted("owner_o")
         self.allow_identity("/api/t/%s/x" % ORG_O, tok, ORG_O)

@@ -462,6 +462,28 @@ START_TEST(test_configured_identity_names)
 }
 END_TEST
 
+/* The rows test_gate pinned on gate's own copy of this rule (gone): every
+ * spelling of an identity or strip name is stripped, nearby names are not. */
+START_TEST(test_identity_spellings)
+{
+    setup s;
+    mk(&s, false, false, "X-User", "X-Org", "X-Internal", "http://app");
+    static const char *const yes[] = {"X-User", "x-user",     "X_User",    "X.USER",
+                                      "XUSER",  "x--user",    "X-Org",     "x_org",
+                                      "X.Org",  "X-INTERNAL", "x.internal"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        ck_assert_msg(fwd_client_header_stripped(s.r, yes[i], strlen(yes[i])), "kept %s", yes[i]);
+    static const char *const no[] = {"X-Users", "X-User-Id",   "User",   "X-Orgs",
+                                     "X-Debug", "X-Tenant-Id", "Accept", ""};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ck_assert_msg(!fwd_client_header_stripped(s.r, no[i], strlen(no[i])), "stripped %s", no[i]);
+    /* length-delimited: a name that is a prefix of a longer buffer */
+    ck_assert(fwd_client_header_stripped(s.r, "X-Userxyz", 6));
+    ck_assert(!fwd_client_header_stripped(s.r, "X-Us", 4));
+    done(&s);
+}
+END_TEST
+
 START_TEST(test_connection_listed)
 {
     setup s;
@@ -698,13 +720,14 @@ START_TEST(test_response_headers)
                                 "Set-Cookie: b=2\r\n"
                                 "X-User: from-upstream\r\n"
                                 "X-Request-Id: up\r\n"
+                                "x_request_id: up2\r\n"
                                 "X-Last:\tv \t\r\n"
                                 "X-NoCR: z";
     rec r;
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(fwd_resp_headers(lines, sizeof(lines) - 1, collect, &r), 0);
     ck_assert_str_eq(r.got, "Content-Type=text/plain|Set-Cookie=a=1|Set-Cookie=b=2|"
-                            "X-User=from-upstream|X-Request-Id=up|X-Last=v|X-NoCR=z|");
+                            "X-User=from-upstream|X-Last=v|X-NoCR=z|");
     /* The callback can stop the walk. */
     memset(&r, 0, sizeof(r));
     r.stop_at = 2;
@@ -713,6 +736,27 @@ START_TEST(test_response_headers)
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(fwd_resp_headers(NULL, 0, collect, &r), 0);
     ck_assert_int_eq(r.calls, 0);
+}
+END_TEST
+
+/* The gateway adds its own X-Request-Id to every response: the upstream's,
+ * in any spelling, never reaches the client as a second one. */
+START_TEST(test_response_request_id_is_ours)
+{
+    static const char *const names[] = {"X-Request-Id", "x-request-id", "X-REQUEST-ID",
+                                        "X_Request_Id", "x.request.id", "XRequestId"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char lines[256];
+        int n = snprintf(lines, sizeof(lines),
+                         "Content-Type: text/plain\r\n%s: up-%zu\r\n"
+                         "X-Request-Ids: kept\r\n",
+                         names[i], i);
+        rec r;
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_eq(fwd_resp_headers(lines, (size_t)n, collect, &r), 0);
+        ck_assert_msg(!strstr(r.got, "up-"), "%s relayed: %s", names[i], r.got);
+        ck_assert_str_eq(r.got, "Content-Type=text/plain|X-Request-Ids=kept|");
+    }
 }
 END_TEST
 
@@ -750,6 +794,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_hole1_trusted_only_exact_spelling);
     tcase_add_test(tc, test_authorization);
     tcase_add_test(tc, test_configured_identity_names);
+    tcase_add_test(tc, test_identity_spellings);
     tcase_add_test(tc, test_connection_listed);
     tcase_add_test(tc, test_framing);
     tcase_add_test(tc, test_refused_input);
@@ -757,6 +802,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_curl_lines);
     tcase_add_test(tc, test_response_headers);
     tcase_add_test(tc, test_response_long_value);
+    tcase_add_test(tc, test_response_request_id_is_ours);
     suite_add_tcase(s, tc);
     return s;
 }

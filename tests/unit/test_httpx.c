@@ -107,80 +107,6 @@ START_TEST(test_B22_libraries_4_1_rows)
 }
 END_TEST
 
-START_TEST(test_F52_name_fold)
-{
-    static const char *const same[] = {"X-User",  "x-user", "X_User", "X.USER",
-                                       "X-User_", "x user", "X-USER "};
-    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
-        char out[16];
-        size_t n = hx_name_fold(same[i], strlen(same[i]), out, sizeof(out));
-        ck_assert_str_eq(out, "xuser");
-        ck_assert_uint_eq(n, 5);
-    }
-    char out[4];
-    ck_assert_uint_eq(hx_name_fold("X-Org-Id", 8, out, sizeof(out)), 3);
-    ck_assert_str_eq(out, "xor");
-    ck_assert_uint_eq(hx_name_fold("X-Org", 5, out, 0), 0);
-    ck_assert_uint_eq(hx_name_fold("--", 2, out, sizeof(out)), 0);
-    ck_assert_str_eq(out, "");
-    char o2[16];
-    ck_assert_uint_eq(hx_name_fold("X-Us\0er", 7, o2, sizeof(o2)), 5);
-    ck_assert_str_eq(o2, "xuser");
-}
-END_TEST
-
-START_TEST(test_F54_hop_by_hop)
-{
-    static const char *const hop[] = {
-        "Connection",
-        "connection",
-        "CONNECTION",
-        "Keep-Alive",
-        "keep_alive",
-        "TE",
-        "te",
-        "Trailer",
-        "Trailers",
-        "Transfer-Encoding",
-        "transfer_encoding",
-        "Upgrade",
-        "Content-Length",
-        "content-length",
-        "HTTP2-Settings",
-        "Host",
-        "host",
-        "Proxy-Authorization",
-        "Proxy-Connection",
-        "proxy-authenticate",
-        "Proxy_Foo",
-        "Connection ",
-        "Transfer-Encoding\t",
-    };
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        ck_assert_msg(hx_is_hop_by_hop(hop[i], strlen(hop[i])), "%s not hop-by-hop", hop[i]);
-    static const char *const pass[] = {
-        "X-User",
-        "Authorization",
-        "Content-Type",
-        "Accept",
-        "Proxy",
-        "Proxies",
-        "Hosts",
-        "Connections",
-        "T",
-        "Tex",
-        "Trailer-X",
-        "Upgrade-Insecure-Requests",
-        "X-Forwarded-For",
-        "Content-Length0",
-        "",
-    };
-    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
-        ck_assert_msg(!hx_is_hop_by_hop(pass[i], strlen(pass[i])), "%s hop-by-hop", pass[i]);
-    ck_assert(!hx_is_hop_by_hop(NULL, 0));
-}
-END_TEST
-
 START_TEST(test_F52_header_name_validity)
 {
     static const char *const ok[] = {"X-User", "x_org", "Content-Type", "a", "!#$%&'*+-.^_`|~09Az"};
@@ -360,8 +286,6 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_B22_authorization_grammar);
     tcase_add_test(tc, test_B23_two_credentials_in_one_header);
     tcase_add_test(tc, test_B22_libraries_4_1_rows);
-    tcase_add_test(tc, test_F52_name_fold);
-    tcase_add_test(tc, test_F54_hop_by_hop);
     tcase_add_test(tc, test_F52_header_name_validity);
     tcase_add_test(tc, test_F58_header_value_validity);
     tcase_add_test(tc, test_F58_scan_every_offset);
