@@ -78,11 +78,22 @@ static void conn_arm(conn_rec *r, int64_t deadline_ms)
         r->deadline_ms = deadline_ms;
 }
 
+/* Most suspensions last one upstream round trip; watching each would cost two
+ * epoll_ctl calls per request. A connection still suspended after
+ * WATCH_AFTER_MS is watched from then on (front_sweep runs every 100 ms), so
+ * a client that leaves is noticed within about a third of a second. */
+#define WATCH_AFTER_MS 200
+
+static void watch_client(xchg *x);
+
 void front_sweep(worker *w, int64_t now)
 {
     if (now < w->conn_next_sweep_ms)
         return;
     w->conn_next_sweep_ms = now + 100;
+    for (xchg *x = w->proxying; x; x = x->next)
+        if (x->suspended && x->watch_fd < 0 && now - x->suspended_ms >= WATCH_AFTER_MS)
+            watch_client(x);
     for (conn_rec *r = w->conns; r; r = r->next) {
         if (r->deadline_ms == 0 || now < r->deadline_ms)
             continue;
@@ -182,7 +193,12 @@ static void suspend(xchg *x)
     if (x->suspended)
         return;
     x->suspended = true;
+    x->suspended_ms = now_ms();
     MHD_suspend_connection(x->conn);
+}
+
+static void watch_client(xchg *x)
+{
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)

@@ -97,7 +97,8 @@ struct xchg {
     uint64_t body_seen;
     bool is_head;
     bool suspended;
-    int watch_fd; /* the client socket in our epoll while suspended, or -1 */
+    int watch_fd;         /* the client socket in our epoll while suspended, or -1 */
+    int64_t suspended_ms; /* when it was suspended */
     bool client_body_done;
     bool drain_bounded; /* refused mid-body: drop at most drain_left more */
     uint64_t drain_left;
