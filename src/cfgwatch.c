@@ -23,6 +23,7 @@
 
 struct cw_watch {
     char *path;
+    char *base; /* the file's name in its directory */
     long debounce_ms;
     int ino;     /* inotify fd, -1 when unavailable */
     int stop_rd; /* cw_stop writes to stop_wr */
@@ -52,16 +53,25 @@ unsigned long long cw_fingerprint(const char *path)
     return h ? h : 1;
 }
 
-/* Reads and drops whatever events are queued; true if there were any. */
-static bool drain_events(int ino)
+/* Reads whatever events are queued; true if any was about the config: its
+ * own name (an editor's rename, an in-place write) or a `..` name (a
+ * ConfigMap's `..data` swap). Others are dropped: a log file written next to
+ * the config must not keep the debounce from ever ending. */
+static bool drain_events(int ino, const char *base)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool any = false;
+    bool ours = false;
     for (;;) {
         ssize_t n = read(ino, buf, sizeof(buf));
         if (n <= 0)
-            return any;
-        any = true;
+            return ours;
+        for (char *q = buf; q < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)q;
+            if (ev->len == 0 || strcmp(ev->name, base) == 0 || strncmp(ev->name, "..", 2) == 0 ||
+                (ev->mask & IN_Q_OVERFLOW))
+                ours = true;
+            q += sizeof(*ev) + ev->len;
+        }
     }
 }
 
@@ -76,7 +86,8 @@ static void *watch_main(void *arg)
         if (p[0].revents)
             break;
         if (n == 2 && (p[1].revents & POLLIN)) {
-            drain_events(w->ino);
+            if (!drain_events(w->ino, w->base))
+                continue;
             /* Debounce: a ConfigMap update or an editor's save is several
              * events; wait until the directory has been quiet a while. */
             for (;;) {
@@ -85,7 +96,7 @@ static void *watch_main(void *arg)
                     break;
                 if (p[0].revents)
                     goto out;
-                if (r <= 0 || !drain_events(w->ino))
+                if (r <= 0 || !drain_events(w->ino, w->base))
                     break;
             }
         }
@@ -110,7 +121,13 @@ cw_watch *cw_start(const char *path, long debounce_ms, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    w->ino = -1;
     w->debounce_ms = debounce_ms;
+    const char *slash = strrchr(path, '/');
+    if (!(w->base = ag_strdup(slash ? slash + 1 : path))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     w->seen = cw_fingerprint(path);
     w->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->ino < 0 || inotify_add_watch(w->ino, dirname(tmp),
@@ -151,6 +168,7 @@ fail:
         if (w->ino >= 0)
             close(w->ino);
         free(w->path);
+        free(w->base);
         free(w);
     }
     free(tmp);
@@ -169,5 +187,6 @@ void cw_stop(cw_watch *w)
     if (w->ino >= 0)
         close(w->ino);
     free(w->path);
+    free(w->base);
     free(w);
 }

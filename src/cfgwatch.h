@@ -6,7 +6,8 @@
  * It watches the file's DIRECTORY with inotify, not the file: editors and
  * `mv` replace the file (a new inode), and a Kubernetes ConfigMap volume
  * swaps a `..data` symlink next to it while the file itself never changes.
- * Events are debounced (quiet for debounce_ms), then the file's bytes are
+ * Only events naming the file or a `..` entry count (a log file next to it
+ * does not). They are debounced (quiet for debounce_ms), then the bytes are
  * compared with the last ones seen: only different bytes raise SIGHUP, so
  * other files in the directory and a touch without a change do nothing. A
  * slow poll of the same comparison covers file systems without inotify.

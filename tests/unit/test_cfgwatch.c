@@ -103,6 +103,34 @@ START_TEST(test_same_bytes_and_other_files_raise_none)
 }
 END_TEST
 
+/* A log file written next to the config all the time must neither reload
+ * nor keep the debounce from ending for a real change. */
+START_TEST(test_busy_neighbour_does_not_starve)
+{
+    write_file(path, "a: 1\n");
+    char err[256], other[160];
+    snprintf(other, sizeof(other), "%s/access.log", dir);
+    cw_watch *w = cw_start(path, 200, err, sizeof(err));
+    ck_assert_ptr_nonnull(w);
+    FILE *f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    bool changed = false, hup = false;
+    for (int i = 0; i < 60 && !hup; i++) { /* 3 s of a write every 50 ms */
+        fputs("line\n", f);
+        fflush(f);
+        if (i == 10) {
+            write_file(path, "a: 2\n");
+            changed = true;
+        }
+        hup = hup_within(50);
+        ck_assert(!hup || changed);
+    }
+    fclose(f);
+    ck_assert(hup);
+    cw_stop(w);
+}
+END_TEST
+
 /* The ConfigMap layout: authgate.yaml -> ..data/authgate.yaml, ..data ->
  * ..v1; an update writes ..v2 and renames a new ..data symlink over the old. */
 START_TEST(test_configmap_symlink_swap)
@@ -153,6 +181,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fingerprint);
     tcase_add_test(tc, test_rename_raises_one_hup);
     tcase_add_test(tc, test_same_bytes_and_other_files_raise_none);
+    tcase_add_test(tc, test_busy_neighbour_does_not_starve);
     tcase_add_test(tc, test_configmap_symlink_swap);
     tcase_add_test(tc, test_stop_is_prompt);
     suite_add_tcase(s, tc);
