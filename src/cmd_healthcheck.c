@@ -40,33 +40,40 @@ static long ms_left(const struct timespec *deadline)
 }
 
 /* A wildcard listen address is reached through loopback of the same family. */
-static void wildcard_to_loopback(struct sockaddr_storage *ss)
+static bool wildcard_to_loopback(struct sockaddr_storage *ss)
 {
     if (ss->ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)ss;
-        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+        if (a->sin_addr.s_addr == htonl(INADDR_ANY)) {
             a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            return true;
+        }
     } else if (ss->ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) {
             a->sin6_addr = in6addr_loopback;
+            return true;
+        }
     }
+    return false;
 }
 
 /* Sends req to spec and reads the status line. Returns the status code
  * (100..599), or -1 with a reason in err. */
-static int probe(const char *spec, const char *req, const struct timespec *deadline, char *err,
-                 size_t errlen)
+static int probe(const char *listen_spec, const char *req, const struct timespec *deadline,
+                 char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
     char aerr[256];
     int status = -1;
-    if (na_listen_addr(spec, &ss, &sl, aerr, sizeof(aerr)) != 0) {
+    if (na_listen_addr(listen_spec, &ss, &sl, aerr, sizeof(aerr)) != 0) {
         snprintf(err, errlen, "%s", aerr);
         return -1;
     }
-    wildcard_to_loopback(&ss);
+    char spec[300]; /* for the messages: what was actually probed */
+    snprintf(spec, sizeof(spec), "%s%s", listen_spec,
+             wildcard_to_loopback(&ss) ? " (on loopback)" : "");
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
