@@ -35,6 +35,8 @@ const cfg_key cfg_keys[] = {
      CFG_APPLY_RELOAD, "on SIGTERM, how long requests in flight may take to finish"},
     {"trust_forwarded_headers", CK_BOOL, TOP(trust_forwarded_headers), 0, 0, "false", NULL, NULL,
      NULL, CFG_APPLY_RELOAD, "pass the client's X-Forwarded-* and Forwarded headers on"},
+    {"watch_config", CK_BOOL, TOP(watch_config), 0, 0, "false", NULL, NULL, NULL,
+     CFG_APPLY_RESTART, "reload by itself when the config file changes (inotify)"},
     {"auth", CK_NODE, 0, 0, 0, NULL, "required", "mapping", NULL, CFG_APPLY_RESTART,
      "where the verifier key comes from"},
     {"upstreams", CK_NODE, 0, 0, 0, NULL, "required", "mapping", NULL, CFG_APPLY_RELOAD,

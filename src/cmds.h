@@ -8,6 +8,7 @@ int cmd_check(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_mint(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
-int cmd_reasons(int argc, char **argv); /* hidden: the reason table, for the docs tests */
+int cmd_healthcheck(int argc, char **argv); /* exit 0 alive, 1 not: cmd_healthcheck.c */
+int cmd_reasons(int argc, char **argv);     /* hidden: the reason table, for the docs tests */
 
 #endif

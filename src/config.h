@@ -101,6 +101,7 @@ typedef struct cfg_config {
     int workers;                  /* default 0 = number of cores */
     long shutdown_grace_ms;       /* default 10000 */
     bool trust_forwarded_headers; /* default false: X-Forwarded-* from client replaced */
+    bool watch_config;            /* default false: reload only on SIGHUP (cfgwatch.h) */
     cfg_auth auth;
     cfg_identity identity;
     cfg_limits limits;

@@ -32,6 +32,8 @@ static void usage(FILE *f)
                "  authgate check --dump-keys    print the configuration keys (tab-separated)\n"
                "  authgate explain -c FILE [--token T | --token-file F] [--header 'N: v']...\n"
                "                   METHOD TARGET   decide one request offline\n"
+               "  authgate healthcheck -c FILE [--timeout-ms MS]\n"
+               "                                 is the daemon FILE describes alive? exit 0/1\n"
                "  authgate mint --key PEM --issuer URL --user-id ID [...]\n"
                "                                 print a signed test token\n"
                "  authgate version\n");
@@ -211,6 +213,8 @@ int main(int argc, char **argv)
         rc = cmd_mint(argc - 1, argv + 1);
     else if (strcmp(cmd, "explain") == 0)
         rc = cmd_explain(argc - 1, argv + 1);
+    else if (strcmp(cmd, "healthcheck") == 0)
+        rc = cmd_healthcheck(argc - 1, argv + 1);
     else if (strcmp(cmd, "reasons") == 0)
         rc = cmd_reasons(argc - 1, argv + 1);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)

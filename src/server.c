@@ -15,6 +15,7 @@
 
 #include "admin.h"
 #include "cfgtab.h"
+#include "cfgwatch.h"
 #include "config.h"
 #include "conns.h"
 #include "gate.h"
@@ -293,6 +294,11 @@ int srv_main(const char *config_path, const char *pid_file)
     if (admin_spec[0])
         log_info("admin listener on %s", admin_spec);
     sd_notify_msg("READY=1\nSTATUS=serving");
+    /* A change to the file arrives here as SIGHUP (cfgwatch.h). */
+    cw_watch *watch = NULL;
+    if (gate_config(s.gate)->watch_config &&
+        !(watch = cw_start(config_path, 500, err, sizeof(err))))
+        log_warn("config watch: %s; reload with SIGHUP", err);
 
     for (;;) {
         int sig = 0;
@@ -342,6 +348,7 @@ int srv_main(const char *config_path, const char *pid_file)
             break;
         }
     }
+    cw_stop(watch);
     rc = 0;
 stop:
     __atomic_store_n(&s.stopping, 2, __ATOMIC_RELEASE);
