@@ -89,6 +89,8 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
                        : 0.0;
     rc |= ag_buf_printf(&b, ",\"duration_ms\":%.3f,\"upstream_ms\":%.3f,\"cache\":%s", dur, up_ms,
                         d->cache_hit ? "true" : "false");
+    /* The forward-auth listener's lines (fauth.c) say "forward_auth". */
+    rc |= ag_buf_puts(&b, ",\"mode\":\"proxy\"");
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         rc |= ag_buf_printf(&b, ",\"terminated\":%d", (int)toe);
     rc |= ag_buf_puts(&b, "}\n");

@@ -310,8 +310,8 @@ static const char *decision_name(const gate_decision *d)
     return "deny";
 }
 
-/* The access-log line: the proxy line's fields (docs/operations.md), with
- * "mode":"forward_auth" and the dialect; no upstream is ever involved. */
+/* The access-log line: the proxy line's fields in its order (alog.c,
+ * docs/operations.md) with "mode":"forward_auth"; no upstream is involved. */
 static void access_log(const fa_req *r, const char *rid, const char *peer, const char *method,
                        const fa_original *o, const gate_decision *d)
 {
@@ -361,15 +361,10 @@ static void access_log(const fa_req *r, const char *rid, const char *peer, const
         rc |= ag_buf_json_str(&b, d->org_id, d->org_id_len);
     else
         rc |= ag_buf_puts(&b, "null");
-    const char *dialect = o->dialect == CFG_FA_ORIGINAL    ? "original"
-                          : o->dialect == CFG_FA_FORWARDED ? "forwarded"
-                          : o->dialect == CFG_FA_ENVOY     ? "envoy"
-                                                           : "";
     rc |= ag_buf_printf(&b,
                         ",\"upstream\":null,\"upstream_status\":null,\"duration_ms\":%.3f,"
-                        "\"upstream_ms\":0.000,\"cache\":%s,\"mode\":\"forward_auth\","
-                        "\"dialect\":\"%s\"}\n",
-                        dur, d->cache_hit ? "true" : "false", dialect);
+                        "\"upstream_ms\":0.000,\"cache\":%s,\"mode\":\"forward_auth\"}\n",
+                        dur, d->cache_hit ? "true" : "false");
     if (rc == 0)
         log_access_write(b.p, b.len);
     ag_buf_free(&b);
