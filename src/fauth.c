@@ -556,9 +556,9 @@ respond:
         MHD_destroy_response(r);
     }
     access_log(rq, rid, peer, o.method ? o.method : method, &o, &d);
-    met_request(s->shard, d.route ? d.route->path : NULL,
-                d.outcome == GATE_FORWARD ? 200 : d.status, decision_name(&d),
-                d.reason ? d.reason : "", (double)(ag_now_mono_ns() - rq->t0) / 1e9, -1.0);
+    met_request_forward_auth(s->shard, d.route ? d.route->path : NULL,
+                             d.outcome == GATE_FORWARD ? 200 : d.status, decision_name(&d),
+                             d.reason ? d.reason : "", (double)(ag_now_mono_ns() - rq->t0) / 1e9);
     if (d.cache_used)
         met_cache(s->shard, d.cache_hit);
 out:

@@ -116,7 +116,7 @@ def nginx_call(port, method, target, tok, extra=()):
     """What nginx's auth_request subrequest looks like with docs/forward-auth.md's
     lines: GET, the client's headers, X-Original-Method and -URI."""
     return call(port, "GET", "/_authgate",
-                [("Host", "authgate_fa"), ("X-Original-Method", method),
+                [("Host", "forward_auth"), ("X-Original-Method", method),
                  ("X-Original-URI", target)] + auth_headers(tok) + list(extra))
 
 

@@ -37,8 +37,10 @@ class ForwardAuth(unittest.TestCase):
             return
         cls.up = S.Recorder()
         cls.fa_port = H.free_port()
+        cls.admin_port = H.free_port()
         cfg = F.config(cls.up.url, cls.fa_port, dialects=["original", "forwarded", "envoy"],
                        envoy_path_prefix="/ext-authz")
+        cfg["admin_listen"] = "127.0.0.1:%d" % cls.admin_port
         try:
             cls.gw = H.Gateway(cfg, name="fauth")
         except Exception:
@@ -217,6 +219,19 @@ class ForwardAuth(unittest.TestCase):
         self.assertEqual((fa[0]["route"], fa[0]["decision"], fa[0]["status"], fa[0]["user_id"],
                           fa[0]["org_id"], fa[0]["upstream"]),
                          ("/api/org/{org_id}/billing", "allow", 200, "u1", F.ORG_B, None))
+
+
+    def test_metrics_mode_label(self):
+        import urllib.request
+        F.nginx_call(self.fa_port, "GET", "/api/me", None)
+        self.gw.request("GET", "/api/me", [])
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port,
+                                      timeout=5).read().decode()
+        fa = [l for l in text.splitlines() if l.startswith("authgate_requests_total{")
+              and 'route="/api/me",status="401"' in l]
+        self.assertTrue(any(l.endswith(tuple("0123456789")) and 'mode="forward_auth"' in l
+                            for l in fa), fa)
+        self.assertTrue(any('mode=' not in l for l in fa), fa)
 
 
 class Untrusted(unittest.TestCase):
