@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "admit.h"
+#include "alog.h"
 #include "hdr.h"
 #include "httpx.h"
 #include "log.h"
@@ -310,64 +310,23 @@ static const char *decision_name(const gate_decision *d)
     return "deny";
 }
 
-/* The access-log line: the proxy line's fields in its order (alog.c,
- * docs/operations.md) with "mode":"forward_auth"; no upstream is involved. */
 static void access_log(const fa_req *r, const char *rid, const char *peer, const char *method,
                        const fa_original *o, const gate_decision *d)
 {
-    if (!log_access_enabled())
-        return;
-    ag_buf b;
-    ag_buf_init(&b);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double dur = (double)(ag_now_mono_ns() - r->t0) / 1e6;
-    int rc = ag_buf_printf(&b, "{\"ts\":%lld.%03ld,\"request_id\":", (long long)ts.tv_sec,
-                           ts.tv_nsec / 1000000);
-    rc |= ag_buf_json_str(&b, rid, strlen(rid));
-    rc |= ag_buf_puts(&b, ",\"peer\":");
-    rc |= ag_buf_json_str(&b, peer, strlen(peer));
-    rc |= ag_buf_puts(&b, ",\"method\":");
-    const char *m = method ? method : "";
-    rc |= ag_buf_json_str(&b, m, strnlen(m, 32));
-    rc |= ag_buf_puts(&b, ",\"path\":");
-    if (d->path_len) {
-        rc |= ag_buf_json_str(&b, d->path, d->path_len);
-    } else {
-        /* Never the query: it often carries credentials. */
-        const char *t = o->target ? o->target : "";
-        size_t tl = o->target ? o->target_len : 0;
-        const char *q = memchr(t, '?', tl);
-        if (q)
-            tl = (size_t)(q - t);
-        rc |= ag_buf_json_str(&b, t, tl > 512 ? 512 : tl);
-    }
-    rc |= ag_buf_puts(&b, ",\"route\":");
-    if (d->route)
-        rc |= ag_buf_json_str(&b, d->route->path, strlen(d->route->path));
-    else
-        rc |= ag_buf_puts(&b, "null");
-    rc |=
-        ag_buf_printf(&b, ",\"policy\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d",
-                      d->route ? pol_kind_name(d->route->policy.kind) : "", decision_name(d),
-                      d->reason ? d->reason : "", d->outcome == GATE_FORWARD ? 200 : d->status);
-    rc |= ag_buf_puts(&b, ",\"user_id\":");
-    if (d->user)
-        rc |= ag_buf_json_str(&b, id_user_id(d->user), strlen(id_user_id(d->user)));
-    else
-        rc |= ag_buf_puts(&b, "null");
-    rc |= ag_buf_puts(&b, ",\"org_id\":");
-    if (d->has_org_id && d->pol.org)
-        rc |= ag_buf_json_str(&b, d->org_id, d->org_id_len);
-    else
-        rc |= ag_buf_puts(&b, "null");
-    rc |= ag_buf_printf(&b,
-                        ",\"upstream\":null,\"upstream_status\":null,\"duration_ms\":%.3f,"
-                        "\"upstream_ms\":0.000,\"cache\":%s,\"mode\":\"forward_auth\"}\n",
-                        dur, d->cache_hit ? "true" : "false");
-    if (rc == 0)
-        log_access_write(b.p, b.len);
-    ag_buf_free(&b);
+    alog_rec rec = {
+        .request_id = rid,
+        .peer = peer,
+        .method = method,
+        .d = d,
+        .target = o->target,
+        .target_len = o->target_len,
+        .decision = decision_name(d),
+        .reason = d->reason ? d->reason : "",
+        .status = d->outcome == GATE_FORWARD ? 200 : d->status,
+        .duration_ms = (double)(ag_now_mono_ns() - r->t0) / 1e6,
+        .mode = "forward_auth",
+    };
+    alog_write(&rec);
 }
 
 /* The response for d, or NULL (out of memory). */
