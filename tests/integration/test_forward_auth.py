@@ -132,6 +132,18 @@ class ForwardAuth(unittest.TestCase):
                 self.assertEqual(a.json(), p.json(), what)
                 self.assertEqual(a.header("WWW-Authenticate"), p.header("WWW-Authenticate"), what)
 
+    def test_proxy_mode_still_strips_forwarded_uris(self):
+        before = len(self.up.reqs())
+        r = self.gw.request("GET", "/public/x", [("X-Original-URI", "/admin"),
+                                                 ("X-Forwarded-Uri", "/admin"),
+                                                 ("X-Original-URL", "http://x/admin")])
+        self.assertEqual(r.status, 200)
+        deadline = time.time() + 3
+        while len(self.up.reqs()) <= before and time.time() < deadline:
+            time.sleep(0.01)
+        names = {k.lower() for k, _ in self.up.reqs()[before]["headers"]}
+        self.assertFalse(names & {"x-original-uri", "x-forwarded-uri", "x-original-url"}, names)
+
     # hostile input -----------------------------------------------------------
 
     def test_missing_method(self):
