@@ -150,6 +150,7 @@ typedef struct fa_slot {
     int64_t untrusted_last_ms; /* rate limit of the untrusted-peer warning */
     unsigned untrusted_held;
     uint64_t rid_state;
+    char *path; /* the canonical-path buffer of this thread's decisions */
 } fa_slot;
 
 struct fa_server {
@@ -167,8 +168,9 @@ struct fa_server {
 static __thread fa_slot *t_slot;
 static __thread const fa_server *t_owner;
 
-/* Per request: when it started and (for the Envoy dialect) the raw target,
- * which libmicrohttpd decodes in place after the URI callback. */
+/* Per request: when it started, the decided answer, and the raw target (the
+ * Envoy dialect reads it; libmicrohttpd decodes its copy in place after the
+ * URI callback). */
 typedef struct fa_req {
     uint64_t t0;
     struct MHD_Response *resp; /* decided, not yet queued */
@@ -208,8 +210,7 @@ static fa_slot *slot_of(fa_server *f)
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    const fa_server *f = cls;
-    (void)f;
+    (void)cls;
     size_t len = strlen(uri);
     fa_req *r = malloc(sizeof(*r) + len + 1);
     if (!r)
@@ -252,15 +253,20 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* The caller's X-Request-Id when its first one is well formed (as proxy mode
+ * reads it), else a new one. */
 static void request_id(fa_slot *s, const gate_header *h, size_t n, char *out, size_t cap)
 {
-    for (size_t i = 0; i < n; i++)
-        if (h[i].name_len == 12 && strncasecmp(h[i].name, "X-Request-Id", 12) == 0 &&
-            h[i].value_len < cap && hx_valid_request_id(h[i].value, h[i].value_len)) {
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len != 12 || strncasecmp(h[i].name, "X-Request-Id", 12) != 0)
+            continue;
+        if (h[i].value_len < cap && hx_valid_request_id(h[i].value, h[i].value_len)) {
             memcpy(out, h[i].value, h[i].value_len);
             out[h[i].value_len] = '\0';
             return;
         }
+        break;
+    }
     if (s->rid_state == 0 && ag_random(&s->rid_state, sizeof(s->rid_state)) != 0)
         s->rid_state = ag_now_mono_ns() | 1;
     static const char hex[] = "0123456789abcdef";
@@ -432,8 +438,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     const cfg_config *c = gate_config(s->pol->gate);
     const cfg_forward_auth *fc = &c->forward_auth;
+    if (!s->path && !(s->path = malloc(GATE_PATH_MAX)))
+        return MHD_NO;
     gate_decision d;
-    gate_decision_init(&d);
+    gate_decision_init_buf(&d, s->path, GATE_PATH_MAX);
     fa_original o = {0};
     char rid[64] = "";
     char peer[64];
@@ -441,8 +449,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     peer_string(sa, peer, sizeof(peer));
-    gate_header hs[128];
-    gate_header *heap = NULL, *orig = NULL;
+    gate_header hs[128], orig_stack[128];
+    gate_header *heap = NULL, *orig_heap = NULL, *orig = orig_stack;
     hdr_collect hc = {.h = hs, .cap = AG_ARRAY_LEN(hs)};
     enum MHD_Result ret = MHD_NO;
 
@@ -464,7 +472,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         hc = again;
     }
     request_id(s, hc.h, hc.n, rid, sizeof(rid));
-    if (!(orig = calloc(hc.n ? hc.n : 1, sizeof(*orig))))
+    if (hc.n > AG_ARRAY_LEN(orig_stack) && !(orig = orig_heap = calloc(hc.n, sizeof(*orig))))
         goto out;
     fa_call call = {
         .method = method,
@@ -522,7 +530,7 @@ respond:
         met_cache(s->shard, d.cache_hit);
 out:
     gate_decision_clear(&d);
-    free(orig);
+    free(orig_heap);
     free(heap);
     return ret;
 }
@@ -633,6 +641,7 @@ void fa_stop(fa_server *f)
             xpolicy_unref(f->slots[i].pol);
             keys_snapshot_unref(f->slots[i].keys);
             tc_free(f->slots[i].cache);
+            free(f->slots[i].path);
         }
         free(f->slots);
         pthread_mutex_destroy(&f->mu);
