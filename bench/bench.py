@@ -40,7 +40,7 @@ ISSUER = "https://bench.local"
 ORG = "7d9a1e2c-0b4f-4c55-9a3e-2f6b1c8d4e01"
 TARGET_PATH = "/api/org/%s/items" % ORG
 GROUPS = ["nginx", "authgate", "haproxy", "node", "orgs50", "forged", "garbage", "p99", "rss",
-          "routes", "startup", "stream", "scaling"]
+          "routes", "startup", "stream", "scaling", "forwardauth"]
 
 
 def log(msg):
@@ -457,6 +457,72 @@ http {{
 }}
 """
 
+# forwardauth: nginx answering `return 200` itself (the decision endpoint's
+# peer), and nginx with auth_request to authgate's forward-auth listener (the
+# lines docs/forward-auth.md gives) in front of the backend.
+NGINX_FA_CONF = """\
+worker_processes 1;
+daemon off;
+master_process on;
+pid {tmp}/{name}.pid;
+error_log {tmp}/{name}-error.log warn;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/ngx-body;
+    proxy_temp_path {tmp}/ngx-proxy;
+    fastcgi_temp_path {tmp}/ngx-fastcgi;
+    uwsgi_temp_path {tmp}/ngx-uwsgi;
+    scgi_temp_path {tmp}/ngx-scgi;
+    keepalive_timeout 65;
+    keepalive_requests 100000000;
+    upstream backend {{
+        server 127.0.0.1:{backend};
+        keepalive 256;
+        keepalive_requests 100000000;
+    }}
+    upstream authgate_fa {{
+        server 127.0.0.1:{fa};
+        keepalive 256;
+        keepalive_requests 100000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+{body}
+    }}
+}}
+"""
+
+NGINX_RETURN_200 = """\
+        location / {
+            return 200;
+        }"""
+
+NGINX_AUTH_REQUEST = """\
+        location = /_authgate {
+            internal;
+            proxy_pass http://authgate_fa;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Original-URI $request_uri;
+        }
+        location / {
+            auth_request /_authgate;
+            auth_request_set $ag_user $upstream_http_x_user;
+            auth_request_set $ag_org $upstream_http_x_org;
+            auth_request_set $ag_request_id $upstream_http_x_request_id;
+            proxy_set_header X-User $ag_user;
+            proxy_set_header X-Org $ag_org;
+            proxy_set_header X-Request-Id $ag_request_id;
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }"""
+
 HAPROXY_CONF = """\
 global
     nbthread 1
@@ -499,7 +565,8 @@ backend be
 """
 
 
-def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=False):
+def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=False,
+                    fa_port=None):
     """The bench route plus nroutes-1 others. The fillers are siblings of the
     bench route's literal segment (/api/org/{org_id}/rN) and separate trees
     (/sN/...), so a linear matcher would have to walk thousands of them."""
@@ -514,6 +581,9 @@ def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=
         "  level: warn",
 
     ]
+    if fa_port:
+        lines += ["forward_auth:", "  listen: 127.0.0.1:%d" % fa_port,
+                  "  trusted_peers: [127.0.0.1/32]", "  dialects: [original]", "  threads: 1"]
     if big_heads:
         # Raised for the 50-org token (~38 KB) as for every other contender
         # (nginx large_client_header_buffers, HAProxy tune.bufsize, Node
@@ -593,10 +663,12 @@ class Bench:
     def url(self, server):
         return "http://127.0.0.1:%d%s" % (self.servers[server].port, TARGET_PATH)
 
-    def wrk(self, server, conns, dur, token=None, script=None, script_arg=None):
+    def wrk(self, server, conns, dur, token=None, script=None, script_arg=None, headers=()):
         argv = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % dur, "--timeout", "5s", "--latency"]
         if token:
             argv += ["-H", "Authorization: Bearer " + token]
+        for h in headers:
+            argv += ["-H", h]
         if script:
             argv += ["-s", script]
         argv.append(self.url(server))
@@ -633,6 +705,46 @@ class Bench:
                                        os.path.join(self.tmp, "nginx-error.log")], "proxy")
         wait_port(port, p, "nginx", self.procs)
         self.servers["nginx"] = Server("nginx", port, p)
+
+    def start_nginx_named(self, name, backend, body, fa=0):
+        port = free_port()
+        conf = os.path.join(self.tmp, name + ".conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_FA_CONF.format(tmp=self.tmp, name=name, backend=backend, port=port,
+                                         fa=fa or backend, body=body))
+        p = self.procs.start(name, ["nginx", "-p", self.tmp, "-c", conf, "-e",
+                                    os.path.join(self.tmp, name + "-error.log")], "proxy")
+        wait_port(port, p, name, self.procs)
+        self.servers[name] = Server(name, port, p)
+
+    def start_authgate_fa(self, name, backend):
+        """authgate with a forward-auth listener (one thread); the server's port
+        is the listener's."""
+        fa = free_port()
+        port = free_port()
+        path = os.path.join(self.tmp, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(authgate_config(port, backend, self.pub, 10, fa_port=fa))
+        p = self.procs.start(name, [os.path.join(self.build, "authgate"), "run", "-c", path],
+                             "proxy")
+        wait_port(fa, p, name, self.procs, timeout=30)
+        self.servers[name] = Server(name, fa, p)
+
+    def fa_status(self, port, token):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(("GET /auth HTTP/1.1\r\nHost: b\r\nX-Original-Method: GET\r\n"
+                       "X-Original-URI: %s\r\nAuthorization: Bearer %s\r\n"
+                       "Connection: close\r\n\r\n" % (TARGET_PATH, token)).encode())
+            data = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        finally:
+            s.close()
+        return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
 
     def start_haproxy(self, backend, pub):
         port = free_port()
@@ -914,6 +1026,18 @@ class Bench:
             if self.want("scaling"):
                 self.start_authgate("authgate-1k", backend, 1000)
 
+        if have_ag and self.want("forwardauth"):
+            self.start_authgate_fa("authgate-fa", backend)
+            for t, want in ((tok[1], 200), (neg[2][1], 403), (neg[0][1], 401)):
+                got = self.fa_status(self.servers["authgate-fa"].port, t)
+                if got != want:
+                    raise BenchError("authgate forward-auth answered %d, expected %d" % (got, want))
+            self.start_nginx_named("nginx-200", backend, NGINX_RETURN_200)
+            self.start_nginx_named("nginx-authreq", backend, NGINX_AUTH_REQUEST,
+                                   fa=self.servers["authgate-fa"].port)
+            self.expect_status("nginx-authreq", tok[1], 200, "nginx auth_request valid token")
+            self.expect_status("nginx-authreq", neg[2][1], 403, "nginx auth_request Member role")
+
         forged_file = os.path.join(self.tmp, "forged.txt")
         garbage_file = os.path.join(self.tmp, "garbage.txt")
         write_forged(forged_file, tok[1], 10000)
@@ -945,7 +1069,13 @@ class Bench:
             runs.append(("nginx-c256", "nginx", 256, tok[1], None))
             runs.append(("authgate-c256", "authgate", 256, tok[1], None))
 
+        if self.want("forwardauth"):
+            runs.append(("fa-decision", "authgate-fa", 64, tok[1], None))
+            runs.append(("nginx-return200", "nginx-200", 64, None, None))
+            runs.append(("nginx-authreq", "nginx-authreq", 64, tok[1], None))
+
         runs = [r for r in runs if r[1] in self.servers and r[0] not in self.skip]
+        fa_hdrs = ("X-Original-Method: GET", "X-Original-URI: " + TARGET_PATH)
 
         # Warm up every server once (caches, JIT, upstream pools).
         warmed = set()
@@ -955,7 +1085,8 @@ class Bench:
             warmed.add(server)
             # 256 connections once, so that later peaks do not read as growth.
             self.wrk(server, 256 if server == "authgate" else 64, 1 if self.quick else 2, token,
-                     script if sarg else None, sarg)
+                     script if sarg else None, sarg,
+                     headers=fa_hdrs if server == "authgate-fa" else ())
         ag_rss0 = rss_kb(self.servers["authgate"].pid) if have_ag else None
         ag_req0 = 0
 
@@ -963,7 +1094,8 @@ class Bench:
         for rep in range(self.reps):
             for name, server, conns, token, sarg in runs:
                 log("rep %d/%d: %s (-c%d)" % (rep + 1, self.reps, name, conns))
-                r = self.wrk(server, conns, self.dur, token, script if sarg else None, sarg)
+                r = self.wrk(server, conns, self.dur, token, script if sarg else None, sarg,
+                             headers=fa_hdrs if server == "authgate-fa" else ())
                 self.results.setdefault(name, []).append(r)
                 if server == "authgate":
                     ag_req0 += r["requests"]
@@ -1155,6 +1287,16 @@ def report(bench):
         row("authgate, 10,000-route config", "authgate-10k",
             "%s the 10-route config (by CPU/req: %s)" % (fmt_x(x), fmt_x(cx)),
             "≥ 0.95× 10 routes", None if x is None else x >= 0.95)
+    if "fa-decision" in R:
+        r200 = m("nginx-return200")
+        row("nginx `return 200`, 1 core", "nginx-return200", "decision peer", "—", None)
+        x = ratio(m("fa-decision"), r200)
+        row("authgate forward-auth decision alone, 1 thread", "fa-decision",
+            "%s nginx return 200" % fmt_x(x), "≥ 0.8× nginx return 200",
+            None if x is None else x >= 0.8)
+        x = ratio(m("nginx-authreq"))
+        row("nginx + auth_request + authgate (end to end)", "nginx-authreq",
+            "%s nginx plain proxy" % fmt_x(x), "reported", None)
     if "startup_ms" in E:
         ms = statistics.median(E["startup_ms"])
         rows.append(["authgate start → first 200 (manual key)", "—", "—", "—", "—", "—",

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Install what authgate needs to build and test on Debian/Ubuntu.
 #
-#   scripts/install-deps.sh [--bench] [--conformance]
+#   scripts/install-deps.sh [--bench] [--test] [--conformance]
 #
 # Idempotent and fast when everything is present: packages are checked with
 # dpkg-query first, and `apt-get update` runs (once) only when something is
 # missing. Needs root only when it has something to install.
 #   --bench        also nginx, haproxy, wrk (peers and load generator for bench/)
+#   --test         also nginx, caddy (the proxies test_forward_auth_proxies.py runs)
 #   --conformance  also nodejs, npm (the PropelAuth library conformance tests)
 set -euo pipefail
 
 want_bench=0
 want_conformance=0
+want_test=0
 for arg in "$@"; do
     case "$arg" in
         --bench) want_bench=1 ;;
         --conformance) want_conformance=1 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --test) want_test=1 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -28,6 +31,7 @@ base_pkgs=(
 )
 [ "$want_bench" = 1 ] && base_pkgs+=(nginx haproxy wrk)
 [ "$want_conformance" = 1 ] && base_pkgs+=(nodejs npm)
+[ "$want_test" = 1 ] && base_pkgs+=(nginx caddy)
 
 log() { echo "install-deps: $*" >&2; }
 

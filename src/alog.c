@@ -1,9 +1,12 @@
 /* alog: the record of one request, once, when libmicrohttpd reports it
- * complete: the JSON access-log line and the request metrics. */
+ * complete: the JSON access-log line and the request metrics. The line is
+ * formatted from an alog_rec (alog.h), which the forward-auth listener fills
+ * too, so both modes write the same fields in the same order. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "alog.h"
 #include "log.h"
 #include "metrics.h"
 #include "worker.h"
@@ -23,25 +26,22 @@ static const char *decision_name(const xchg *x)
     return "deny";
 }
 
-static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
+void alog_write(const alog_rec *r)
 {
     if (!log_access_enabled())
         return;
     ag_buf b;
     ag_buf_init(&b);
-    const gate_decision *d = &x->d;
-    const char *decision = decision_name(x);
-    const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
+    const gate_decision *d = r->d;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e6;
     int rc = ag_buf_printf(&b, "{\"ts\":%lld.%03ld,\"request_id\":", (long long)ts.tv_sec,
                            ts.tv_nsec / 1000000);
-    rc |= ag_buf_json_str(&b, x->request_id, strlen(x->request_id));
+    rc |= ag_buf_json_str(&b, r->request_id, strlen(r->request_id));
     rc |= ag_buf_puts(&b, ",\"peer\":");
-    rc |= ag_buf_json_str(&b, x->client_addr, strlen(x->client_addr));
+    rc |= ag_buf_json_str(&b, r->peer, strlen(r->peer));
     rc |= ag_buf_puts(&b, ",\"method\":");
-    const char *m = x->method ? x->method : "";
+    const char *m = r->method ? r->method : "";
     rc |= ag_buf_json_str(&b, m, strnlen(m, 32));
     rc |= ag_buf_puts(&b, ",\"path\":");
     if (d->path_len) {
@@ -49,8 +49,8 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     } else {
         /* Refused before canonicalization: log the raw path, but never its
          * query, which often carries credentials. */
-        const char *t = x->target ? x->target : "";
-        size_t tl = x->target ? x->target_len : 0;
+        const char *t = r->target ? r->target : "";
+        size_t tl = r->target ? r->target_len : 0;
         const char *q = memchr(t, '?', tl);
         if (q)
             tl = (size_t)(q - t);
@@ -63,7 +63,7 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
         rc |= ag_buf_puts(&b, "null");
     rc |= ag_buf_printf(
         &b, ",\"policy\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d",
-        d->route ? pol_kind_name(d->route->policy.kind) : "", decision, reason, x->status);
+        d->route ? pol_kind_name(d->route->policy.kind) : "", r->decision, r->reason, r->status);
     rc |= ag_buf_puts(&b, ",\"user_id\":");
     if (d->user)
         rc |= ag_buf_json_str(&b, id_user_id(d->user), strlen(id_user_id(d->user)));
@@ -75,26 +75,54 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     else
         rc |= ag_buf_puts(&b, "null");
     rc |= ag_buf_puts(&b, ",\"upstream\":");
-    /* An upstream failure (502/504) names the upstream too. */
-    if (d->route && d->route->upstream && (d->outcome == GATE_FORWARD || x->upstream_error))
-        rc |= ag_buf_json_str(&b, d->route->upstream->name, strlen(d->route->upstream->name));
+    if (r->upstream)
+        rc |= ag_buf_json_str(&b, r->upstream, strlen(r->upstream));
     else
         rc |= ag_buf_puts(&b, "null");
-    if (x->upstream_status)
-        rc |= ag_buf_printf(&b, ",\"upstream_status\":%ld", x->upstream_status);
+    if (r->upstream_status)
+        rc |= ag_buf_printf(&b, ",\"upstream_status\":%ld", r->upstream_status);
     else
         rc |= ag_buf_puts(&b, ",\"upstream_status\":null");
-    double up_ms = x->t_upstream_ns && x->t_upstream_hdr_ns
-                       ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e6
-                       : 0.0;
-    rc |= ag_buf_printf(&b, ",\"duration_ms\":%.3f,\"upstream_ms\":%.3f,\"cache\":%s", dur, up_ms,
-                        d->cache_hit ? "true" : "false");
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        rc |= ag_buf_printf(&b, ",\"terminated\":%d", (int)toe);
+    rc |= ag_buf_printf(&b, ",\"duration_ms\":%.3f,\"upstream_ms\":%.3f,\"cache\":%s",
+                        r->duration_ms, r->upstream_ms, d->cache_hit ? "true" : "false");
+    rc |= ag_buf_printf(&b, ",\"mode\":\"%s\"", r->mode);
+    if (r->terminated)
+        rc |= ag_buf_printf(&b, ",\"terminated\":%d", r->terminated);
     rc |= ag_buf_puts(&b, "}\n");
     if (rc == 0)
         log_access_write(b.p, b.len);
     ag_buf_free(&b);
+}
+
+static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
+{
+    const gate_decision *d = &x->d;
+    alog_rec r = {
+        .request_id = x->request_id,
+        .peer = x->client_addr,
+        .method = x->method,
+        .d = d,
+        .target = x->target,
+        .target_len = x->target_len,
+        .decision = decision_name(x),
+        .reason = x->upstream_error ? x->upstream_error
+                  : d->reason       ? d->reason
+                                    : "",
+        .status = x->status,
+        /* An upstream failure (502/504) names the upstream too. */
+        .upstream =
+            d->route && d->route->upstream && (d->outcome == GATE_FORWARD || x->upstream_error)
+                ? d->route->upstream->name
+                : NULL,
+        .upstream_status = x->upstream_status,
+        .duration_ms = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e6,
+        .upstream_ms = x->t_upstream_ns && x->t_upstream_hdr_ns
+                           ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e6
+                           : 0.0,
+        .mode = "proxy",
+        .terminated = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? (int)toe : 0,
+    };
+    alog_write(&r);
 }
 
 static void record_metrics(xchg *x)

@@ -51,6 +51,8 @@ const cfg_key cfg_keys[] = {
      "access and diagnostic logs"},
     {"routes", CK_NODE, 0, 0, 0, NULL, "required, non-empty", "list", NULL, CFG_APPLY_RELOAD,
      "the routes and their policies"},
+    {"forward_auth", CK_NODE, 0, 0, 0, NULL, "off", "mapping", NULL, CFG_APPLY_RELOAD,
+     "the forward-auth decision listener (docs/forward-auth.md)"},
 
     {"auth.auth_url", CK_STR, TOP(auth.auth_url), 0, 0, NULL, NULL, "URL", NULL,
      CFG_APPLY_RESTART, "PropelAuth auth URL (fetch mode)"},
@@ -136,6 +138,18 @@ const cfg_key cfg_keys[] = {
      "`stdout` \\| `off` \\| path", NULL, CFG_APPLY_RESTART, "one JSON line per request"},
     {"log.level", CK_STR, TOP(log.level), 0, 0, "info", NULL, NULL, level_choices,
      CFG_APPLY_RESTART, "level of the diagnostic log"},
+
+    {"forward_auth.listen", CK_STR, TOP(forward_auth.listen), 0, 0, NULL, "off", "`HOST:PORT`",
+     NULL, CFG_APPLY_RESTART, "where calling proxies ask for decisions"},
+    {"forward_auth.trusted_peers", CK_NODE, 0, 0, 0, NULL, "required with listen",
+     "list of CIDR blocks", NULL, CFG_APPLY_RELOAD, "who may ask; everyone else gets 403"},
+    {"forward_auth.dialects", CK_NODE, 0, 0, 0, NULL, "`[original, forwarded]`",
+     "list of `original` \\| `forwarded` \\| `envoy`", NULL, CFG_APPLY_RELOAD,
+     "which calling proxies' headers are read"},
+    {"forward_auth.envoy_path_prefix", CK_STR, TOP(forward_auth.envoy_path_prefix), 0, 0, NULL,
+     "none", "path", NULL, CFG_APPLY_RELOAD, "the path_prefix of Envoy's http_service"},
+    {"forward_auth.threads", CK_INT, TOP(forward_auth.threads), 0, 1024, "0", NULL, NULL, NULL,
+     CFG_APPLY_RESTART, "decision threads; 0 is one per CPU core"},
 
     {"routes[].path", CK_STR, RT(path), 0, 0, NULL, "required", "template", NULL,
      CFG_APPLY_RELOAD, "the path template"},

@@ -859,12 +859,113 @@ out:
     rt_free(table);
 }
 
+/* ---- forward_auth ---------------------------------------------------------- */
+
+/* The forward-auth listener reads forwarded-URI headers it would strip from
+ * any other client, so who may call it is never implied: with a listen
+ * address the peer list is required (loopback included only when written). */
+static void do_forward_auth(lctx *c, const ynode *k, const ynode *n)
+{
+    cfg_forward_auth *fa = &c->cfg->forward_auth;
+    cl_walk w;
+    char qb[96];
+    fa->dialects = CFG_FA_ORIGINAL | CFG_FA_FORWARDED;
+    if (!n || cl_is_null(n) || !cl_expect_map(c, n, "forward_auth"))
+        return;
+    fa->line = k ? k->line : n->line;
+    fa->col = k ? k->col : n->col;
+    cl_walk_map(c, n, "forward_auth", NULL, c->cfg, &w);
+    const kseen *s_listen = cl_seen(&w, "listen");
+    const kseen *s_peers = cl_seen(&w, "trusted_peers");
+    const kseen *s_dial = cl_seen(&w, "dialects");
+    const kseen *s_env = cl_seen(&w, "envoy_path_prefix");
+    if (s_listen->v && fa->listen) {
+        if (!cl_valid_listen(fa->listen))
+            cl_err(c, s_listen->v->line, s_listen->v->col,
+                   "forward_auth.listen: expected HOST:PORT (e.g. 127.0.0.1:9191), got %s",
+                   QS(qb, fa->listen));
+        else if ((c->cfg->listen && strcmp(c->cfg->listen, fa->listen) == 0) ||
+                 (c->cfg->admin_listen && strcmp(c->cfg->admin_listen, fa->listen) == 0))
+            cl_err(c, s_listen->v->line, s_listen->v->col,
+                   "forward_auth.listen: must differ from listen and admin_listen");
+    }
+    if (s_peers->v && !s_peers->v->bad) {
+        const ynode *l = s_peers->v;
+        if (l->kind != Y_SEQ || l->n == 0) {
+            cl_err(c, l->line, l->col,
+                   "forward_auth.trusted_peers: expected a non-empty list of CIDR blocks");
+        } else if (l->n > 256) {
+            cl_err(c, l->line, l->col, "forward_auth.trusted_peers: more than 256 entries");
+        } else if (!(fa->peers = calloc(l->n, sizeof(*fa->peers)))) {
+            c->oom = true;
+        } else {
+            for (size_t i = 0; i < l->n; i++) {
+                char *v = NULL;
+                if (cl_get_str(c, l->kids[i], "forward_auth.trusted_peers[]", &v) != 0)
+                    continue;
+                if (na_cidr_parse(v, &fa->peers[fa->npeers]) == 0)
+                    fa->npeers++;
+                else
+                    cl_err(c, l->kids[i]->line, l->kids[i]->col,
+                           "forward_auth.trusted_peers[]: %s is not an address or CIDR block "
+                           "(e.g. 127.0.0.1/32, 10.0.0.0/8, ::1/128; host bits must be zero)",
+                           QS(qb, v));
+                free(v);
+            }
+        }
+    } else if (fa->listen && !s_peers->v) {
+        cl_err(c, fa->line, fa->col,
+               "forward_auth: trusted_peers is required with listen (who may ask for decisions; "
+               "e.g. [127.0.0.1/32])");
+    }
+    if (s_dial->v && !s_dial->v->bad) {
+        const ynode *l = s_dial->v;
+        fa->dialects = 0;
+        if (l->kind != Y_SEQ || l->n == 0) {
+            cl_err(c, l->line, l->col,
+                   "forward_auth.dialects: expected a non-empty list of original, forwarded, "
+                   "envoy");
+        } else {
+            for (size_t i = 0; i < l->n; i++) {
+                char *v = NULL;
+                if (cl_get_str(c, l->kids[i], "forward_auth.dialects[]", &v) != 0)
+                    continue;
+                if (strcmp(v, "original") == 0)
+                    fa->dialects |= CFG_FA_ORIGINAL;
+                else if (strcmp(v, "forwarded") == 0)
+                    fa->dialects |= CFG_FA_FORWARDED;
+                else if (strcmp(v, "envoy") == 0)
+                    fa->dialects |= CFG_FA_ENVOY;
+                else
+                    cl_err(c, l->kids[i]->line, l->kids[i]->col,
+                           "forward_auth.dialects[]: %s is not one of original, forwarded, envoy",
+                           QS(qb, v));
+                free(v);
+            }
+        }
+    }
+    if (s_env->v && fa->envoy_path_prefix) {
+        const char *p = fa->envoy_path_prefix;
+        size_t len = strlen(p);
+        if (p[0] != '/' || (len > 1 && p[len - 1] == '/') || strpbrk(p, "?#%") != NULL)
+            cl_err(c, s_env->v->line, s_env->v->col,
+                   "forward_auth.envoy_path_prefix: expected a path like /ext-authz (leading "
+                   "slash, no trailing slash, no ?, # or %%), got %s",
+                   QS(qb, p));
+    }
+    if ((fa->dialects & CFG_FA_ENVOY) && !fa->envoy_path_prefix)
+        cl_err(c, fa->line, fa->col,
+               "forward_auth: the envoy dialect needs envoy_path_prefix (the path_prefix of "
+               "Envoy's http_service; it tells a check request from a mistyped URL)");
+}
+
 /* ---- top level ------------------------------------------------------------ */
 
 /* Every default comes from its row in cfgtab.c. */
 static int set_defaults(cfg_config *cfg)
 {
-    static const char *const scopes[] = {"", "auth", "identity", "limits", "paths", "log"};
+    static const char *const scopes[] = {"",      "auth", "identity",    "limits",
+                                         "paths", "log",  "forward_auth"};
     for (size_t i = 0; i < AG_ARRAY_LEN(scopes); i++)
         if (cl_apply_defaults(scopes[i], cfg) != 0)
             return -1;
@@ -952,6 +1053,7 @@ static int load(const char *name, const char *basedir, const char *yaml, size_t 
     do_limits(&c, cl_seen(&w, "limits")->v);
     do_paths(&c, cl_seen(&w, "paths")->v);
     do_log(&c, cl_seen(&w, "log")->v);
+    do_forward_auth(&c, cl_seen(&w, "forward_auth")->k, cl_seen(&w, "forward_auth")->v);
     do_upstreams(&c, cl_seen(&w, "upstreams")->v);
     do_routes(&c, cl_seen(&w, "routes")->v);
     if (c.nerrors == 0 && !c.oom) {
@@ -1019,6 +1121,9 @@ void cfg_free(cfg_config *c)
     free(c->file);
     free(c->listen);
     free(c->admin_listen);
+    free(c->forward_auth.listen);
+    free(c->forward_auth.peers);
+    free(c->forward_auth.envoy_path_prefix);
     cfg_auth *a = &c->auth;
     free(a->auth_url);
     free(a->api_key_env);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "identity.h"
+#include "netaddr.h"
 #include "policy.h"
 
 typedef struct cfg_upstream {
@@ -94,6 +95,21 @@ typedef struct cfg_log {
     char *level;      /* error|warn|info|debug; default info */
 } cfg_log;
 
+/* Which calling proxies' headers the forward-auth listener reads (fauth.h). */
+#define CFG_FA_ORIGINAL 1u  /* X-Original-Method + X-Original-URI (nginx) */
+#define CFG_FA_FORWARDED 2u /* X-Forwarded-Method + X-Forwarded-Uri (Traefik, Caddy) */
+#define CFG_FA_ENVOY 4u     /* method and path of the check request (Envoy ext_authz) */
+
+typedef struct cfg_forward_auth {
+    char *listen; /* NULL = no forward-auth listener */
+    na_cidr *peers;
+    size_t npeers;
+    unsigned dialects;       /* CFG_FA_*; 0 accepts no call */
+    char *envoy_path_prefix; /* the Envoy dialect's path_prefix; NULL = "" */
+    int threads;             /* 0 = one per CPU core */
+    int line, col;
+} cfg_forward_auth;
+
 typedef struct cfg_config {
     char *file;                   /* path it was loaded from */
     char *listen;                 /* host:port, default 127.0.0.1:8080 */
@@ -107,6 +123,7 @@ typedef struct cfg_config {
     cfg_limits limits;
     cfg_paths paths;
     cfg_log log;
+    cfg_forward_auth forward_auth;
     cfg_upstream *upstreams;
     size_t nupstreams;
     cfg_route *routes;

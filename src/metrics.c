@@ -296,14 +296,37 @@ static const char *or_none(const char *s)
     return s && *s ? s : "none";
 }
 
+/* A forward-auth decision's series: the status with this bit set (never a
+ * status, so the two modes never share a series); rendered as the status and
+ * mode="forward_auth". Proxy series carry no mode label, as before. */
+#define MODE_FA_BIT (1 << 16)
+
+static void request_add(int shard, const char *route, int status, int mode_bit,
+                        const char *decision, const char *reason, double duration_s,
+                        double upstream_s);
+
 void met_request(int shard, const char *route, int status, const char *decision, const char *reason,
                  double duration_s, double upstream_s)
+{
+    request_add(shard, route, status, 0, decision, reason, duration_s, upstream_s);
+}
+
+void met_request_forward_auth(int shard, const char *route, int status, const char *decision,
+                              const char *reason, double duration_s)
+{
+    request_add(shard, route, status, MODE_FA_BIT, decision, reason, duration_s, -1.0);
+}
+
+static void request_add(int shard, const char *route, int status, int mode_bit,
+                        const char *decision, const char *reason, double duration_s,
+                        double upstream_s)
 {
     mshard *sh = shard_for(shard);
     if (!sh)
         return;
     if (status < 0 || status > 999)
         status = 0;
+    status |= mode_bit;
     size_t di = decision_index(decision);
     const char *dec = k_decisions[di];
     mkey k;
@@ -498,9 +521,11 @@ static int render_requests(ag_buf *b, mshard *sh, int nsh)
         if (s->num < 0)
             rc |= ag_buf_puts(b, ",status=\"other\"");
         else
-            rc |= ag_buf_printf(b, ",status=\"%d\"", s->num);
+            rc |= ag_buf_printf(b, ",status=\"%d\"", s->num & ~MODE_FA_BIT);
         rc |= put_label(b, "decision", s->s[1], s->len[1], false);
         rc |= put_label(b, "reason", s->s[2], s->len[2], false);
+        if (s->num >= 0 && (s->num & MODE_FA_BIT))
+            rc |= ag_buf_puts(b, ",mode=\"forward_auth\"");
         rc |= ag_buf_printf(b, "} %" PRIu64 "\n", v[i].count);
     }
     free(v);

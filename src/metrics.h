@@ -20,6 +20,10 @@ void met_shutdown(void);
  * exchange. */
 void met_request(int shard, const char *route, int status, const char *decision, const char *reason,
                  double duration_s, double upstream_s);
+/* The same, for a decision of the forward-auth listener (fauth.h): its series
+ * carry mode="forward_auth"; proxy series have no mode label. */
+void met_request_forward_auth(int shard, const char *route, int status, const char *decision,
+                              const char *reason, double duration_s);
 void met_upstream_error(int shard, const char *upstream, const char *reason);
 void met_cache(int shard, bool hit);
 void met_connections(int shard, int delta);

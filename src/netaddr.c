@@ -4,7 +4,9 @@
  * and is what the admin listener has always bound for it. */
 #include "netaddr.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,4 +80,89 @@ int na_listen_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *sl,
     *sl = pick->ai_addrlen;
     freeaddrinfo(ai);
     return 0;
+}
+
+int na_cidr_parse(const char *s, na_cidr *out)
+{
+    char buf[64];
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return -1;
+    size_t len = strlen(s);
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len + 1);
+    char *slash = strchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    na_cidr c = {0};
+    unsigned max;
+    if (inet_pton(AF_INET, buf, c.addr) == 1) {
+        c.family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, buf, c.addr) == 1) {
+        c.family = AF_INET6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    c.prefix = max;
+    if (slash) {
+        const char *p = slash + 1;
+        if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '\0') || strlen(p) > 3)
+            return -1;
+        unsigned v = 0;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            v = v * 10 + (unsigned)(*p - '0');
+        }
+        if (v > max)
+            return -1;
+        c.prefix = v;
+    }
+    for (unsigned bit = c.prefix; bit < max; bit++)
+        if (c.addr[bit / 8] & (0x80u >> (bit % 8)))
+            return -1;
+    *out = c;
+    return 0;
+}
+
+static bool cidr_has(const na_cidr *c, const unsigned char *a)
+{
+    unsigned full = c->prefix / 8, rest = c->prefix % 8;
+    if (memcmp(c->addr, a, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    unsigned char mask = (unsigned char)(0xffu << (8 - rest));
+    return (c->addr[full] & mask) == (a[full] & mask);
+}
+
+bool na_cidr_match(const na_cidr *v, size_t n, const struct sockaddr *sa)
+{
+    if (!sa)
+        return false;
+    unsigned char a[16];
+    int fam;
+    if (sa->sa_family == AF_INET) {
+        memcpy(a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        fam = AF_INET;
+    } else if (sa->sa_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, mapped, 12) == 0) {
+            memcpy(a, b + 12, 4);
+            fam = AF_INET;
+        } else {
+            memcpy(a, b, 16);
+            fam = AF_INET6;
+        }
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].family == fam && cidr_has(&v[i], a))
+            return true;
+    return false;
 }

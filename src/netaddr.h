@@ -3,6 +3,7 @@
 #ifndef AG_NETADDR_H
 #define AG_NETADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -12,5 +13,20 @@
  * a one-line reason in err. */
 int na_listen_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, char *err,
                    size_t errlen);
+
+/* An address block: "10.0.0.0/8", "::1/128", or a bare address (the whole
+ * address). The zero value (family 0) matches nothing. */
+typedef struct na_cidr {
+    int family; /* AF_INET or AF_INET6; 0 = empty */
+    unsigned char addr[16];
+    unsigned prefix; /* bits */
+} na_cidr;
+
+/* 0, or -1 when s is not an address block in that notation. Host bits past
+ * the prefix must be zero ("10.1.2.3/8" is refused: it is usually a typo). */
+int na_cidr_parse(const char *s, na_cidr *out);
+/* Is sa in one of the n blocks? An IPv4-mapped IPv6 peer (::ffff:a.b.c.d)
+ * matches as the IPv4 address it carries. */
+bool na_cidr_match(const na_cidr *v, size_t n, const struct sockaddr *sa);
 
 #endif

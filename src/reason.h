@@ -51,6 +51,11 @@
     /* routing */                                                                                  \
     X(NO_ROUTE, "no_route", 404, "not_found", LOG_DEBUG, "deny")                                   \
     X(METHOD_NOT_ALLOWED, "method_not_allowed", 405, "method_not_allowed", LOG_DEBUG, "deny")      \
+    /* the forward-auth listener: who asks and what it names (fauth.h) */                          \
+    X(FA_UNTRUSTED_PEER, "forward_auth_untrusted_peer", 403, "forbidden", LOG_WARN, "deny")        \
+    X(FA_METHOD_MISSING, "forward_auth_method_missing", 400, "bad_request", LOG_INFO, "reject")    \
+    X(FA_URI_MISSING, "forward_auth_uri_missing", 400, "bad_request", LOG_INFO, "reject")          \
+    X(FA_AMBIGUOUS, "forward_auth_ambiguous", 400, "bad_request", LOG_INFO, "reject")              \
     /* credentials (401) */                                                                        \
     X(TOKEN_MISSING, "token_missing", 401, "unauthorized", LOG_DEBUG, "deny")                      \
     X(AUTH_HEADER_DUPLICATE, "auth_header_duplicate", 401, "unauthorized", LOG_DEBUG, "deny")      \

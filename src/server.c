@@ -18,6 +18,7 @@
 #include "cfgwatch.h"
 #include "config.h"
 #include "conns.h"
+#include "fauth.h"
 #include "gate.h"
 #include "keys.h"
 #include "log.h"
@@ -141,6 +142,7 @@ static void reload(srv *s)
     __atomic_add_fetch(&s->gate_gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->mu);
     xpolicy_unref(old);
+    fa_set_policy(s->fauth, np);
     worker_wake_all(s);
     met_reload(true);
     sd_notify_msg("READY=1\nSTATUS=serving");
@@ -242,10 +244,24 @@ int srv_main(const char *config_path, const char *pid_file)
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    if (met_init(s.nworkers + 1) != 0)
+    /* Shards: the workers', then the forward-auth threads', then the shared one. */
+    int fa_threads = 0;
+    if (gate_config(s.gate)->forward_auth.listen) {
+        fa_threads = gate_config(s.gate)->forward_auth.threads;
+        if (fa_threads <= 0)
+            fa_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        if (fa_threads < 1)
+            fa_threads = 1;
+    }
+    if (met_init(s.nworkers + fa_threads + 1) != 0)
         goto out;
     if (admin_spec[0] && adm_start(admin_spec, admin_status, &s, &s.admin, err, sizeof(err)) != 0) {
         log_error("admin listener: %s", err);
+        goto out;
+    }
+    if (fa_threads &&
+        fa_start(s.pol, s.keys, fa_threads, s.nworkers, &s.fauth, err, sizeof(err)) != 0) {
+        log_error("forward_auth listener: %s", err);
         goto out;
     }
     /* Bound first (a second instance stops here, before touching the pid
@@ -293,6 +309,9 @@ int srv_main(const char *config_path, const char *pid_file)
     log_info("listening on %s with %d workers (policy %s)", listen_spec, s.nworkers, hash);
     if (admin_spec[0])
         log_info("admin listener on %s", admin_spec);
+    if (s.fauth)
+        log_info("forward_auth listener on %s with %d threads",
+                 gate_config(s.gate)->forward_auth.listen, fa_threads);
     sd_notify_msg("READY=1\nSTATUS=serving");
     /* A change to the file arrives here as SIGHUP (cfgwatch.h). */
     cw_watch *watch = NULL;
@@ -361,6 +380,7 @@ out:
         unlink(pid_written);
     if (s.admin)
         adm_stop(s.admin);
+    fa_stop(s.fauth);
     if (s.workers)
         for (int i = 0; i < s.nworkers; i++)
             worker_destroy(&s.workers[i]);

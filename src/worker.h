@@ -148,6 +148,7 @@ typedef struct srv {
     char policy_hash[17]; /* guarded by mu */
     int64_t policy_loaded_at;
     adm_server *admin;
+    struct fa_server *fauth; /* the forward-auth listener (fauth.h), or NULL */
 } srv;
 
 typedef struct conn_rec {

@@ -180,6 +180,32 @@ START_TEST(test_shards_are_summed)
 }
 END_TEST
 
+START_TEST(test_forward_auth_mode_label)
+{
+    /* A forward-auth decision and a proxied request of the same route, status
+     * and reason are two series; only the former has a mode label. */
+    ck_assert_int_eq(met_init(2), 0);
+    met_request(0, "/api/{id}", 200, "allow", "ok", 0.001, 0.0005);
+    met_request_forward_auth(1, "/api/{id}", 200, "allow", "ok", 0.001);
+    met_request_forward_auth(1, "/api/{id}", 200, "allow", "ok", 0.001);
+    met_request_forward_auth(0, NULL, 400, "reject", "forward_auth_uri_missing", 0.001);
+    char *t = render(NULL);
+    ck_assert_int_gt(check_exposition(t), 0);
+    ck_assert(value_of(t, "authgate_requests_total{route=\"/api/{id}\",status=\"200\","
+                          "decision=\"allow\",reason=\"ok\"}") == 1);
+    ck_assert(value_of(t, "authgate_requests_total{route=\"/api/{id}\",status=\"200\","
+                          "decision=\"allow\",reason=\"ok\",mode=\"forward_auth\"}") == 2);
+    ck_assert(value_of(t, "authgate_requests_total{route=\"none\",status=\"400\","
+                          "decision=\"reject\",reason=\"forward_auth_uri_missing\","
+                          "mode=\"forward_auth\"}") == 1);
+    ck_assert_int_eq(count_prefix(t, "authgate_requests_total{"), 3);
+    /* No upstream exchange behind a decision. */
+    ck_assert(value_of(t, "authgate_upstream_duration_seconds_count") == 1);
+    free(t);
+    met_shutdown();
+}
+END_TEST
+
 START_TEST(test_missing_labels_and_unknown_decision)
 {
     ck_assert_int_eq(met_init(1), 0);
@@ -497,6 +523,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_init_rules);
     tcase_add_test(tc, test_uninitialised_is_noop);
     tcase_add_test(tc, test_shards_are_summed);
+    tcase_add_test(tc, test_forward_auth_mode_label);
     tcase_add_test(tc, test_missing_labels_and_unknown_decision);
     tcase_add_test(tc, test_label_escaping);
     tcase_add_test(tc, test_histogram_buckets);
