@@ -80,6 +80,11 @@ static const row rows[] = {
     {"x-original-host", HDR_F_FORWARDED},
     {"x-original-uri", HDR_F_FORWARDED},
     {"x-forwarded-path", HDR_F_FORWARDED},
+    /* the forward-auth dialects' original method (fauth.c reads them only
+     * from trusted peers; a backend behind the proxy must never see a
+     * client's copy either) */
+    {"x-original-method", HDR_F_FORWARDED},
+    {"x-forwarded-method", HDR_F_FORWARDED},
     /* set or handled by the gateway */
     {"x-request-id", HDR_F_GW_SET | HDR_F_GW_RESP},
     {"expect", HDR_F_EXPECT},
