@@ -1174,7 +1174,7 @@ out:
 /* Every default comes from its row in cfgtab.c. */
 static int set_defaults(cfg_config *cfg)
 {
-    static const char *const scopes[] = {"", "auth", "identity", "limits", "paths", "log"};
+    static const char *const scopes[] = {"", "auth", "identity", "limits", "paths", "log", "cors"};
     for (size_t i = 0; i < AG_ARRAY_LEN(scopes); i++)
         if (cl_apply_defaults(scopes[i], cfg) != 0)
             return -1;

@@ -51,6 +51,11 @@
     /* routing */                                                                                  \
     X(NO_ROUTE, "no_route", 404, "not_found", LOG_DEBUG, "deny")                                   \
     X(METHOD_NOT_ALLOWED, "method_not_allowed", 405, "method_not_allowed", LOG_DEBUG, "deny")      \
+    /* cors preflights, answered by the gateway without authentication */                          \
+    X(CORS_PREFLIGHT, "cors_preflight", 204, NULL, LOG_DEBUG, "allow")                             \
+    X(CORS_ORIGIN_DENIED, "cors_origin_denied", 403, "forbidden", LOG_DEBUG, "deny")               \
+    X(CORS_METHOD_DENIED, "cors_method_denied", 403, "forbidden", LOG_DEBUG, "deny")               \
+    X(CORS_HEADERS_DENIED, "cors_headers_denied", 403, "forbidden", LOG_DEBUG, "deny")             \
     /* credentials (401) */                                                                        \
     X(TOKEN_MISSING, "token_missing", 401, "unauthorized", LOG_DEBUG, "deny")                      \
     X(AUTH_HEADER_DUPLICATE, "auth_header_duplicate", 401, "unauthorized", LOG_DEBUG, "deny")      \
