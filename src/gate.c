@@ -222,9 +222,11 @@ static bool cors_preflight_decide(const gate *g, const gate_request *req, gate_d
         d->cors_headers_len = nh ? hl : 0;
         break;
     case CORS_DENY_METHOD:
+        d->origin = NULL; /* a refused preflight reflects nothing */
         reject(d, AR_CORS_METHOD_DENIED);
         break;
     case CORS_DENY_HEADERS:
+        d->origin = NULL;
         reject(d, AR_CORS_HEADERS_DENIED);
         break;
     case CORS_DENY_ORIGIN:
