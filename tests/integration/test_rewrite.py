@@ -3,7 +3,9 @@ base path still applies), request and response headers set/add/remove, as the
 upstream (ag-echo) and the client see them; authgate check refuses rules on
 the gateway's own identity and forwarding headers."""
 
+import http.client
 import os
+import re
 import subprocess
 
 import harness as H
@@ -132,3 +134,80 @@ class RewriteCheck(H.GatewayCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+def doc_block(heading):
+    """The first ```yaml block after a heading line of docs/configuration.md."""
+    with open(os.path.join(H.REPO, "docs", "configuration.md")) as f:
+        md = f.read()
+    start = md.index("\n" + heading + "\n")
+    m = re.compile(r"^```yaml\n(.*?)^```\n", re.S | re.M).search(md, start)
+    return m.group(1)
+
+
+class DocsExamples(H.GatewayCase):
+    """configuration.md's rewriting and cors examples, replayed: the first through
+    the daemon (ag-echo as its upstream), the second by authgate check."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._skip = None
+        miss = H.missing_binaries()
+        if miss:
+            cls._skip = "not built: %s (run make)" % ", ".join(miss)
+            return
+        cls.echo = H.Echo()
+        cls.dir = H.new_tmp("rwdocs-")
+        cls.port = H.free_port()
+        text = ("listen: 127.0.0.1:%d\nauth:\n  verifier_key_file: %s\n  issuer: %s\n" %
+                (cls.port, H.keys("main").public, H.ISSUER))
+        text += doc_block("### Rewriting (`preserve_host`, `strip_prefix`, headers)").replace(
+            "http://127.0.0.1:9000", cls.echo.url)
+        cls.config = os.path.join(cls.dir, "c.yaml")
+        with open(cls.config, "w") as f:
+            f.write(text)
+        cls.err = os.path.join(cls.dir, "stderr")
+        with open(cls.err, "wb") as ef:
+            cls.proc = subprocess.Popen([H.authgate_bin(), "run", "-c", cls.config],
+                                        stdout=subprocess.DEVNULL, stderr=ef,
+                                        stdin=subprocess.DEVNULL)
+        H._register(cls.proc)
+        H.wait_port(cls.port, cls.proc, 15, "authgate run", cls.err)
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "proc", None) is not None:
+            H.stop_proc(cls.proc)
+        if cls.echo is not None:
+            cls.echo.stop()
+            cls.echo = None
+
+    def test_rewriting_example(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        before = self.echo.count()
+        c.request("GET", "/api/users/7/__echo/header/Server/up",
+                  headers={"Authorization": "Bearer " + minted("member_a"),
+                           "Cookie": "s=1", "X-Env": "dev"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Cache-Control"), "no-store")
+        self.assertIsNone(r.getheader("Server"))
+        rec = self.echo.wait_new(before, 1)[0]
+        self.assertEqual(rec["path"], "/internal/users/7/__echo/header/Server/up")
+        h = rec["headers"]
+        self.assertEqual(h.get("host"), "127.0.0.1:%d" % self.port)
+        self.assertEqual(h.get("x-env"), "prod")
+        self.assertEqual(h.get("x-via-gateway"), "1")
+        self.assertNotIn("cookie", h)
+
+    def test_cors_example_checks(self):
+        p = os.path.join(self.dir, "cors.yaml")
+        with open(p, "w") as f:
+            f.write("listen: 127.0.0.1:18080\nauth:\n  verifier_key_file: %s\n  issuer: %s\n"
+                    "upstreams:\n  app: { url: \"http://127.0.0.1:9000\" }\n" %
+                    (H.keys("main").public, H.ISSUER) + doc_block("## 12. `cors`"))
+        r = subprocess.run([H.authgate_bin(), "check", "-c", p], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        self.assertEqual(r.returncode, 0, r.stdout.decode())
