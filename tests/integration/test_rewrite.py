@@ -136,6 +136,45 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class RewriteHttps(H.GatewayCase):
+    """The same rules through libcurl (an https:// upstream with a base path)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_https_upstream import TlsUpstream
+        cls.tls = TlsUpstream()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.tls.stop()
+
+    @classmethod
+    def make_config(cls, echo):
+        return {
+            "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
+            "upstreams": {"tls": {"url": "https://127.0.0.1:%d/base" % cls.tls.port,
+                                  "ca_file": cls.tls.cert}},
+            "routes": [
+                {"path": "/api/**", "policy": "require_user", "strip_prefix": "/api",
+                 "preserve_host": True},
+                {"path": "/plain/**", "policy": "public"},
+            ],
+        }
+
+    def test_strip_prefix_and_host(self):
+        r = self.req("GET", "/api/users/7?q=1", token=minted("member_a"))
+        self.assertEqual(r.status, 200, r)
+        j = r.json()
+        self.assertEqual(j["path"], "/base/users/7?q=1")
+        self.assertEqual(j["host"], "127.0.0.1:%d" % self.gw.port)
+        r = self.req("GET", "/plain/x")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["path"], "/base/plain/x")
+        self.assertEqual(r.json()["host"], "127.0.0.1:%d" % self.tls.port)
+
+
 def doc_block(heading):
     """The first ```yaml block after a heading line of docs/configuration.md."""
     with open(os.path.join(H.REPO, "docs", "configuration.md")) as f:
