@@ -3,6 +3,10 @@ answered by the gateway without a token and never forwarded (204, or 403 with
 a cors_* reason); actual answers, proxied or the gateway's own errors, carry
 Access-Control-Allow-Origin only for an allowed origin, and Vary: Origin."""
 
+import os
+import subprocess
+import unittest
+
 import harness as H
 from test_policies import ORG_A, minted
 
@@ -123,6 +127,67 @@ class Cors(H.GatewayCase):
         self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
 
 
+class CorsCheck(unittest.TestCase):
+    """authgate check refuses what would make CORS unsafe or unclear."""
+
+    def setUp(self):
+        miss = H.missing_binaries()
+        if miss:
+            self.skipTest("not built: %s (run make)" % ", ".join(miss))
+        self.dir = H.new_tmp("corscheck-")
+
+    def check(self, cors, route_extra=None):
+        cfg = {
+            "listen": "127.0.0.1:18080",
+            "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
+            "upstreams": {"app": {"url": "http://127.0.0.1:9000"}},
+            "routes": [dict({"path": "/api/**", "policy": "public"}, **(route_extra or {}))],
+        }
+        if cors is not None:
+            cfg["cors"] = cors
+        p = os.path.join(self.dir, "c%d.yaml" % len(os.listdir(self.dir)))
+        with open(p, "w") as f:
+            f.write(H.to_yaml(cfg) + "\n")
+        r = subprocess.run([H.authgate_bin(), "check", "-c", p], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        return r.returncode, r.stdout.decode()
+
+    def test_refusals(self):
+        cases = [
+            ({"allowed_origins": ["*"], "allow_credentials": True}, None, "allow_credentials"),
+            ({"allowed_origins": ["null"]}, None, "cannot be allowed"),
+            ({"allowed_origins": ["https://app.example.com/"]}, None, "is not an origin"),
+            ({"allowed_origins": ["https://a.*.example.com"]}, None, "is not an origin"),
+            ({"allowed_origins": ["app.example.com"]}, None, "is not an origin"),
+            ({"allowed_origins": [ORIGIN], "max_age": 100000}, None, "max_age"),
+            ({"allowed_origins": [ORIGIN], "allowed_methods": ["FETCH"]}, None, "unknown method"),
+            ({"allowed_origins": [ORIGIN], "allowed_headers": ["Bad Name"]}, None,
+             "not a header name"),
+            ({"alowed_origins": [ORIGIN]}, None, 'did you mean "allowed_origins"'),
+            ({"allowed_origins": [ORIGIN], "allow_credentials": True},
+             {"cors": {"allowed_origins": ["*"]}}, "allow_credentials"),
+            ({"allowed_origins": [ORIGIN]},
+             {"response_headers": {"set": {"Access-Control-Allow-Origin": "*"}}},
+             "set by the route's cors"),
+        ]
+        for cors, extra, want in cases:
+            with self.subTest(cors=cors, route=extra):
+                rc, out = self.check(cors, extra)
+                self.assertEqual(rc, 1, out)
+                self.assertIn(want, out)
+
+    def test_accepted(self):
+        rc, out = self.check({"allowed_origins": [ORIGIN, "https://*.example.com",
+                                                  "http://localhost:3000"],
+                              "allowed_methods": ["GET", "POST"], "allow_credentials": True,
+                              "allowed_headers": ["Authorization", "X-Trace"],
+                              "exposed_headers": ["ETag"], "max_age": 0},
+                             {"cors": {"allow_credentials": False, "allowed_origins": ["*"]}})
+        self.assertEqual(rc, 0, out)
+        # a route may set Access-Control-* itself when it has no cors
+        rc, out = self.check(None, {"response_headers": {"set": {"Access-Control-Max-Age": "5"}}})
+        self.assertEqual(rc, 0, out)
+
+
 if __name__ == "__main__":
-    import unittest
     unittest.main()
