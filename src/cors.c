@@ -72,7 +72,8 @@ static bool origin_parse(const char *s, size_t len, bool wild, origin *o)
     o->port = o->https ? 443 : 80;
     if (i < len) {
         i++; /* ':' */
-        if (i == len || len - i > 5)
+        /* Decimal as serialised: no leading zero ("0443" is no port of ours). */
+        if (i == len || len - i > 5 || s[i] == '0')
             return false;
         unsigned p = 0;
         for (; i < len; i++) {
@@ -241,7 +242,8 @@ cors_verdict cors_preflight(const cors_policy *p, const char *origin_s, size_t o
     if (!cors_origin_allowed(p, origin_s, olen))
         return CORS_DENY_ORIGIN;
     char m[16];
-    if (!method || mlen == 0 || mlen >= sizeof(m))
+    /* A token, so no NUL can cut "GET\0junk" short to GET. */
+    if (!method || mlen == 0 || mlen >= sizeof(m) || !hx_valid_header_name(method, mlen))
         return CORS_DENY_METHOD;
     memcpy(m, method, mlen);
     m[mlen] = '\0';

@@ -54,6 +54,8 @@ START_TEST(test_exact_and_wildcard)
     ck_assert(!allowed(p, "http://app.example.com"));       /* scheme */
     ck_assert(!allowed(p, "https://app.example.com:8443")); /* port */
     ck_assert(!allowed(p, "https://a.example.com:444"));
+    ck_assert(!allowed(p, "https://a.example.com:0443"));
+    ck_assert(!allowed(p, "http://localhost:03000"));
     ck_assert(!allowed(p, "http://localhost"));
     ck_assert(!allowed(p, "http://localhost:30000"));
     ck_assert(!allowed(p, "http://localhost:3000/"));
@@ -121,6 +123,8 @@ START_TEST(test_preflight)
     ck_assert_int_eq(cors_preflight(p, org, ol, "DELETE", 6, NULL, 0), CORS_DENY_METHOD);
     ck_assert_int_eq(cors_preflight(p, org, ol, "get", 3, NULL, 0), CORS_DENY_METHOD);
     ck_assert_int_eq(cors_preflight(p, org, ol, "", 0, NULL, 0), CORS_DENY_METHOD);
+    ck_assert_int_eq(cors_preflight(p, org, ol, "GET\0x", 5, NULL, 0), CORS_DENY_METHOD);
+    ck_assert_int_eq(cors_preflight(p, org, ol, "GET ", 4, NULL, 0), CORS_DENY_METHOD);
     ck_assert_int_eq(cors_preflight(p, org, ol, "GET", 3, "x-other", 7), CORS_DENY_HEADERS);
     ck_assert_int_eq(cors_preflight(p, org, ol, "GET", 3, "authorization x", 15),
                      CORS_DENY_HEADERS);
