@@ -246,7 +246,7 @@ class DocsExamples(H.GatewayCase):
         with open(p, "w") as f:
             f.write("listen: 127.0.0.1:18080\nauth:\n  verifier_key_file: %s\n  issuer: %s\n"
                     "upstreams:\n  app: { url: \"http://127.0.0.1:9000\" }\n" %
-                    (H.keys("main").public, H.ISSUER) + doc_block("## 12. `cors`"))
+                    (H.keys("main").public, H.ISSUER) + doc_block("## 13. `cors`"))
         r = subprocess.run([H.authgate_bin(), "check", "-c", p], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
         self.assertEqual(r.returncode, 0, r.stdout.decode())
