@@ -680,6 +680,16 @@ static bool rewrite_name_ok(lctx *c, const ynode *at, const char *where, bool re
                where, QS(qb, name));
         return false;
     }
+    /* The org id was read from this header: the upstream must see it as
+     * the gate judged it, not a rewritten or second copy. */
+    if (request && r->org_kind == CFG_ORG_HEADER && r->org_name &&
+        hdr_name_eq(name, l, r->org_name, strlen(r->org_name))) {
+        cl_err(c, at->line, at->col,
+               "%s: %s is the route's org id source (org_id_from); a rewrite rule cannot set or "
+               "remove it",
+               where, QS(qb, name));
+        return false;
+    }
     if (!request && r->cors && cors_header_is_ours(name, l)) {
         cl_err(c, at->line, at->col, "%s: %s is set by the route's cors", where, QS(qb, name));
         return false;

@@ -117,6 +117,17 @@ class RewriteCheck(H.GatewayCase):
                 self.assertEqual(rc, 1, out)
                 self.assertIn("is the gateway's own", out)
 
+    def test_org_source_header_refused(self):
+        for kind in ("set", "add", "remove"):
+            for name in ("X-Tenant-Id", "x_tenant_id"):
+                with self.subTest(kind=kind, name=name):
+                    rule = {kind: [name]} if kind == "remove" else {kind: {name: "org_b"}}
+                    rc, out = self.check({"policy": "require_org_member",
+                                          "org_id_from": "header:X-Tenant-Id",
+                                          "request_headers": rule})
+                    self.assertEqual(rc, 1, out)
+                    self.assertIn("org id source", out)
+
     def test_good_rules_and_bad_prefix(self):
         rc, out = self.check({"strip_prefix": "/api", "preserve_host": True,
                               "request_headers": {"set": {"X-Env": "prod"}, "remove": ["Cookie"]},
