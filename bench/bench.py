@@ -40,7 +40,8 @@ ISSUER = "https://bench.local"
 ORG = "7d9a1e2c-0b4f-4c55-9a3e-2f6b1c8d4e01"
 TARGET_PATH = "/api/org/%s/items" % ORG
 GROUPS = ["nginx", "authgate", "haproxy", "node", "orgs50", "forged", "garbage", "p99", "rss",
-          "routes", "startup", "stream", "scaling", "forwardauth"]
+          "routes", "startup", "stream", "scaling", "forwardauth", "cors"]
+CORS_ORIGIN = "https://app.example.com"  # what bench/cors.lua sends
 
 
 def log(msg):
@@ -566,7 +567,7 @@ backend be
 
 
 def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=False,
-                    fa_port=None):
+                    fa_port=None, cors=False):
     """The bench route plus nroutes-1 others. The fillers are siblings of the
     bench route's literal segment (/api/org/{org_id}/rN) and separate trees
     (/sN/...), so a linear matcher would have to walk thousands of them."""
@@ -591,6 +592,8 @@ def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=
         # instance: libmicrohttpd sizes (and clears) every connection's pool
         # from it, so the other rows keep the default.
         lines += ["limits:", "  max_header_bytes: 131072"]
+    if cors:
+        lines += ["cors:", "  allowed_origins: [\"%s\"]" % CORS_ORIGIN]
     lines += [
         "upstreams:",
         "  app: { url: \"http://127.0.0.1:%d\" }" % backend,
@@ -792,16 +795,18 @@ class Bench:
         return True
 
     def write_authgate_config(self, name, backend, nroutes, stream_backend=None, port=None,
-                              big_heads=False):
+                              big_heads=False, cors=False):
         port = port or free_port()
         path = os.path.join(self.tmp, name + ".yaml")
         with open(path, "w") as f:
-            f.write(authgate_config(port, backend, self.pub, nroutes, stream_backend, big_heads))
+            f.write(authgate_config(port, backend, self.pub, nroutes, stream_backend, big_heads,
+                                    cors))
         return path, port
 
-    def start_authgate(self, name, backend, nroutes=10, stream_backend=None, big_heads=False):
+    def start_authgate(self, name, backend, nroutes=10, stream_backend=None, big_heads=False,
+                       cors=False):
         conf, port = self.write_authgate_config(name, backend, nroutes, stream_backend,
-                                                big_heads=big_heads)
+                                                big_heads=big_heads, cors=cors)
         chk = subprocess.run([os.path.join(self.build, "authgate"), "check", "-c", conf],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         if chk.returncode != 0:
@@ -1025,6 +1030,9 @@ class Bench:
                 self.expect_status("authgate-10k", tok[1], 200, "authgate 10k routes")
             if self.want("scaling"):
                 self.start_authgate("authgate-1k", backend, 1000)
+            if self.want("cors"):
+                self.start_authgate("authgate-cors", backend, 10, cors=True)
+                self.expect_status("authgate-cors", tok[1], 200, "authgate with cors")
 
         if have_ag and self.want("forwardauth"):
             self.start_authgate_fa("authgate-fa", backend)
@@ -1074,6 +1082,9 @@ class Bench:
             runs.append(("nginx-return200", "nginx-200", 64, None, None))
             runs.append(("nginx-authreq", "nginx-authreq", 64, tok[1], None))
 
+        if self.want("cors"):
+            runs.append(("cors", "authgate-cors", 64, tok[1], "actual"))
+            runs.append(("cors-preflight", "authgate-cors", 64, None, "preflight"))
         runs = [r for r in runs if r[1] in self.servers and r[0] not in self.skip]
         fa_hdrs = ("X-Original-Method: GET", "X-Original-URI: " + TARGET_PATH)
 
@@ -1084,8 +1095,9 @@ class Bench:
                 continue
             warmed.add(server)
             # 256 connections once, so that later peaks do not read as growth.
+            scr = os.path.join(HERE, "cors.lua") if name.startswith("cors") else script
             self.wrk(server, 256 if server == "authgate" else 64, 1 if self.quick else 2, token,
-                     script if sarg else None, sarg,
+                     scr if sarg else None, sarg,
                      headers=fa_hdrs if server == "authgate-fa" else ())
         ag_rss0 = rss_kb(self.servers["authgate"].pid) if have_ag else None
         ag_req0 = 0
@@ -1094,7 +1106,8 @@ class Bench:
         for rep in range(self.reps):
             for name, server, conns, token, sarg in runs:
                 log("rep %d/%d: %s (-c%d)" % (rep + 1, self.reps, name, conns))
-                r = self.wrk(server, conns, self.dur, token, script if sarg else None, sarg,
+                scr = os.path.join(HERE, "cors.lua") if name.startswith("cors") else script
+                r = self.wrk(server, conns, self.dur, token, scr if sarg else None, sarg,
                              headers=fa_hdrs if server == "authgate-fa" else ())
                 self.results.setdefault(name, []).append(r)
                 if server == "authgate":
@@ -1224,6 +1237,14 @@ def report(bench):
             "≥ 0.8× nginx", None if r50 is None else r50 >= 0.8)
     if "haproxy-50org" in R:
         row("HAProxy jwt_verify, 50-org token (reference)", "haproxy-50org", "—", "—", None)
+    for name, what in (("cors", "authgate with cors, valid token + allowed Origin"),
+                       ("cors-preflight", "authgate answering CORS preflights (204, not forwarded)")):
+        if name in R:
+            rc = ratio(m(name), ag)
+            all2xx = all(x["non2xx"] == 0 for x in R[name])
+            row(what, name, "%s authgate; %s" % (fmt_x(rc), "all 2xx" if all2xx else "NOT all 2xx"),
+                "≥ 0.95× authgate" if name == "cors" else "≥ 1.0× authgate",
+                None if rc is None else all2xx and rc >= (0.95 if name == "cors" else 1.0))
     rsa = E.get("rsa_verify")
     if "forged" in R:
         fr = m("forged")

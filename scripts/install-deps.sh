@@ -125,4 +125,14 @@ if command -v clang >/dev/null 2>&1 && ! fuzzer_rt_present; then
     fi
 fi
 
+# The CORS browser test (tests/integration/test_cors_browser.py) drives
+# headless Chromium and skips without it, so a failed install only warns.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        (apt_install chromium) || log "warning: chromium could not be installed; the browser CORS test will skip"
+    else
+        log "warning: chromium is missing (the browser CORS test will skip); as root: apt-get install chromium"
+    fi
+fi
+
 log "all dependencies present"

@@ -18,6 +18,8 @@ static const char *decision_name(const xchg *x)
         return "aborted";
     if (d->outcome == GATE_FORWARD && d->route)
         return x->upstream_error ? "error" : "allow";
+    if (d->code == AR_CORS_PREFLIGHT && x->status == 204)
+        return "allow"; /* a preflight the gateway answered */
     if (x->status >= 500)
         return "error";
     if (x->status == 400 || x->status == 413 || x->status == 414 || x->status == 431 ||

@@ -15,6 +15,7 @@
 #define TOP(f) offsetof(cfg_config, f)
 #define UP(f) offsetof(cfg_upstream, f)
 #define RT(f) offsetof(cl_route_raw, f)
+#define CS(f) offsetof(cors_spec, f)
 #define DAY (86400LL)
 
 static const cfg_choice orgs_choices[] = {
@@ -53,6 +54,8 @@ const cfg_key cfg_keys[] = {
      "the routes and their policies"},
     {"forward_auth", CK_NODE, 0, 0, 0, NULL, "off", "mapping", NULL, CFG_APPLY_RELOAD,
      "the forward-auth decision listener (docs/forward-auth.md)"},
+    {"cors", CK_NODE, 0, 0, 0, NULL, "off", "mapping", NULL, CFG_APPLY_RELOAD,
+     "cross-origin requests from browsers, for every route"},
 
     {"auth.auth_url", CK_STR, TOP(auth.auth_url), 0, 0, NULL, NULL, "URL", NULL,
      CFG_APPLY_RESTART, "PropelAuth auth URL (fetch mode)"},
@@ -150,6 +153,18 @@ const cfg_key cfg_keys[] = {
      "none", "path", NULL, CFG_APPLY_RELOAD, "the path_prefix of Envoy's http_service"},
     {"forward_auth.threads", CK_INT, TOP(forward_auth.threads), 0, 1024, "0", NULL, NULL, NULL,
      CFG_APPLY_RESTART, "decision threads; 0 is one per CPU core"},
+    {"cors.allowed_origins", CK_NODE, 0, 0, 0, NULL, "`[]` (off)", "list of origins", NULL,
+     CFG_APPLY_RELOAD, "origins allowed: `https://app.example.com`, `https://*.example.com`, `*`"},
+    {"cors.allowed_methods", CK_NODE, 0, 0, 0, NULL, "the route's", "list", NULL,
+     CFG_APPLY_RELOAD, "methods a preflight may ask for"},
+    {"cors.allowed_headers", CK_NODE, 0, 0, 0, NULL, "`[Authorization, Content-Type]`",
+     "list of header names", NULL, CFG_APPLY_RELOAD, "request headers a preflight may ask for; `*` any"},
+    {"cors.exposed_headers", CK_NODE, 0, 0, 0, NULL, "`[]`", "list of header names", NULL,
+     CFG_APPLY_RELOAD, "response headers the page may read"},
+    {"cors.allow_credentials", CK_BOOL, TOP(cors.credentials), 0, 0, "false", NULL, NULL, NULL,
+     CFG_APPLY_RELOAD, "let the page send cookies and read the answer"},
+    {"cors.max_age", CK_LONG, TOP(cors.max_age), 0, 86400, "600", NULL, NULL, NULL,
+     CFG_APPLY_RELOAD, "seconds a browser may cache a preflight answer"},
 
     {"routes[].path", CK_STR, RT(path), 0, 0, NULL, "required", "template", NULL,
      CFG_APPLY_RELOAD, "the path template"},
@@ -167,6 +182,40 @@ const cfg_key cfg_keys[] = {
      NULL, CFG_APPLY_RELOAD, "where org policies find the org id"},
     {"routes[].upstream", CK_STR, RT(upstream), 0, 0, NULL, "the only upstream",
      "upstream name", NULL, CFG_APPLY_RELOAD, "where the route forwards"},
+    {"routes[].cors", CK_NODE, 0, 0, 0, NULL, "the global `cors`", "mapping", NULL,
+     CFG_APPLY_RELOAD, "this route's cors keys, each replacing the global one"},
+    {"routes[].cors.allowed_origins", CK_NODE, 0, 0, 0, NULL, "global", "list of origins", NULL,
+     CFG_APPLY_RELOAD, "as `cors.allowed_origins`; `[]` turns cors off for the route"},
+    {"routes[].cors.allowed_methods", CK_NODE, 0, 0, 0, NULL, "global", "list", NULL,
+     CFG_APPLY_RELOAD, "as `cors.allowed_methods`"},
+    {"routes[].cors.allowed_headers", CK_NODE, 0, 0, 0, NULL, "global", "list of header names",
+     NULL, CFG_APPLY_RELOAD, "as `cors.allowed_headers`"},
+    {"routes[].cors.exposed_headers", CK_NODE, 0, 0, 0, NULL, "global", "list of header names",
+     NULL, CFG_APPLY_RELOAD, "as `cors.exposed_headers`"},
+    {"routes[].cors.allow_credentials", CK_BOOL, CS(credentials), 0, 0, NULL, "global", NULL,
+     NULL, CFG_APPLY_RELOAD, "as `cors.allow_credentials`"},
+    {"routes[].cors.max_age", CK_LONG, CS(max_age), 0, 86400, NULL, "global", NULL, NULL,
+     CFG_APPLY_RELOAD, "as `cors.max_age`"},
+    {"routes[].preserve_host", CK_BOOL, RT(preserve_host), 0, 0, "false", NULL, NULL, NULL,
+     CFG_APPLY_RELOAD, "send the client's Host to the upstream instead of the upstream's"},
+    {"routes[].strip_prefix", CK_STR, RT(strip_prefix), 0, 0, NULL, "none", "path prefix", NULL,
+     CFG_APPLY_RELOAD, "remove this leading part of the path before forwarding"},
+    {"routes[].request_headers", CK_NODE, 0, 0, 0, NULL, "none", "mapping", NULL,
+     CFG_APPLY_RELOAD, "headers to set, add or remove on the way to the upstream"},
+    {"routes[].request_headers.set", CK_NODE, 0, 0, 0, NULL, "`{}`", "mapping name: value", NULL,
+     CFG_APPLY_RELOAD, "replace the client's copies with this value"},
+    {"routes[].request_headers.add", CK_NODE, 0, 0, 0, NULL, "`{}`", "mapping name: value", NULL,
+     CFG_APPLY_RELOAD, "send this value besides the client's copies"},
+    {"routes[].request_headers.remove", CK_NODE, 0, 0, 0, NULL, "`[]`", "list of header names",
+     NULL, CFG_APPLY_RELOAD, "drop the client's copies"},
+    {"routes[].response_headers", CK_NODE, 0, 0, 0, NULL, "none", "mapping", NULL,
+     CFG_APPLY_RELOAD, "headers to set, add or remove on the way to the client"},
+    {"routes[].response_headers.set", CK_NODE, 0, 0, 0, NULL, "`{}`", "mapping name: value", NULL,
+     CFG_APPLY_RELOAD, "replace the upstream's copies with this value"},
+    {"routes[].response_headers.add", CK_NODE, 0, 0, 0, NULL, "`{}`", "mapping name: value", NULL,
+     CFG_APPLY_RELOAD, "send this value besides the upstream's copies"},
+    {"routes[].response_headers.remove", CK_NODE, 0, 0, 0, NULL, "`[]`", "list of header names",
+     NULL, CFG_APPLY_RELOAD, "drop the upstream's copies"},
 };
 /* clang-format on */
 const size_t cfg_nkeys = AG_ARRAY_LEN(cfg_keys);

@@ -407,6 +407,10 @@ static void print_text(const gate *g, const xreq *r, const gate_decision *d, con
         printf("%s: %s\n", gate_config(g)->identity.user_header,
                d->x_user ? d->x_user : "(not sent)");
         printf("%s: %s\n", gate_config(g)->identity.org_header, d->x_org ? d->x_org : "(not sent)");
+    } else if (d->code == AR_CORS_PREFLIGHT) {
+        printf("decision:  ANSWERED: %d CORS preflight (%s): authgate answers it without a "
+               "token, nothing is forwarded\n",
+               d->status, d->reason);
     } else {
         printf("decision:  DENY: %d %s (%s)\n", d->status, d->error ? d->error : "",
                d->reason ? d->reason : "");

@@ -492,6 +492,313 @@ static bool header_is_stripped(const cfg_identity *id, const char *h)
     return false;
 }
 
+/* ---- cors and rewriting: the global cors section, routes[].cors,
+ * preserve_host, strip_prefix, request_headers and response_headers ------- */
+
+static const char *const default_cors_headers[] = {"Authorization", "Content-Type"};
+
+static void free_strs(char **a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(a[i]);
+    free(a);
+}
+
+static void cors_spec_free(cors_spec *s)
+{
+    free_strs(s->origins, s->norigins);
+    free_strs(s->headers, s->nheaders);
+    free_strs(s->expose, s->nexpose);
+    memset(s, 0, sizeof(*s));
+}
+
+/* A list of strings appended to *arr. */
+static void str_list(lctx *c, const ynode *l, const char *where, char ***arr, size_t *n)
+{
+    if (l->bad)
+        return;
+    if (l->kind != Y_SEQ) {
+        cl_err(c, l->line, l->col, "%s: expected a list, got %s", where, cl_kind_name(l));
+        return;
+    }
+    if (l->n > CFG_MAX_STRIP_HEADERS) {
+        cl_err(c, l->line, l->col, "%s: more than %d entries", where, CFG_MAX_STRIP_HEADERS);
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        char *s = NULL;
+        if (cl_get_str(c, l->kids[i], where, &s) != 0)
+            continue;
+        if (cl_push_str(arr, n, s) != 0) {
+            free(s);
+            c->oom = true;
+        }
+    }
+}
+
+static void cors_methods(lctx *c, const ynode *l, const char *where, unsigned *out)
+{
+    char qb[96];
+    if (l->bad)
+        return;
+    if (l->kind != Y_SEQ || l->n == 0) {
+        cl_err(c, l->line, l->col, "%s: expected a non-empty list like [GET, POST]", where);
+        return;
+    }
+    unsigned mask = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const ynode *m = l->kids[i];
+        unsigned bit = m->kind == Y_SCALAR && !cl_is_null(m) ? hx_method_bit(m->s) : 0;
+        if (bit == 0)
+            cl_err(c, m->line, m->col,
+                   "%s: unknown method %s (use GET, HEAD, POST, PUT, DELETE, PATCH)", where,
+                   QN(qb, m));
+        mask |= bit;
+    }
+    *out = mask;
+}
+
+/* The list keys of one cors mapping (the scalars are converted by the walk);
+ * each seen key replaces what s had. */
+static void cors_lists(lctx *c, const cl_walk *w, const char *where, cors_spec *s)
+{
+    char wh[200];
+    const kseen *k;
+    if ((k = cl_seen(w, "allowed_origins"))->v) {
+        free_strs(s->origins, s->norigins);
+        s->origins = NULL;
+        s->norigins = 0;
+        snprintf(wh, sizeof(wh), "%s.allowed_origins", where);
+        str_list(c, k->v, wh, &s->origins, &s->norigins);
+    }
+    if ((k = cl_seen(w, "allowed_headers"))->v) {
+        free_strs(s->headers, s->nheaders);
+        s->headers = NULL;
+        s->nheaders = 0;
+        snprintf(wh, sizeof(wh), "%s.allowed_headers", where);
+        str_list(c, k->v, wh, &s->headers, &s->nheaders);
+    }
+    if ((k = cl_seen(w, "exposed_headers"))->v) {
+        free_strs(s->expose, s->nexpose);
+        s->expose = NULL;
+        s->nexpose = 0;
+        snprintf(wh, sizeof(wh), "%s.exposed_headers", where);
+        str_list(c, k->v, wh, &s->expose, &s->nexpose);
+    }
+    if ((k = cl_seen(w, "allowed_methods"))->v) {
+        snprintf(wh, sizeof(wh), "%s.allowed_methods", where);
+        cors_methods(c, k->v, wh, &s->methods);
+    }
+}
+
+static void do_cors(lctx *c, const ynode *n)
+{
+    cors_spec *s = &c->cfg->cors;
+    for (size_t i = 0; i < AG_ARRAY_LEN(default_cors_headers); i++) {
+        char *h = ag_strdup(default_cors_headers[i]);
+        if (!h || cl_push_str(&s->headers, &s->nheaders, h) != 0) {
+            free(h);
+            c->oom = true;
+        }
+    }
+    if (!n || !cl_expect_map(c, n, "cors"))
+        return;
+    cl_walk w;
+    cl_walk_map(c, n, "cors", NULL, c->cfg, &w);
+    cors_lists(c, &w, "cors", s);
+    char err[256];
+    cors_policy *p = cors_compile(s, err, sizeof(err));
+    if (!p && err[0])
+        cl_err(c, n->line, n->col, "cors: %s", err);
+    cors_free(p);
+}
+
+/* The route's cors: the global keys, each replaced by the route's own. */
+static void route_cors(lctx *c, const ynode *n, const char *where, cfg_route *r)
+{
+    cors_spec own = {0}, eff = c->cfg->cors;
+    char wh[200], err[256];
+    snprintf(wh, sizeof(wh), "%s: cors", where);
+    if (n && cl_expect_map(c, n, wh)) {
+        cl_walk w;
+        cl_walk_map(c, n, "routes[].cors", wh, &own, &w);
+        cors_lists(c, &w, wh, &own);
+        if (cl_seen(&w, "allowed_origins")->v) {
+            eff.origins = own.origins;
+            eff.norigins = own.norigins;
+        }
+        if (cl_seen(&w, "allowed_headers")->v) {
+            eff.headers = own.headers;
+            eff.nheaders = own.nheaders;
+        }
+        if (cl_seen(&w, "exposed_headers")->v) {
+            eff.expose = own.expose;
+            eff.nexpose = own.nexpose;
+        }
+        if (cl_seen(&w, "allowed_methods")->v)
+            eff.methods = own.methods;
+        if (cl_seen(&w, "allow_credentials")->v)
+            eff.credentials = own.credentials;
+        if (cl_seen(&w, "max_age")->v)
+            eff.max_age = own.max_age;
+    }
+    r->cors = cors_compile(&eff, err, sizeof(err));
+    /* A fault in the global section is reported once, at the section. */
+    if (!r->cors && err[0] && n)
+        cl_err(c, n->line, n->col, "%s: %s", wh, err);
+    cors_spec_free(&own);
+}
+
+static void hdr_rules_free(cfg_hdr_rules *h)
+{
+    cfg_hdr_edit *lists[] = {h->set, h->add, h->remove};
+    size_t ns[] = {h->nset, h->nadd, h->nremove};
+    for (size_t l = 0; l < 3; l++) {
+        for (size_t i = 0; i < ns[l]; i++) {
+            free(lists[l][i].name);
+            free(lists[l][i].value);
+        }
+        free(lists[l]);
+    }
+    memset(h, 0, sizeof(*h));
+}
+
+/* Identity and forwarding headers stay the gateway's: judged by the header
+ * table (and the configured identity and strip names on the request side). */
+static bool rewrite_name_ok(lctx *c, const ynode *at, const char *where, bool request,
+                            const cfg_route *r, const char *name)
+{
+    char qb[96];
+    if (!check_header_name(c, at, where, name))
+        return false;
+    size_t l = strlen(name);
+    unsigned f = hdr_flags(name, l) & ~(HDR_F_EXACT | HDR_F_CTYPE | HDR_F_ACCEPT);
+    if (request ? f != 0 || header_is_stripped(&c->cfg->identity, name) : (f & HDR_RESP_DROP)) {
+        cl_err(c, at->line, at->col,
+               "%s: %s is the gateway's own (identity, forwarding or transport header); a "
+               "rewrite rule cannot set or remove it",
+               where, QS(qb, name));
+        return false;
+    }
+    /* The org id was read from this header: the upstream must see it as
+     * the gate judged it, not a rewritten or second copy. */
+    if (request && r->org_kind == CFG_ORG_HEADER && r->org_name &&
+        hdr_name_eq(name, l, r->org_name, strlen(r->org_name))) {
+        cl_err(c, at->line, at->col,
+               "%s: %s is the route's org id source (org_id_from); a rewrite rule cannot set or "
+               "remove it",
+               where, QS(qb, name));
+        return false;
+    }
+    if (!request && r->cors && cors_header_is_ours(name, l)) {
+        cl_err(c, at->line, at->col, "%s: %s is set by the route's cors", where, QS(qb, name));
+        return false;
+    }
+    return true;
+}
+
+static void hdr_edits(lctx *c, const ynode *n, const char *where, bool request, const cfg_route *r,
+                      bool with_value, cfg_hdr_edit **out, size_t *nout)
+{
+    char qb[96];
+    if (n->bad)
+        return;
+    if (n->kind != (with_value ? Y_MAP : Y_SEQ)) {
+        cl_err(c, n->line, n->col, "%s: expected %s, got %s", where,
+               with_value ? "a mapping of header names to values" : "a list of header names",
+               cl_kind_name(n));
+        return;
+    }
+    size_t count = with_value ? n->n / 2 : n->n;
+    if (count > CFG_MAX_STRIP_HEADERS) {
+        cl_err(c, n->line, n->col, "%s: more than %d entries", where, CFG_MAX_STRIP_HEADERS);
+        return;
+    }
+    if (count == 0)
+        return;
+    *out = calloc(count, sizeof(**out));
+    if (!*out) {
+        c->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const ynode *kn = with_value ? n->kids[2 * i] : n->kids[i];
+        char *name = NULL, *value = NULL;
+        if (cl_get_str(c, kn, where, &name) != 0)
+            continue;
+        if (!rewrite_name_ok(c, kn, where, request, r, name)) {
+            free(name);
+            continue;
+        }
+        if (with_value) {
+            const ynode *vn = n->kids[2 * i + 1];
+            if (cl_get_str(c, vn, where, &value) != 0) {
+                free(name);
+                continue;
+            }
+            if (!value[0] || !hx_valid_header_value(value, strlen(value))) {
+                cl_err(c, vn->line, vn->col, "%s: %s: value %s is empty or not a header value",
+                       where, QS(qb, name), QS(qb, value));
+                free(name);
+                free(value);
+                continue;
+            }
+        }
+        (*out)[(*nout)++] = (cfg_hdr_edit){name, value};
+    }
+}
+
+static void do_hdr_rules(lctx *c, const ynode *n, const char *scope, const char *where,
+                         bool request, const cfg_route *r, cfg_hdr_rules *out)
+{
+    if (!n || !cl_expect_map(c, n, where))
+        return;
+    cl_walk w;
+    char wh[200];
+    int unused = 0; /* the rows are lists and mappings: nothing is converted */
+    cl_walk_map(c, n, scope, where, &unused, &w);
+    const kseen *k;
+    if ((k = cl_seen(&w, "set"))->v) {
+        snprintf(wh, sizeof(wh), "%s.set", where);
+        hdr_edits(c, k->v, wh, request, r, true, &out->set, &out->nset);
+    }
+    if ((k = cl_seen(&w, "add"))->v) {
+        snprintf(wh, sizeof(wh), "%s.add", where);
+        hdr_edits(c, k->v, wh, request, r, true, &out->add, &out->nadd);
+    }
+    if ((k = cl_seen(&w, "remove"))->v) {
+        snprintf(wh, sizeof(wh), "%s.remove", where);
+        hdr_edits(c, k->v, wh, request, r, false, &out->remove, &out->nremove);
+    }
+}
+
+/* strip_prefix: a literal leading part of the route's path, at a segment
+ * boundary, so every path the route matches starts with it. */
+static void route_strip_prefix(lctx *c, const kseen *s, const char *where, cl_route_raw *t,
+                               cfg_route *r)
+{
+    char qb[96], qb2[96];
+    const char *sp = t->strip_prefix;
+    if (!sp)
+        return;
+    size_t l = strlen(sp);
+    if (sp[0] != '/' || l < 2 || sp[l - 1] == '/' || strpbrk(sp, "{}*?#%")) {
+        cl_err(c, s->v->line, s->v->col,
+               "%s: strip_prefix: expected a literal path prefix like /api (leading '/', no "
+               "trailing '/', no template parts), got %s",
+               where, QS(qb, sp));
+        return;
+    }
+    if (t->path && !(strncmp(t->path, sp, l) == 0 && (t->path[l] == '\0' || t->path[l] == '/'))) {
+        cl_err(c, s->v->line, s->v->col,
+               "%s: strip_prefix: the route's path %s does not start with the segments %s", where,
+               QS(qb, t->path), QS(qb2, sp));
+        return;
+    }
+    r->strip_prefix = t->strip_prefix;
+    t->strip_prefix = NULL;
+}
+
 static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
 {
     cfg_config *cfg = c->cfg;
@@ -517,6 +824,7 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
     const kseen *s_perms = cl_seen(&w, "permissions");
     const kseen *s_org = cl_seen(&w, "org_id_from");
     const kseen *s_up = cl_seen(&w, "upstream");
+    const kseen *s_strip = cl_seen(&w, "strip_prefix");
 
     if (t.path) {
         QS(rname, t.path);
@@ -722,6 +1030,17 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
                    where, cfg->nupstreams);
     }
 
+    route_cors(c, cl_seen(&w, "cors")->v, where, r);
+    r->preserve_host = t.preserve_host;
+    route_strip_prefix(c, s_strip, where, &t, r);
+    char hw[200];
+    snprintf(hw, sizeof(hw), "%s: request_headers", where);
+    do_hdr_rules(c, cl_seen(&w, "request_headers")->v, "routes[].request_headers", hw, true, r,
+                 &r->req_hdrs);
+    snprintf(hw, sizeof(hw), "%s: response_headers", where);
+    do_hdr_rules(c, cl_seen(&w, "response_headers")->v, "routes[].response_headers", hw, false, r,
+                 &r->resp_hdrs);
+
     if (t.path) {
         r->path = t.path;
         t.path = NULL;
@@ -746,6 +1065,7 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
     free(t.permission);
     free(t.org_id_from);
     free(t.upstream);
+    free(t.strip_prefix);
 }
 
 /* A template split into segments, for the lint below. */
@@ -964,8 +1284,8 @@ static void do_forward_auth(lctx *c, const ynode *k, const ynode *n)
 /* Every default comes from its row in cfgtab.c. */
 static int set_defaults(cfg_config *cfg)
 {
-    static const char *const scopes[] = {"",      "auth", "identity",    "limits",
-                                         "paths", "log",  "forward_auth"};
+    static const char *const scopes[] = {"",      "auth", "identity",     "limits",
+                                         "paths", "log",  "forward_auth", "cors"};
     for (size_t i = 0; i < AG_ARRAY_LEN(scopes); i++)
         if (cl_apply_defaults(scopes[i], cfg) != 0)
             return -1;
@@ -1055,6 +1375,7 @@ static int load(const char *name, const char *basedir, const char *yaml, size_t 
     do_log(&c, cl_seen(&w, "log")->v);
     do_forward_auth(&c, cl_seen(&w, "forward_auth")->k, cl_seen(&w, "forward_auth")->v);
     do_upstreams(&c, cl_seen(&w, "upstreams")->v);
+    do_cors(&c, cl_seen(&w, "cors")->v);
     do_routes(&c, cl_seen(&w, "routes")->v);
     if (c.nerrors == 0 && !c.oom) {
         *out = cfg;
@@ -1155,7 +1476,12 @@ void cfg_free(cfg_config *c)
         free(c->routes[i].path);
         free(c->routes[i].org_name);
         pol_spec_free(&c->routes[i].policy);
+        cors_free(c->routes[i].cors);
+        free(c->routes[i].strip_prefix);
+        hdr_rules_free(&c->routes[i].req_hdrs);
+        hdr_rules_free(&c->routes[i].resp_hdrs);
     }
+    cors_spec_free(&c->cors);
     free(c->routes);
     free(c);
 }

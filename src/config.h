@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cors.h"
 #include "identity.h"
 #include "netaddr.h"
 #include "policy.h"
@@ -29,6 +30,18 @@ typedef enum cfg_org_source_kind {
     CFG_ORG_HEADER, /* name = header name */
 } cfg_org_source_kind;
 
+/* One header rewrite: a name and, for set/add, its value. */
+typedef struct cfg_hdr_edit {
+    char *name;
+    char *value; /* NULL for remove */
+} cfg_hdr_edit;
+
+/* routes[].request_headers / response_headers. */
+typedef struct cfg_hdr_rules {
+    cfg_hdr_edit *set, *add, *remove;
+    size_t nset, nadd, nremove;
+} cfg_hdr_rules;
+
 typedef struct cfg_route {
     char *path;       /* template */
     unsigned methods; /* HX_M_* mask; HX_M_ALL when omitted */
@@ -37,7 +50,11 @@ typedef struct cfg_route {
     char *org_name;         /* parameter / header name */
     cfg_upstream *upstream; /* points into cfg_config.upstreams; NULL for none */
     int line, col;
-    size_t index; /* position in the file, for logs and metrics labels */
+    size_t index;      /* position in the file, for logs and metrics labels */
+    cors_policy *cors; /* global cors merged with the route's; NULL = off (owned) */
+    bool preserve_host;
+    char *strip_prefix; /* NULL = none; the route's path starts with it */
+    cfg_hdr_rules req_hdrs, resp_hdrs;
 } cfg_route;
 
 typedef struct cfg_limits {
@@ -124,6 +141,7 @@ typedef struct cfg_config {
     cfg_paths paths;
     cfg_log log;
     cfg_forward_auth forward_auth;
+    cors_spec cors; /* the global cors section; routes hold the compiled policy */
     cfg_upstream *upstreams;
     size_t nupstreams;
     cfg_route *routes;

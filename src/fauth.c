@@ -20,6 +20,7 @@
 #include "hdr.h"
 #include "httpx.h"
 #include "log.h"
+#include "reason.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "tcache.h"
@@ -343,7 +344,15 @@ static struct MHD_Response *answer(const gate_decision *d, const cfg_config *c, 
     ag_buf body;
     ag_buf_init(&body);
     unsigned status = 200;
-    if (d->outcome == GATE_FORWARD) {
+    if (d->code == AR_CORS_PREFLIGHT) {
+        /* A browser's preflight carries no credentials. The calling proxy
+         * shows only a 2xx or 401/403 to the browser, so a preflight the
+         * route's CORS policy allows is let through without an identity: the
+         * ingress (or the backend) answers it with its own CORS settings. */
+        r = MHD_create_response_from_buffer(0, ag_unconst(""), MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            goto out;
+    } else if (d->outcome == GATE_FORWARD) {
         r = MHD_create_response_from_buffer(0, ag_unconst(""), MHD_RESPMEM_PERSISTENT);
         if (!r)
             goto out;

@@ -16,6 +16,7 @@
 
 #include "admit.h"
 #include "conns.h"
+#include "cors.h"
 #include "fwd.h"
 #include "gate.h"
 #include "httpx.h"
@@ -401,6 +402,7 @@ static int start_upstream(xchg *x)
         .x_org = x->d.x_org,
         .client_addr = x->client_addr,
         .request_id = x->request_id,
+        .route = x->d.route,
         .body = body == UP_BODY_NONE      ? FWD_BODY_NONE
                 : body == UP_BODY_CHUNKED ? FWD_BODY_CHUNKED
                                           : FWD_BODY_LENGTH,
@@ -408,7 +410,10 @@ static int start_upstream(xchg *x)
         .admitted = true,
     };
     if (t->https) {
-        if (ag_buf_append(&x->head, x->d.path, x->d.path_len) != 0 ||
+        const char *path;
+        size_t path_len;
+        if (fwd_path(x->pol->rules, &in, &path, &path_len) != 0 ||
+            ag_buf_append(&x->head, path, path_len) != 0 ||
             (x->d.query && (ag_buf_append(&x->head, "?", 1) != 0 ||
                             ag_buf_append(&x->head, x->d.query, x->d.query_len) != 0))) {
             x->upstream_error = "upstream_internal";
@@ -524,20 +529,43 @@ void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 
 /* ---- responses ----------------------------------------------------------- */
 
+static int relay_header(void *ctx, const char *name, const char *value);
+
+/* The Access-Control-* headers of a route with cors, on every answer:
+ * proxied, the gateway's own errors (so the page can read them) and an
+ * answered preflight. */
+static void add_cors(const xchg *x, struct MHD_Response *r)
+{
+    const gate_decision *d = &x->d;
+    cors_request rq = {
+        .origin = d->origin,
+        .origin_len = d->origin_len,
+        .preflight = d->code == AR_CORS_PREFLIGHT,
+        .method = d->cors_method,
+        .method_len = d->cors_method_len,
+        .req_headers = d->cors_headers,
+        .req_headers_len = d->cors_headers_len,
+    };
+    cors_response_headers(d->cors, &rq, relay_header, r);
+}
+
 static enum MHD_Result queue_error(xchg *x)
 {
     gate_decision *d = &x->d;
     ag_buf body;
     ag_buf_init(&body);
     enum MHD_Result ret = MHD_NO;
-    if (gate_error_body(d, &body) != 0)
+    bool preflight = d->code == AR_CORS_PREFLIGHT; /* 204: no body */
+    if (!preflight && gate_error_body(d, &body) != 0)
         goto out;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(body.len, body.p, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(body.len, body.p ? body.p : (char *)"",
+                                                             MHD_RESPMEM_MUST_COPY);
     if (!r)
         goto out;
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (!preflight)
+        MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    add_cors(x, r);
     if (x->request_id[0])
         MHD_add_response_header(r, "X-Request-Id", x->request_id);
     if (d->status == 401)
@@ -639,11 +667,13 @@ static enum MHD_Result queue_proxied(xchg *x)
     if (!r)
         return MHD_NO;
     /* What may reach the client is fwd's decision, by the one header table. */
-    if (fwd_resp_headers(p, (size_t)(end - p), relay_header, r) != 0) {
+    if (fwd_resp_headers_route(x->pol->rules, x->d.route, p, (size_t)(end - p), relay_header, r) !=
+        0) {
         MHD_destroy_response(r);
         return MHD_NO;
     }
     MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    add_cors(x, r);
     if (draining(x->w))
         MHD_add_response_header(r, "Connection", "close");
     x->status = (int)st;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cors.h"
 #include "hdr.h"
 #include "httpx.h"
 
@@ -135,7 +136,32 @@ typedef struct norm_name {
     size_t len;
 } norm_name;
 
+/* One side's per-route rewrite: names dropped (remove and set, in normal
+ * form) and lines sent (set values, then add values). */
+typedef struct edit_line {
+    char *name, *value;
+    size_t name_len, value_len;
+} edit_line;
+
+typedef struct rw_side {
+    norm_name *drop;
+    size_t ndrop;
+    edit_line *emit;
+    size_t nemit;
+} rw_side;
+
+typedef struct route_rules {
+    const cfg_route *route; /* which route: compared, never read */
+    bool preserve_host;
+    bool cors; /* the gateway sets access-control-*: an upstream's copy is dropped */
+    char *strip;
+    size_t strip_len;
+    rw_side req, resp;
+} route_rules;
+
 struct fwd_rules {
+    route_rules *routes; /* one per configured route, same index */
+    size_t nroutes;
     bool trust_forwarded;
     bool forward_authorization;
     char *user_header; /* as configured: the spelling we send */
@@ -145,14 +171,122 @@ struct fwd_rules {
     size_t nstrip;
 };
 
+static void side_free(rw_side *sd)
+{
+    for (size_t i = 0; i < sd->nemit; i++) {
+        free(sd->emit[i].name);
+        free(sd->emit[i].value);
+    }
+    free(sd->emit);
+    free(sd->drop);
+}
+
 void fwd_rules_free(fwd_rules *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->nroutes; i++) {
+        side_free(&r->routes[i].req);
+        side_free(&r->routes[i].resp);
+        free(r->routes[i].strip);
+    }
+    free(r->routes);
     free(r->user_header);
     free(r->org_header);
     free(r->strip);
     free(r);
+}
+
+static int norm_into(norm_name *nn, const char *h, char *err, size_t errlen)
+{
+    nn->len = hdr_norm(h, strlen(h), nn->s, sizeof(nn->s));
+    if (nn->len >= sizeof(nn->s)) {
+        snprintf(err, errlen, "header name %.40s... is too long to compare", h);
+        return -1;
+    }
+    return 0;
+}
+
+/* The config loader has judged the names (no gateway-owned ones). */
+static int side_new(const cfg_hdr_rules *h, rw_side *sd, char *err, size_t errlen)
+{
+    sd->drop = calloc(h->nset + h->nremove + 1, sizeof(*sd->drop));
+    sd->emit = calloc(h->nset + h->nadd + 1, sizeof(*sd->emit));
+    if (!sd->drop || !sd->emit) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < h->nset + h->nremove; i++) {
+        const cfg_hdr_edit *e = i < h->nset ? &h->set[i] : &h->remove[i - h->nset];
+        if (norm_into(&sd->drop[sd->ndrop], e->name, err, errlen) != 0)
+            return -1;
+        if (sd->drop[sd->ndrop].len > 0)
+            sd->ndrop++;
+    }
+    for (size_t i = 0; i < h->nset + h->nadd; i++) {
+        const cfg_hdr_edit *e = i < h->nset ? &h->set[i] : &h->add[i - h->nset];
+        edit_line *l = &sd->emit[sd->nemit++];
+        l->name = ag_strdup(e->name);
+        l->value = ag_strdup(e->value ? e->value : "");
+        if (!l->name || !l->value) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        l->name_len = strlen(l->name);
+        l->value_len = strlen(l->value);
+    }
+    return 0;
+}
+
+static int routes_new(fwd_rules *r, const cfg_config *c, char *err, size_t errlen)
+{
+    if (c->nroutes == 0)
+        return 0;
+    r->routes = calloc(c->nroutes, sizeof(*r->routes));
+    if (!r->routes) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->nroutes = c->nroutes;
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const cfg_route *cr = &c->routes[i];
+        route_rules *rr = &r->routes[i];
+        rr->route = cr;
+        rr->preserve_host = cr->preserve_host;
+        rr->cors = cr->cors != NULL;
+        if (cr->strip_prefix) {
+            rr->strip_len = strlen(cr->strip_prefix);
+            if (!(rr->strip = ag_strdup(cr->strip_prefix))) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        }
+        if (side_new(&cr->req_hdrs, &rr->req, err, errlen) != 0 ||
+            side_new(&cr->resp_hdrs, &rr->resp, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const route_rules no_route_rules;
+
+/* The rules of the request's route; NULL (refuse) for a route that is not
+ * this configuration's. */
+static const route_rules *route_of(const fwd_rules *r, const cfg_route *route)
+{
+    if (!route)
+        return &no_route_rules;
+    if (route->index < r->nroutes && r->routes[route->index].route == route)
+        return &r->routes[route->index];
+    return NULL;
+}
+
+static bool side_drops(const rw_side *sd, const char *norm, size_t nlen)
+{
+    for (size_t i = 0; i < sd->ndrop; i++)
+        if (sd->drop[i].len == nlen && memcmp(sd->drop[i].s, norm, nlen) == 0)
+            return true;
+    return false;
 }
 
 fwd_rules *fwd_rules_new(const cfg_config *c, char *err, size_t errlen)
@@ -184,6 +318,10 @@ fwd_rules *fwd_rules_new(const cfg_config *c, char *err, size_t errlen)
         /* A name without letters or digits would equal every such name. */
         if (nn->len > 0)
             r->nstrip++;
+    }
+    if (routes_new(r, c, err, errlen) != 0) {
+        fwd_rules_free(r);
+        return NULL;
     }
     return r;
 oom:
@@ -242,6 +380,9 @@ static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, 
     *seen = 0;
     if (!r || !in->client_addr || !in->request_id || (in->nheaders && !hs))
         return -1;
+    const route_rules *rr = route_of(r, in->route);
+    if (!rr)
+        return -1;
     for (size_t i = 0; i < in->nheaders && first_conn == in->nheaders; i++)
         if (is_connection(&hs[i]))
             first_conn = i;
@@ -257,7 +398,7 @@ static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, 
         unsigned f = hdr_flags_norm(norm, n, h->name, h->name_len);
         if ((f & (HDR_F_HOST | HDR_F_EXACT)) == (HDR_F_HOST | HDR_F_EXACT))
             host = h;
-        if (client_drop(r, f, norm, n))
+        if (client_drop(r, f, norm, n) || side_drops(&rr->req, norm, n))
             continue;
         bool listed = false;
         for (size_t j = first_conn; j < in->nheaders && !listed; j++)
@@ -268,6 +409,11 @@ static int each_header(const fwd_rules *r, const fwd_request *in, emit_fn emit, 
         if (f & HDR_F_EXACT)
             *seen |= f & (HDR_F_ACCEPT | HDR_F_CTYPE);
         if (emit(ctx, h->name, h->name_len, v, vl) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < rr->req.nemit; i++) {
+        const edit_line *l = &rr->req.emit[i];
+        if (emit(ctx, l->name, l->name_len, l->value, l->value_len) != 0)
             return -1;
     }
     if ((in->x_user &&
@@ -300,23 +446,64 @@ static bool method_is(const char *m, const char *s)
     return strcmp(m, s) == 0;
 }
 
+/* The client's Host, spelled exactly (admission allows one). */
+static const gate_header *client_host(const fwd_request *in)
+{
+    for (size_t i = 0; i < in->nheaders; i++) {
+        const gate_header *h = &in->headers[i];
+        if (h->value && h->value_len && ag_streq_ci(h->name, h->name_len, "host") &&
+            hx_valid_header_value(h->value, h->value_len))
+            return h;
+    }
+    return NULL;
+}
+
+int fwd_path(const fwd_rules *r, const fwd_request *in, const char **path, size_t *len)
+{
+    const route_rules *rr = r && in && in->path ? route_of(r, in->route) : NULL;
+    if (!rr)
+        return -1;
+    *path = in->path;
+    *len = in->path_len;
+    if (!rr->strip)
+        return 0;
+    /* The loader made the route's path start with the prefix's segments; a
+     * path that does not (it cannot match the route) is refused, not sent
+     * unchanged. */
+    size_t n = rr->strip_len;
+    if (in->path_len < n || memcmp(in->path, rr->strip, n) != 0 ||
+        (in->path_len > n && in->path[n] != '/'))
+        return -1;
+    *path = in->path_len > n ? in->path + n : "/";
+    *len = in->path_len > n ? in->path_len - n : 1;
+    return 0;
+}
+
 int fwd_build_head(const fwd_rules *r, const fwd_target *t, const fwd_request *in, ag_buf *out)
 {
+    const char *path;
+    size_t path_len;
     if (!t || t->scheme == FWD_SCHEME_NONE || !in || !in->method || !in->path ||
-        in->body == FWD_BODY_UNSET || !hx_valid_header_name(in->method, strlen(in->method)))
+        in->body == FWD_BODY_UNSET || !hx_valid_header_name(in->method, strlen(in->method)) ||
+        fwd_path(r, in, &path, &path_len) != 0)
         return -1;
+    const route_rules *rr = route_of(r, in->route);
+    const gate_header *host = rr && rr->preserve_host ? client_host(in) : NULL;
     /* Plain appends: this runs for every request. */
     int rc = ag_buf_reserve(out, 1024);
     rc |= ag_buf_puts(out, in->method);
     rc |= ag_buf_append(out, " ", 1);
     rc |= ag_buf_append(out, t->base, t->base_len);
-    rc |= ag_buf_append(out, in->path, in->path_len);
+    rc |= ag_buf_append(out, path, path_len);
     if (in->query) {
         rc |= ag_buf_append(out, "?", 1);
         rc |= ag_buf_append(out, in->query, in->query_len);
     }
     rc |= ag_buf_append(out, " HTTP/1.1\r\nHost: ", 17);
-    rc |= ag_buf_append(out, t->hostport, t->hostport_len);
+    if (host)
+        rc |= ag_buf_append(out, host->value, host->value_len);
+    else
+        rc |= ag_buf_append(out, t->hostport, t->hostport_len);
     rc |= ag_buf_append(out, "\r\n", 2);
     unsigned seen;
     if (rc != 0 || each_header(r, in, emit_head, out, &seen) != 0)
@@ -359,6 +546,10 @@ int fwd_build_lines(const fwd_rules *r, const fwd_request *in, ag_buf *out)
 {
     unsigned seen;
     if (!in || in->body == FWD_BODY_UNSET || each_header(r, in, emit_line, out, &seen) != 0)
+        return -1;
+    const route_rules *rr = route_of(r, in->route);
+    const gate_header *host = rr && rr->preserve_host ? client_host(in) : NULL;
+    if (host && emit_line(out, "Host", 4, host->value, host->value_len) != 0)
         return -1;
     int rc = ag_buf_append(out, "Expect:", 8);
     if (!(seen & HDR_F_ACCEPT))
@@ -414,6 +605,15 @@ static bool resp_conn_lists(const char *p, const char *end, const char *name, si
 
 int fwd_resp_headers(const char *lines, size_t len, fwd_resp_fn fn, void *ctx)
 {
+    return fwd_resp_headers_route(NULL, NULL, lines, len, fn, ctx);
+}
+
+int fwd_resp_headers_route(const fwd_rules *r, const cfg_route *route, const char *lines,
+                           size_t len, fwd_resp_fn fn, void *ctx)
+{
+    const route_rules *rr = r ? route_of(r, route) : &no_route_rules;
+    if (!rr)
+        return -1;
     const char *p = lines ? lines : "";
     const char *end = p + (lines ? len : 0);
     bool has_conn = false;
@@ -439,7 +639,8 @@ int fwd_resp_headers(const char *lines, size_t len, fwd_resp_fn fn, void *ctx)
             continue;
         char norm[HDR_NORM_MAX];
         size_t nl = hdr_norm(n.p, n.n, norm, sizeof(norm));
-        if (hdr_flags_norm(norm, nl, n.p, n.n) & HDR_RESP_DROP)
+        if ((hdr_flags_norm(norm, nl, n.p, n.n) & HDR_RESP_DROP) ||
+            side_drops(&rr->resp, norm, nl) || (rr->cors && cors_header_is_ours(n.p, n.n)))
             continue;
         if (has_conn && resp_conn_lists(p, end, n.p, n.n))
             continue;
@@ -460,5 +661,7 @@ int fwd_resp_headers(const char *lines, size_t len, fwd_resp_fn fn, void *ctx)
         rc = fn(ctx, buf, buf + n.n + 1);
     }
     ag_buf_free(&big);
+    for (size_t i = 0; i < rr->resp.nemit && rc == 0; i++)
+        rc = fn(ctx, rr->resp.emit[i].name, rr->resp.emit[i].value);
     return rc;
 }

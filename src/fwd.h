@@ -11,7 +11,14 @@
  * X-Forwarded-Host (the client's Host). With trust_forwarded_headers the
  * forwarded class is copied too, but only when spelled exactly: a trusted
  * proxy in front rewrites "X-Forwarded-For", not its look-alikes.
- * Authorization likewise, only when identity.forward_authorization. */
+ * Authorization likewise, only when identity.forward_authorization.
+ *
+ * Per route (compiled with the rules): request_headers remove and set names
+ * are dropped from the client's (in normal form), the set and add lines
+ * follow the client's, before the gateway's own; preserve_host sends the
+ * client's Host instead of the upstream's; strip_prefix shortens the path
+ * (fwd_path). The loader refuses rewrite rules on any name the table or the
+ * identity configuration rules, so none of them touches the gateway's own. */
 #ifndef AG_FWD_H
 #define AG_FWD_H
 
@@ -89,6 +96,10 @@ typedef struct fwd_request {
     const char *x_org;
     const char *client_addr; /* peer address, "" when unknown */
     const char *request_id;
+    /* The decided route: its rewriting (preserve_host, strip_prefix,
+     * request_headers) applies. NULL = none. A route of another
+     * configuration than the rules' is refused. */
+    const cfg_route *route;
     fwd_body body;
     uint64_t body_len; /* FWD_BODY_LENGTH only */
     /* The headers passed admission's grammar checks (admit.c), as in the
@@ -96,6 +107,12 @@ typedef struct fwd_request {
      * (the zero value) checks them here. */
     bool admitted;
 } fwd_request;
+
+/* The path sent upstream (before the target's base): the canonical path
+ * minus the route's strip_prefix ("/" when nothing is left). 0, or -1 when
+ * the path does not start with the prefix's segments or the route is
+ * unknown. *path points into in->path or a constant. */
+int fwd_path(const fwd_rules *r, const fwd_request *in, const char **path, size_t *len);
 
 /* Appends the whole HTTP/1.1 request head for the own client: request line
  * (base + path + "?" query), Host, the forwarded header lines, framing, and
@@ -123,5 +140,12 @@ typedef int (*fwd_resp_fn)(void *ctx, const char *name, const char *value);
  * names listed in the response's Connection header, invalid names or values,
  * and empty values. Returns 0, -1 on allocation failure, or fn's non-zero. */
 int fwd_resp_headers(const char *lines, size_t len, fwd_resp_fn fn, void *ctx);
+
+/* The same, then the route's response_headers: its remove and set names
+ * dropped (in normal form), an upstream's access-control-* dropped on a
+ * route with cors (the gateway sets its own), and the set and add lines
+ * handed on last. r NULL: no route rules. -1 for a route not r's. */
+int fwd_resp_headers_route(const fwd_rules *r, const cfg_route *route, const char *lines,
+                           size_t len, fwd_resp_fn fn, void *ctx);
 
 #endif

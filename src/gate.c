@@ -146,6 +146,97 @@ static void reject(gate_decision *d, ag_reason code)
     assert(d->status >= 400 && d->error);
 }
 
+/* ---- cors ---------------------------------------------------------------- */
+
+/* How many headers are named exactly name (case aside); *v gets the first. */
+static size_t header_count(const gate_request *req, const char *name, const char **v, size_t *vl)
+{
+    size_t n = 0;
+    *v = NULL;
+    *vl = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const gate_header *h = &req->headers[i];
+        if (!ag_streq_ci(h->name, h->name_len, name))
+            continue;
+        if (n++ == 0) {
+            *v = h->value ? h->value : "";
+            *vl = h->value ? h->value_len : 0;
+        }
+    }
+    return n;
+}
+
+/* Actual requests on a CORS route: the response carries the headers. */
+static void cors_note(const cfg_route *r, const gate_request *req, gate_decision *d)
+{
+    if (!r->cors)
+        return;
+    d->cors = r->cors;
+    const char *o;
+    size_t ol;
+    if (header_count(req, "origin", &o, &ol) == 1) {
+        d->origin = o;
+        d->origin_len = ol;
+    }
+}
+
+/* An OPTIONS with Origin and Access-Control-Request-Method for a route with
+ * cors is answered here, before any token is looked at: browsers never send
+ * credentials on a preflight. false when it is not one (an ordinary OPTIONS,
+ * or the real request would reach no route with cors): decided as usual. */
+static bool cors_preflight_decide(const gate *g, const gate_request *req, gate_decision *d)
+{
+    const char *o, *m, *h;
+    size_t ol, ml, hl;
+    size_t no = header_count(req, "origin", &o, &ol);
+    size_t nm = header_count(req, "access-control-request-method", &m, &ml);
+    size_t nh = header_count(req, "access-control-request-headers", &h, &hl);
+    char mb[16];
+    if (no == 0 || nm != 1 || ml == 0 || ml >= sizeof(mb))
+        return false;
+    memcpy(mb, m, ml);
+    mb[ml] = '\0';
+    unsigned bit = hx_method_bit(mb);
+    rt_match rm;
+    if (bit == 0)
+        return false;
+    rt_match_path(g->routes, d->path, d->path_len, bit, &rm);
+    const cfg_route *r = rm.data;
+    if (!r || !r->cors)
+        return false;
+    d->route = r;
+    cors_note(r, req, d);
+    cors_verdict v = no != 1  ? CORS_DENY_ORIGIN
+                     : nh > 1 ? CORS_DENY_HEADERS
+                              : cors_preflight(r->cors, o, ol, m, ml, nh ? h : NULL, hl);
+    switch (v) {
+    case CORS_ALLOW:
+        d->outcome = GATE_REFUSE; /* answered, never forwarded */
+        d->code = AR_CORS_PREFLIGHT;
+        d->status = reason_status(AR_CORS_PREFLIGHT);
+        d->error = NULL;
+        d->reason = reason_name(AR_CORS_PREFLIGHT);
+        d->cors_method = m;
+        d->cors_method_len = ml;
+        d->cors_headers = nh ? h : NULL;
+        d->cors_headers_len = nh ? hl : 0;
+        break;
+    case CORS_DENY_METHOD:
+        d->origin = NULL; /* a refused preflight reflects nothing */
+        reject(d, AR_CORS_METHOD_DENIED);
+        break;
+    case CORS_DENY_HEADERS:
+        d->origin = NULL;
+        reject(d, AR_CORS_HEADERS_DENIED);
+        break;
+    case CORS_DENY_ORIGIN:
+    default:
+        reject(d, AR_CORS_ORIGIN_DENIED);
+        break;
+    }
+    return true;
+}
+
 static void forward(gate_decision *d, ag_reason code)
 {
     assert(reason_forwards(code));
@@ -367,6 +458,8 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     }
 
     unsigned mbit = hx_method_bit(req->method);
+    if (mbit == HX_M_OPTIONS && cors_preflight_decide(g, req, d))
+        return;
     rt_match m;
     rt_match_path(g->routes, d->path, d->path_len, mbit, &m);
     if (!m.data) {
@@ -380,6 +473,7 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     }
     const cfg_route *r = m.data;
     d->route = r;
+    cors_note(r, req, d);
 
     pol_input in = {.token = POL_TOKEN_NONE};
     if (r->policy.kind != POL_PUBLIC) {

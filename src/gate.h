@@ -79,6 +79,14 @@ typedef struct gate_decision {
     struct jwt_facts *facts;  /* when set (explain): what the verifier compared */
     bool cache_hit;
     bool cache_used; /* a cache lookup happened (hit or miss) */
+    /* CORS (cors.h): the route's policy, the one Origin value (NULL for
+     * none or several: nothing is reflected), and for a preflight the
+     * method and headers it asked for. Point into the request's headers. */
+    const struct cors_policy *cors;
+    const char *origin;
+    size_t origin_len;
+    const char *cors_method, *cors_headers;
+    size_t cors_method_len, cors_headers_len;
     pol_result pol;
     const char *x_user; /* header values to inject (NULL = none) */
     const char *x_org;

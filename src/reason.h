@@ -56,6 +56,11 @@
     X(FA_METHOD_MISSING, "forward_auth_method_missing", 400, "bad_request", LOG_INFO, "reject")    \
     X(FA_URI_MISSING, "forward_auth_uri_missing", 400, "bad_request", LOG_INFO, "reject")          \
     X(FA_AMBIGUOUS, "forward_auth_ambiguous", 400, "bad_request", LOG_INFO, "reject")              \
+    /* cors preflights, answered by the gateway without authentication */                          \
+    X(CORS_PREFLIGHT, "cors_preflight", 204, NULL, LOG_DEBUG, "allow")                             \
+    X(CORS_ORIGIN_DENIED, "cors_origin_denied", 403, "forbidden", LOG_DEBUG, "deny")               \
+    X(CORS_METHOD_DENIED, "cors_method_denied", 403, "forbidden", LOG_DEBUG, "deny")               \
+    X(CORS_HEADERS_DENIED, "cors_headers_denied", 403, "forbidden", LOG_DEBUG, "deny")             \
     /* credentials (401) */                                                                        \
     X(TOKEN_MISSING, "token_missing", 401, "unauthorized", LOG_DEBUG, "deny")                      \
     X(AUTH_HEADER_DUPLICATE, "auth_header_duplicate", 401, "unauthorized", LOG_DEBUG, "deny")      \

@@ -357,3 +357,36 @@ class Check(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Preflight(unittest.TestCase):
+    """A CORS preflight on a CORS route is let through without an identity (the
+    calling proxy shows the browser only a 2xx or 401/403); a preflight from an
+    origin the route does not allow is refused."""
+
+    def test_preflight_through_forward_auth(self):
+        if H.missing_binaries():
+            self.skipTest("not built")
+        up = S.Recorder()
+        port = H.free_port()
+        cfg = F.config(up.url, port)
+        cfg["cors"] = {"allowed_origins": ["https://app.example.com"]}
+        gw = H.Gateway(cfg, name="fauth-cors")
+        try:
+            route = S.R2  # require_user: a preflight never carries the token
+            hdrs = [("X-Original-Method", "OPTIONS"), ("X-Original-URI", route),
+                    ("Origin", "https://app.example.com"),
+                    ("Access-Control-Request-Method", "GET"),
+                    ("Access-Control-Request-Headers", "authorization")]
+            a = F.call(port, "GET", "/", hdrs)
+            self.assertEqual(a.status, 200, a)
+            self.assertIsNone(a.header("X-User"), a)
+            self.assertEqual(a.body, b"", a)
+            bad = [(k, "https://evil.example.net" if k == "Origin" else v) for k, v in hdrs]
+            b = F.call(port, "GET", "/", bad)
+            self.assertEqual(b.status, 403, b)
+            self.assertEqual(b.json()["reason"], "cors_origin_denied")
+        finally:
+            problems = gw.stop()
+            up.stop()
+            self.assertEqual(problems, "")

@@ -1,6 +1,7 @@
 /* Forwarding policy: the upstream target, the exact request head, the libcurl
  * header lines and the relayed response headers. Configurations are built by
  * hand: fwd reads only the identity and trust settings. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -782,6 +783,165 @@ START_TEST(test_response_long_value)
 }
 END_TEST
 
+/* ---- per-route rewriting ------------------------------------------------ */
+
+static cfg_hdr_edit req_set[] = {{"X-Env", "prod"}};
+static cfg_hdr_edit req_add[] = {{"X-Extra", "one"}};
+static cfg_hdr_edit req_rm[] = {{"Cookie", NULL}};
+static cfg_hdr_edit resp_set[] = {{"Cache-Control", "no-store"}};
+static cfg_hdr_edit resp_add[] = {{"X-Added", "yes"}};
+static cfg_hdr_edit resp_rm[] = {{"Server", NULL}};
+
+/* Two routes: #0 with every rule, #1 with none. */
+static void mk_routes(setup *s, cfg_route *routes, const char *url)
+{
+    memset(routes, 0, 2 * sizeof(*routes));
+    routes[0].index = 0;
+    routes[0].preserve_host = true;
+    routes[0].strip_prefix = ag_unconst("/api");
+    routes[0].req_hdrs = (cfg_hdr_rules){
+        .set = req_set, .nset = 1, .add = req_add, .nadd = 1, .remove = req_rm, .nremove = 1};
+    routes[0].resp_hdrs = (cfg_hdr_rules){
+        .set = resp_set, .nset = 1, .add = resp_add, .nadd = 1, .remove = resp_rm, .nremove = 1};
+    routes[1].index = 1;
+    memset(s, 0, sizeof(*s));
+    s->c.identity.forward_authorization = true;
+    s->c.routes = routes;
+    s->c.nroutes = 2;
+    char err[128] = "";
+    s->r = fwd_rules_new(&s->c, err, sizeof(err));
+    ck_assert_msg(s->r != NULL, "fwd_rules_new: %s", err);
+    ck_assert_int_eq(fwd_target_compile(url, &s->t, err, sizeof(err)), 0);
+    ag_buf_init(&s->out);
+}
+
+START_TEST(test_route_request_rewrite)
+{
+    setup s;
+    cfg_route routes[2];
+    mk_routes(&s, routes, "http://up:8081/base");
+    static const gate_header h[] = {
+        H("Host", "gw.example"), H("Cookie", "a=b"),     H("X_Env", "client"),
+        H("X-Env", "client"),    H("X-Extra", "client"), H("Accept", "*/*"),
+    };
+    fwd_request in = base_req(h, sizeof(h) / sizeof(h[0]));
+    in.path = "/api/u/7";
+    in.path_len = 8;
+    in.route = &routes[0];
+    ck_assert_str_eq(head(&s, &in), "GET /base/u/7 HTTP/1.1\r\n"
+                                    "Host: gw.example\r\n"
+                                    "X-Extra: client\r\n"
+                                    "Accept: */*\r\n"
+                                    "X-Env: prod\r\n"
+                                    "X-Extra: one\r\n"
+                                    "X-Forwarded-For: 127.0.0.1\r\n"
+                                    "X-Forwarded-Proto: http\r\n"
+                                    "X-Request-Id: rid-1\r\n"
+                                    "X-Forwarded-Host: gw.example\r\n"
+                                    "\r\n");
+    /* The route without rules: the upstream's Host, the whole path. */
+    in.route = &routes[1];
+    const char *plain = head(&s, &in);
+    static const char plain_start[] = "GET /base/api/u/7 HTTP/1.1\r\nHost: up:8081\r\n";
+    ck_assert_msg(strncmp(plain, plain_start, sizeof(plain_start) - 1) == 0, "%s", plain);
+    ck_assert(strstr(plain, "Cookie: a=b\r\n") && strstr(plain, "X-Env: client\r\n"));
+    /* libcurl's lines carry the client's Host for preserve_host. */
+    in.route = &routes[0];
+    ag_buf_reset(&s.out);
+    ck_assert_int_eq(fwd_build_lines(s.r, &in, &s.out), 0);
+    const char *l[32];
+    size_t n = split_lines(&s.out, l, 32);
+    bool host = false;
+    for (size_t i = 0; i < n; i++)
+        host |= strcmp(l[i], "Host: gw.example") == 0;
+    ck_assert(host);
+    /* A route of another configuration is refused, never forwarded unchanged. */
+    cfg_route stranger = routes[0];
+    in.route = &stranger;
+    ag_buf_reset(&s.out);
+    ck_assert_int_eq(fwd_build_head(s.r, &s.t, &in, &s.out), -1);
+    ag_buf_reset(&s.out);
+    ck_assert_int_eq(fwd_build_lines(s.r, &in, &s.out), -1);
+    done(&s);
+}
+END_TEST
+
+START_TEST(test_route_strip_prefix)
+{
+    setup s;
+    cfg_route routes[2];
+    mk_routes(&s, routes, "http://up");
+    fwd_request in = base_req(NULL, 0);
+    in.route = &routes[0];
+    static const struct {
+        const char *in, *out;
+    } ok[] = {{"/api", "/"}, {"/api/", "/"}, {"/api/x", "/x"}, {"/api/x/y", "/x/y"}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        const char *p;
+        size_t len;
+        in.path = ok[i].in;
+        in.path_len = strlen(ok[i].in);
+        ck_assert_int_eq(fwd_path(s.r, &in, &p, &len), 0);
+        ck_assert_uint_eq(len, strlen(ok[i].out));
+        ck_assert(memcmp(p, ok[i].out, len) == 0);
+    }
+    static const char *const bad[] = {"/apix", "/ap", "/", "/API/x", "/x/api"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *p;
+        size_t len;
+        in.path = bad[i];
+        in.path_len = strlen(bad[i]);
+        ck_assert_msg(fwd_path(s.r, &in, &p, &len) == -1, "%s", bad[i]);
+        ag_buf_reset(&s.out);
+        ck_assert_int_eq(fwd_build_head(s.r, &s.t, &in, &s.out), -1);
+    }
+    done(&s);
+}
+END_TEST
+
+START_TEST(test_route_response_rewrite)
+{
+    setup s;
+    cfg_route routes[2];
+    mk_routes(&s, routes, "http://up");
+    static const char lines[] = "Content-Type: text/plain\r\n"
+                                "Server: x\r\n"
+                                "server_: y\r\n"
+                                "Cache-Control: public\r\n"
+                                "Access-Control-Allow-Origin: *\r\n"
+                                "X-Added: upstream\r\n";
+    rec r;
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(fwd_resp_headers_route(s.r, &routes[0], lines, sizeof(lines) - 1, collect, &r),
+                     0);
+    ck_assert_str_eq(r.got, "Content-Type=text/plain|Access-Control-Allow-Origin=*|"
+                            "X-Added=upstream|Cache-Control=no-store|X-Added=yes|");
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(fwd_resp_headers_route(s.r, &routes[1], lines, sizeof(lines) - 1, collect, &r),
+                     0);
+    ck_assert_str_eq(r.got, "Content-Type=text/plain|Server=x|server_=y|Cache-Control=public|"
+                            "Access-Control-Allow-Origin=*|X-Added=upstream|");
+    cfg_route stranger = routes[1];
+    ck_assert_int_eq(fwd_resp_headers_route(s.r, &stranger, lines, sizeof(lines) - 1, collect, &r),
+                     -1);
+    done(&s);
+    /* With cors on the route the gateway's Access-Control-* replace the upstream's. */
+    const char *origins[] = {"https://app.example.com"};
+    cors_spec cs = {.origins = (char **)(uintptr_t)origins, .norigins = 1};
+    char err[128];
+    routes[1].cors = cors_compile(&cs, err, sizeof(err));
+    ck_assert_ptr_nonnull(routes[1].cors);
+    s.r = fwd_rules_new(&s.c, err, sizeof(err));
+    ck_assert_ptr_nonnull(s.r);
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(fwd_resp_headers_route(s.r, &routes[1], lines, sizeof(lines) - 1, collect, &r),
+                     0);
+    ck_assert_ptr_null(strstr(r.got, "Access-Control"));
+    fwd_rules_free(s.r);
+    cors_free(routes[1].cors);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("fwd");
@@ -803,6 +963,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_response_headers);
     tcase_add_test(tc, test_response_long_value);
     tcase_add_test(tc, test_response_request_id_is_ours);
+    tcase_add_test(tc, test_route_request_rewrite);
+    tcase_add_test(tc, test_route_strip_prefix);
+    tcase_add_test(tc, test_route_response_rewrite);
     suite_add_tcase(s, tc);
     return s;
 }
