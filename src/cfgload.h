@@ -149,6 +149,7 @@ int cl_apply_defaults(const char *scope, void *base);
 /* A route's scalar keys as written, before config.c gives them meaning. */
 typedef struct cl_route_raw {
     char *path, *policy, *role, *permission, *org_id_from, *upstream;
+    bool websocket;
 } cl_route_raw;
 
 /* host:port, host being a name, IPv4 or [IPv6]. */

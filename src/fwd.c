@@ -338,6 +338,8 @@ int fwd_build_head(const fwd_rules *r, const fwd_target *t, const fwd_request *i
     default:
         return -1;
     }
+    if (in->websocket)
+        rc |= ag_buf_puts(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
     rc |= ag_buf_append(out, "\r\n", 2);
     return rc;
 }

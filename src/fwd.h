@@ -95,6 +95,12 @@ typedef struct fwd_request {
      * daemon: their names and values are not scanned a second time. false
      * (the zero value) checks them here. */
     bool admitted;
+    /* A WebSocket handshake on a route that tunnels it: the head asks the
+     * upstream for the switch (Connection: Upgrade, Upgrade: websocket); the
+     * client's Sec-WebSocket-* headers pass as any end-to-end header. The
+     * client's own Connection and Upgrade are hop-by-hop and never copied.
+     * false (the zero value): no upgrade is ever asked for. */
+    bool websocket;
 } fwd_request;
 
 /* Appends the whole HTTP/1.1 request head for the own client: request line
