@@ -1,6 +1,8 @@
 #include "tun.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -259,6 +261,11 @@ int tun_open(tun_set *ts, const tun_open_args *a, int64_t now_ms)
     t->dir[SIDE_CLIENT].bytes = a->to_upstream_len;
     t->dir[SIDE_UPSTREAM].bytes = a->to_client_len;
     for (int s = 0; s < 2; s++) {
+        /* Messages are relayed as they come: no Nagle delay, and no cork
+         * left over from the 101 libmicrohttpd just sent. */
+        int one = 1, zero = 0;
+        setsockopt(t->fd[s], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(t->fd[s], IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
         struct epoll_event e = {.events = 0,
                                 .data.u64 = TUN_EPOLL_TAG | (uint64_t)(uintptr_t)t | (uint64_t)s};
         if (epoll_ctl(ts->ep, EPOLL_CTL_ADD, t->fd[s], &e) != 0) {
