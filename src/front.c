@@ -718,8 +718,38 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, co
 
 /* The upstream's 101: relayed with its end-to-end headers (Sec-WebSocket-*);
  * libmicrohttpd adds Connection: Upgrade, we add the one protocol we tunnel. */
+static bool has_token(const char *v, size_t n, const char *tok);
+
+/* Did the upstream's 101 switch to websocket (its Upgrade header)? */
+static bool switched_to_websocket(const char *p, size_t n)
+{
+    const char *end = p + n;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon && ag_streq_ci(p, (size_t)(colon - p), "upgrade")) {
+            const char *v = colon + 1, *ve = eol;
+            if (ve > v && ve[-1] == '\r')
+                ve--;
+            if (has_token(v, (size_t)(ve - v), "websocket"))
+                return true;
+        }
+        p = eol + 1;
+    }
+    return false;
+}
+
 static enum MHD_Result queue_switch(xchg *x)
 {
+    if (x->up_fd >= 0 &&
+        !switched_to_websocket(x->resp_hdrs.p ? x->resp_hdrs.p : "", x->resp_hdrs.len)) {
+        /* A switch to something else than what the client asked for. */
+        close(x->up_fd);
+        x->up_fd = -1;
+        x->upstream_error = "upstream_protocol";
+    }
     if (x->up_fd < 0) {
         if (!x->upstream_error)
             x->upstream_error = "upstream_internal";

@@ -527,6 +527,35 @@ class OwnGateway(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertEqual(self.closed_by(), ["drain"])
 
+    def test_upstream_switching_to_another_protocol_is_502(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+
+        def serve():
+            c, _ = srv.accept()
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+                      b"Connection: Upgrade\r\n\r\nh2c bytes")
+            time.sleep(2)
+            c.close()
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+
+        class Up:
+            url = "http://127.0.0.1:%d" % srv.getsockname()[1]
+        routes = [{"path": "/ws/**", "policy": "require_user", "websocket": True}]
+        self.gw = H.Gateway(O.base_config(Up, routes, workers=1), name="ws-h2c")
+        raw = H.raw_exchange(self.gw.port, handshake_bytes(
+            self.gw.port, "/ws/x", [("Authorization", "Bearer " + H.mint("u-ws"))]))
+        srv.close()
+        r = H.parse_raw_response(raw)
+        self.assertEqual(r.status, 502, raw)
+        self.assertEqual(r.json()["reason"], "upstream_protocol")
+        self.assertNotIn(b"h2c bytes", raw)
+
     def test_check_refuses_websocket_on_https_upstream(self):
         d = H.new_tmp("ws-check-")
         path = os.path.join(d, "c.yaml")
