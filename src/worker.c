@@ -226,12 +226,13 @@ void *worker_main(void *arg)
             worker_wake_all(s);
         }
     }
-    front_stop(w);
     /* Tunnels still open at the end of the drain grace (or on a second
-     * signal) close here; libmicrohttpd then releases their connections. */
+     * signal) close here; libmicrohttpd then releases their connections
+     * (before front_stop resumes the rest, which must not be answered). */
     tun_set_free(w->tuns);
     w->tuns = NULL;
     MHD_run(w->mhd);
+    front_stop(w);
     up_worker_free(w->up);
     w->up = NULL;
     MHD_stop_daemon(w->mhd);
