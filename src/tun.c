@@ -266,7 +266,12 @@ int tun_open(tun_set *ts, const tun_open_args *a, int64_t now_ms)
         int one = 1, zero = 0;
         setsockopt(t->fd[s], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         setsockopt(t->fd[s], IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-        struct epoll_event e = {.events = 0,
+        /* Both directions are pumped on the first event rather than here:
+         * tun_open runs inside libmicrohttpd's upgrade callback, where the
+         * tunnel must not end (and hand the client socket back) yet. A
+         * writable socket makes that event immediate. */
+        t->ev[s] = EPOLLIN | EPOLLOUT;
+        struct epoll_event e = {.events = t->ev[s],
                                 .data.u64 = TUN_EPOLL_TAG | (uint64_t)(uintptr_t)t | (uint64_t)s};
         if (epoll_ctl(ts->ep, EPOLL_CTL_ADD, t->fd[s], &e) != 0) {
             if (s == 1)
@@ -279,7 +284,6 @@ int tun_open(tun_set *ts, const tun_open_args *a, int64_t now_ms)
         ts->live->prev = t;
     ts->live = t;
     ts->nlive++;
-    run(t, now_ms);
     return 0;
 fail:
     if (t) {

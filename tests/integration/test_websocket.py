@@ -487,6 +487,20 @@ class OwnGateway(unittest.TestCase):
         self.assertTrue(wait_for(lambda: self.closed_by() == ["idle_timeout"], 5),
                         self.closed_by())
 
+    def test_keepalive_idle_timeout_does_not_cut_a_tunnel(self):
+        # limits.idle_timeout_ms is for idle HTTP connections; a tunnel has its own.
+        self.start(limits={"idle_timeout_ms": 1000, "request_timeout_ms": 1000})
+
+        async def go():
+            async with self.connect("/ws/echo") as ws:
+                await asyncio.sleep(2.5)
+                await ws.send("still open")
+                self.assertEqual(await ws.recv(), "still open")
+        asyncio.run(asyncio.wait_for(go(), 30))
+        # one tunnel, ended by the WebSocket close at the end of the block
+        self.assertTrue(wait_for(lambda: len(self.closed_by()) == 1, 5), self.closed_by())
+        self.assertIn(self.closed_by()[0], ("client", "upstream"))
+
     def test_close_on_token_expiry(self):
         self.start(ws={"close_on_token_expiry": True, "idle_timeout_ms": 60000})
         tok = H.mint("u-ws", ttl=3)
