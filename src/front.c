@@ -718,8 +718,6 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, co
 
 /* The upstream's 101: relayed with its end-to-end headers (Sec-WebSocket-*);
  * libmicrohttpd adds Connection: Upgrade, we add the one protocol we tunnel. */
-static bool has_token(const char *v, size_t n, const char *tok);
-
 /* Did the upstream's 101 switch to websocket (its Upgrade header)? */
 static bool switched_to_websocket(const char *p, size_t n)
 {
@@ -733,7 +731,7 @@ static bool switched_to_websocket(const char *p, size_t n)
             const char *v = colon + 1, *ve = eol;
             if (ve > v && ve[-1] == '\r')
                 ve--;
-            if (has_token(v, (size_t)(ve - v), "websocket"))
+            if (fwd_has_token(v, (size_t)(ve - v), "websocket"))
                 return true;
         }
         p = eol + 1;
@@ -880,49 +878,6 @@ static void client_address(xchg *x)
                   sizeof(x->client_addr));
 }
 
-typedef enum upg_kind { UPG_NONE = 0, UPG_WEBSOCKET, UPG_OTHER } upg_kind;
-
-/* Does the comma-separated header value list hold tok (case aside)? */
-static bool has_token(const char *v, size_t n, const char *tok)
-{
-    for (size_t i = 0; i < n;) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t j = i;
-        while (j < n && v[j] != ',')
-            j++;
-        size_t e = j;
-        while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e > i && ag_streq_ci(v + i, e - i, tok))
-            return true;
-        i = j;
-    }
-    return false;
-}
-
-/* A WebSocket handshake (RFC 6455 4.1): GET over HTTP/1.1 with Upgrade
- * naming websocket and Connection naming upgrade. Any other Upgrade header
- * is an upgrade we do not tunnel. */
-static upg_kind upgrade_kind(const char *method, const adm_request *ar, const gate_header *h,
-                             size_t n)
-{
-    bool upgrade = false, websocket = false, conn_upgrade = false;
-    for (size_t i = 0; i < n; i++) {
-        if (ag_streq_ci(h[i].name, h[i].name_len, "upgrade")) {
-            upgrade = true;
-            websocket = websocket || has_token(h[i].value, h[i].value_len, "websocket");
-        } else if (ag_streq_ci(h[i].name, h[i].name_len, "connection")) {
-            conn_upgrade = conn_upgrade || has_token(h[i].value, h[i].value_len, "upgrade");
-        }
-    }
-    if (!upgrade)
-        return UPG_NONE;
-    if (websocket && conn_upgrade && strcmp(method, "GET") == 0 && ar->version == ADM_HTTP_11)
-        return UPG_WEBSOCKET;
-    return UPG_OTHER;
-}
-
 /* Headers arrived: check framing and limits that libmicrohttpd 0.9.75 does not
  * enforce itself, then decide. Returns MHD_YES/NO for the handler. */
 static enum MHD_Result on_headers(xchg *x, const char *method, const char *version)
@@ -991,15 +946,16 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         }
         goto out;
     }
-    switch (upgrade_kind(method, &ar, hc.h, hc.n < hc.cap ? hc.n : hc.cap)) {
-    case UPG_NONE:
+    switch (
+        fwd_upgrade_kind(method, ar.version == ADM_HTTP_11, hc.h, hc.n < hc.cap ? hc.n : hc.cap)) {
+    case FWD_UPG_NONE:
         break;
-    case UPG_OTHER:
+    case FWD_UPG_OTHER:
         /* Forwarded as a plain request: Upgrade is hop-by-hop and dropped,
          * and a server that is not asked to switch answers in HTTP/1.1. */
         x->d.reason = reason_name(AR_UPGRADE_NOT_TUNNELLED);
         break;
-    case UPG_WEBSOCKET:
+    case FWD_UPG_WEBSOCKET:
         if (!x->d.route->websocket) {
             ag_reason code = AR_WEBSOCKET_NOT_ALLOWED;
             refuse(x, reason_status(code), reason_error(code), reason_name(code), x->has_body);

@@ -371,6 +371,44 @@ int fwd_build_lines(const fwd_rules *r, const fwd_request *in, ag_buf *out)
     return rc;
 }
 
+/* ---- upgrades ------------------------------------------------------------ */
+
+bool fwd_has_token(const char *v, size_t n, const char *tok)
+{
+    for (size_t i = 0; i < n;) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < n && v[j] != ',')
+            j++;
+        size_t e = j;
+        while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e > i && ag_streq_ci(v + i, e - i, tok))
+            return true;
+        i = j;
+    }
+    return false;
+}
+
+fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, const gate_header *h, size_t n)
+{
+    bool upgrade = false, websocket = false, conn_upgrade = false;
+    for (size_t i = 0; i < n; i++) {
+        if (ag_streq_ci(h[i].name, h[i].name_len, "upgrade")) {
+            upgrade = true;
+            websocket = websocket || fwd_has_token(h[i].value, h[i].value_len, "websocket");
+        } else if (ag_streq_ci(h[i].name, h[i].name_len, "connection")) {
+            conn_upgrade = conn_upgrade || fwd_has_token(h[i].value, h[i].value_len, "upgrade");
+        }
+    }
+    if (!upgrade)
+        return FWD_UPG_NONE;
+    if (websocket && conn_upgrade && method && strcmp(method, "GET") == 0 && http11)
+        return FWD_UPG_WEBSOCKET;
+    return FWD_UPG_OTHER;
+}
+
 /* ---- response ---------------------------------------------------------- */
 
 typedef struct span {
