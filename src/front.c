@@ -946,8 +946,8 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         }
         goto out;
     }
-    switch (
-        fwd_upgrade_kind(method, ar.version == ADM_HTTP_11, hc.h, hc.n < hc.cap ? hc.n : hc.cap)) {
+    switch (fwd_upgrade_kind(method, ar.version == ADM_HTTP_11, x->has_body, hc.h,
+                             hc.n < hc.cap ? hc.n : hc.cap)) {
     case FWD_UPG_NONE:
         break;
     case FWD_UPG_OTHER:

@@ -391,7 +391,8 @@ bool fwd_has_token(const char *v, size_t n, const char *tok)
     return false;
 }
 
-fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, const gate_header *h, size_t n)
+fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, bool has_body, const gate_header *h,
+                             size_t n)
 {
     bool upgrade = false, websocket = false, conn_upgrade = false;
     for (size_t i = 0; i < n; i++) {
@@ -404,7 +405,9 @@ fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, const gate_header 
     }
     if (!upgrade)
         return FWD_UPG_NONE;
-    if (websocket && conn_upgrade && method && strcmp(method, "GET") == 0 && http11)
+    /* A body would be read by the gateway as the request's while the
+     * upstream reads it as the first bytes of the tunnel. */
+    if (websocket && conn_upgrade && method && strcmp(method, "GET") == 0 && http11 && !has_body)
         return FWD_UPG_WEBSOCKET;
     return FWD_UPG_OTHER;
 }

@@ -124,12 +124,13 @@ int fwd_build_lines(const fwd_rules *r, const fwd_request *in, ag_buf *out);
  * the request is forwarded as any other (Upgrade is hop-by-hop). */
 typedef enum fwd_upgrade {
     FWD_UPG_NONE = 0,
-    FWD_UPG_WEBSOCKET, /* RFC 6455 4.1: GET, HTTP/1.1, Upgrade names websocket and
-                        * Connection names upgrade */
+    FWD_UPG_WEBSOCKET, /* RFC 6455 4.1: GET, HTTP/1.1, no body, Upgrade names
+                        * websocket and Connection names upgrade */
     FWD_UPG_OTHER,     /* any other Upgrade (h2c, ...): never tunnelled */
 } fwd_upgrade;
 
-fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, const gate_header *h, size_t n);
+fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, bool has_body, const gate_header *h,
+                             size_t n);
 /* Does the comma-separated list v[0..n) hold tok (ASCII case aside)? */
 bool fwd_has_token(const char *v, size_t n, const char *tok);
 

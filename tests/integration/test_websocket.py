@@ -312,6 +312,22 @@ class Tunnel(WebSocketBase):
         self.assertEqual(r.json()["reason"], "websocket_not_allowed")
         self.assertEqual(self.backend.count(), before)
 
+    def test_handshake_with_a_body_or_h2c_is_not_tunnelled(self):
+        before = self.backend.count()
+        auth = ("Authorization", "Bearer " + self.tok)
+        for extra, body in (([auth, ("Content-Length", "3")], b"abc"),
+                            ([auth], b"")):
+            data = handshake_bytes(self.gw.port, "/ws/echo", extra) + body
+            if not body:
+                data = data.replace(b"Upgrade: websocket", b"Upgrade: h2c")
+            r = H.parse_raw_response(H.raw_exchange(self.gw.port, data))
+            self.assertNotEqual(r.status, 101)
+            seen = self.backend.handshakes[-1]
+            self.assertNotIn("upgrade", seen)  # forwarded without the upgrade
+        self.assertEqual(self.backend.count(), before + 2)
+        reasons = [l["reason"] for l in self.access_lines() if l.get("path") == "/ws/echo"]
+        self.assertEqual(reasons[-2:], ["upgrade_not_tunnelled"] * 2)
+
     def test_upstream_refusing_the_upgrade_is_relayed(self):
         raw = H.raw_exchange(self.gw.port, handshake_bytes(
             self.gw.port, "/ws/refuse", [("Authorization", "Bearer " + self.tok)]))

@@ -550,14 +550,21 @@ START_TEST(test_websocket_handshake)
                                     "Upgrade: websocket\r\n"
                                     "\r\n");
     /* what counts as a handshake */
-    ck_assert_int_eq(fwd_upgrade_kind("GET", true, h, sizeof(h) / sizeof(h[0])), FWD_UPG_WEBSOCKET);
-    ck_assert_int_eq(fwd_upgrade_kind("POST", true, h, sizeof(h) / sizeof(h[0])), FWD_UPG_OTHER);
-    ck_assert_int_eq(fwd_upgrade_kind("GET", false, h, sizeof(h) / sizeof(h[0])), FWD_UPG_OTHER);
-    ck_assert_int_eq(fwd_upgrade_kind("GET", true, h + 2, 1), FWD_UPG_OTHER); /* no Connection */
-    ck_assert_int_eq(fwd_upgrade_kind("GET", true, h + 3, 6), FWD_UPG_NONE);  /* a look-alike */
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_WEBSOCKET);
+    ck_assert_int_eq(fwd_upgrade_kind("POST", true, false, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_OTHER);
+    ck_assert_int_eq(fwd_upgrade_kind("GET", false, false, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_OTHER);
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h + 2, 1),
+                     FWD_UPG_OTHER); /* no Connection */
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h + 3, 6),
+                     FWD_UPG_NONE); /* a look-alike */
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, true, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_OTHER); /* with a body */
     static const gate_header h2c[] = {H("Connection", "HTTP2-Settings, upgrade"),
                                       H("Upgrade", "h2c")};
-    ck_assert_int_eq(fwd_upgrade_kind("GET", true, h2c, 2), FWD_UPG_OTHER);
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h2c, 2), FWD_UPG_OTHER);
     ck_assert(fwd_has_token(" a ,\tWebSocket ,b", 18, "websocket"));
     ck_assert(!fwd_has_token("websockets, x-websocket", 23, "websocket"));
     ck_assert(!fwd_has_token("", 0, "websocket"));
