@@ -212,13 +212,21 @@ static tun_cause pump(tun *t, int s, int64_t now)
         }
         if (w < n && keep(d, stack + w, (size_t)(n - w)) != 0)
             return TUN_ERROR;
+        if ((size_t)n < sizeof(stack) && w == n)
+            /* A short read drained the socket (as far as it knows now): the
+             * next readiness event brings the rest, or the EOF. */
+            return TUN_CAUSE_UNSET;
     }
 }
 
 /* Pump both directions, then ask epoll for what each side waits on. */
-static void run(tun *t, int64_t now)
+/* Pump the directions in mask (bit s: bytes read from side s), then ask epoll
+ * for what each side waits on. */
+static void run(tun *t, int64_t now, unsigned mask)
 {
     for (int s = 0; s < 2; s++) {
+        if (!(mask & (1u << s)))
+            continue;
         tun_cause c = pump(t, s, now);
         if (c != TUN_CAUSE_UNSET) {
             tun_end(t, c);
@@ -319,7 +327,14 @@ void tun_event(tun_set *ts, uint64_t data, uint32_t events)
         tun_end(t, side_cause(s));
         return;
     }
-    run(t, mono_ms());
+    /* Readable (or closed): its bytes move on. Writable: the other
+     * direction's waiting bytes go out. Nothing else changed. */
+    unsigned mask = 0;
+    if (events & (EPOLLIN | EPOLLHUP))
+        mask |= 1u << s;
+    if (events & (EPOLLOUT | EPOLLHUP))
+        mask |= 1u << (1 - s);
+    run(t, mono_ms(), mask);
 }
 
 void tun_sweep(tun_set *ts, int64_t now_ms)

@@ -315,8 +315,10 @@ class Tunnel(WebSocketBase):
     def test_handshake_with_a_body_or_h2c_is_not_tunnelled(self):
         before = self.backend.count()
         auth = ("Authorization", "Bearer " + self.tok)
-        for extra, body in (([auth, ("Content-Length", "3")], b"abc"),
-                            ([auth], b"")):
+        rids = ["wsbody%d" % os.getpid(), "wsh2c%d" % os.getpid()]
+        for rid, (extra, body) in zip(rids, (([auth, ("Content-Length", "3")], b"abc"),
+                                             ([auth], b""))):
+            extra = extra + [("X-Request-Id", rid)]
             data = handshake_bytes(self.gw.port, "/ws/echo", extra) + body
             if not body:
                 data = data.replace(b"Upgrade: websocket", b"Upgrade: h2c")
@@ -325,8 +327,10 @@ class Tunnel(WebSocketBase):
             seen = self.backend.handshakes[-1]
             self.assertNotIn("upgrade", seen)  # forwarded without the upgrade
         self.assertEqual(self.backend.count(), before + 2)
-        reasons = [l["reason"] for l in self.access_lines() if l.get("path") == "/ws/echo"]
-        self.assertEqual(reasons[-2:], ["upgrade_not_tunnelled"] * 2)
+        self.assertTrue(wait_for(lambda: sum(l["request_id"] in rids
+                                             for l in self.access_lines()) == 2, 5))
+        reasons = [l["reason"] for l in self.access_lines() if l["request_id"] in rids]
+        self.assertEqual(reasons, ["upgrade_not_tunnelled"] * 2)
 
     def test_upstream_refusing_the_upgrade_is_relayed(self):
         raw = H.raw_exchange(self.gw.port, handshake_bytes(
@@ -381,7 +385,8 @@ class Tunnel(WebSocketBase):
         m = self.admin.get("/metrics").body.decode()
         self.assertRegex(m, r'authgate_tunnel_bytes_total\{direction="up"\} [1-9]')
         self.assertRegex(m, r'authgate_tunnel_closes_total\{cause="(client|upstream)"\} [1-9]')
-        self.assertIn("authgate_tunnels_open 0", m)
+        self.assertTrue(wait_for(lambda: "authgate_tunnels_open 0" in
+                                 self.admin.get("/metrics").body.decode(), 5))
 
     def test_many_idle_tunnels_bounded_rss(self):
         n = 1000 if raise_fd_limit(8192) >= 4500 else 200
