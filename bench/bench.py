@@ -1043,13 +1043,15 @@ class Bench:
         ag = self.procs.start("authgate-ws", [os.path.join(self.build, "authgate"), "run", "-c",
                                               conf], "proxy")
         wait_port(port, ag, "authgate-ws", self.procs)
-        conns, secs = 64, self.dur
+        # Interleaved runs, at least three even with --quick: the Python peers
+        # are noisy, and the median of alternating runs is what is compared.
+        conns, secs, reps = 64, (2 if self.quick else self.dur), max(3, self.reps)
         targets = [("ws-direct", "ws://127.0.0.1:%d/ws/echo" % wport, ""),
                    ("ws-authgate", "ws://127.0.0.1:%d/ws/echo" % port, token)]
         out = {"rss": [rss_kb(ag.pid)]}
-        for rep in range(self.reps):
+        for rep in range(reps):
             for name, url, tok in targets:
-                log("rep %d/%d: %s (%d WebSocket clients)" % (rep + 1, self.reps, name, conns))
+                log("rep %d/%d: %s (%d WebSocket clients)" % (rep + 1, reps, name, conns))
                 c0 = cpu_seconds(ag.pid)
                 r = json.loads(run([sys.executable, peer, "client", url, tok, str(conns),
                                     str(secs)], secs + 60, cpu_role="load", procs=self.procs))
