@@ -714,6 +714,13 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, co
     x->ws_reserved = false;
     met_tunnel_opened();
     tun_open(w->tuns, &a, now);
+    /* The exchange stays until the tunnel closes (libmicrohttpd completes the
+     * request then): drop what it no longer needs. */
+    free(x->up_extra);
+    x->up_extra = NULL;
+    x->up_extra_len = 0;
+    ag_buf_free(&x->head);
+    ag_buf_free(&x->resp_hdrs);
 }
 
 /* The upstream's 101: relayed with its end-to-end headers (Sec-WebSocket-*);

@@ -10,7 +10,10 @@
  *   h1client.c   - our own HTTP/1.1 client for http:// upstreams (hot path);
  *   curlclient.c - libcurl's multi-socket API for https:// upstreams.
  * Both are driven by the worker's epoll and run on the worker's thread; an
- * exchange and its callbacks never cross threads. */
+ * exchange and its callbacks never cross threads. Besides a request with a
+ * response, an exchange can be a protocol switch (up_request.upgrade, own
+ * client only): it ends by handing the socket over (on_upgrade) to a tunnel
+ * (tun.h) the front end runs. */
 #ifndef AG_UPSTREAM_H
 #define AG_UPSTREAM_H
 
