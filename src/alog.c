@@ -35,7 +35,8 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
     const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e6;
+    double dur =
+        (double)((x->t_tunnel_ns ? x->t_tunnel_ns : ag_now_mono_ns()) - x->t_start_ns) / 1e6;
     int rc = ag_buf_printf(&b, "{\"ts\":%lld.%03ld,\"request_id\":", (long long)ts.tv_sec,
                            ts.tv_nsec / 1000000);
     rc |= ag_buf_json_str(&b, x->request_id, strlen(x->request_id));
@@ -104,7 +105,8 @@ static void record_metrics(xchg *x)
     int shard = x->w->id;
     const char *decision = decision_name(x);
     const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
-    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e9;
+    double dur =
+        (double)((x->t_tunnel_ns ? x->t_tunnel_ns : ag_now_mono_ns()) - x->t_start_ns) / 1e9;
     double up = x->t_upstream_ns && x->t_upstream_hdr_ns
                     ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e9
                     : -1.0;

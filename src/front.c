@@ -671,6 +671,7 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, co
         cr->deadline_ms = 0;
     }
     x->tunnelled = true;
+    x->t_tunnel_ns = ag_now_mono_ns();
     tun_record *r = calloc(1, sizeof(*r));
     const gate_decision *d = &x->d;
     if (r) {

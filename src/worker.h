@@ -123,8 +123,9 @@ struct xchg {
     /* WebSocket handshake (tun.h): forwarded with the upgrade, holding a
      * max_tunnels slot until the tunnel takes it over. */
     bool ws, ws_reserved, tunnelled;
-    int up_fd;      /* the upstream socket after its 101, until the tunnel takes it */
-    char *up_extra; /* bytes the upstream sent after its 101 head */
+    uint64_t t_tunnel_ns; /* when the 101 was sent: the handshake's duration ends there */
+    int up_fd;            /* the upstream socket after its 101, until the tunnel takes it */
+    char *up_extra;       /* bytes the upstream sent after its 101 head */
     size_t up_extra_len;
     gate_decision d; /* last: large, initialised by gate_decision_init */
 };

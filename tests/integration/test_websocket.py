@@ -470,6 +470,10 @@ class OwnGateway(unittest.TestCase):
                                   extra_headers=[("Authorization", "Bearer " + tok)],
                                   ping_interval=None, close_timeout=2, open_timeout=5, **kw)
 
+    def lines(self):
+        with open(self.gw.out) as f:
+            return [json.loads(l) for l in f.read().splitlines() if l.startswith('{"ts":')]
+
     def closed_by(self):
         with open(self.gw.out) as f:
             return [json.loads(l)["closed_by"] for l in f.read().splitlines()
@@ -521,6 +525,14 @@ class OwnGateway(unittest.TestCase):
         # one tunnel, ended by the WebSocket close at the end of the block
         self.assertTrue(wait_for(lambda: len(self.closed_by()) == 1, 5), self.closed_by())
         self.assertIn(self.closed_by()[0], ("client", "upstream"))
+        # The tunnel's line has its 2.5 s; the handshake's ends at the 101, so
+        # tunnels do not stretch the request latency figures.
+        self.assertTrue(wait_for(lambda: len(self.lines()) == 2, 5), self.lines())
+        hs = [l for l in self.lines() if "event" not in l][0]
+        tl = [l for l in self.lines() if "event" in l][0]
+        self.assertEqual(hs["status"], 101)
+        self.assertGreaterEqual(tl["duration_ms"], 2400)
+        self.assertLess(hs["duration_ms"], 1000)
 
     def test_close_on_token_expiry(self):
         self.start(ws={"close_on_token_expiry": True, "idle_timeout_ms": 60000})
