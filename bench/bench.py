@@ -40,7 +40,8 @@ ISSUER = "https://bench.local"
 ORG = "7d9a1e2c-0b4f-4c55-9a3e-2f6b1c8d4e01"
 TARGET_PATH = "/api/org/%s/items" % ORG
 GROUPS = ["nginx", "authgate", "haproxy", "node", "orgs50", "forged", "garbage", "p99", "rss",
-          "routes", "startup", "stream", "scaling", "forwardauth", "cors"]
+          "routes", "startup", "stream", "scaling", "forwardauth", "cors",
+          "websocket"]
 CORS_ORIGIN = "https://app.example.com"  # what bench/cors.lua sends
 
 
@@ -1161,6 +1162,56 @@ class Bench:
             self.extra["stream"] = (nbytes, self.stream_rss(self.servers["authgate-stream"].port,
                                                             tok[1], nbytes))
 
+        if self.want("websocket") and have_ag:
+            self.websocket(tok[1])
+
+    def websocket(self, token):
+        """64 WebSocket clients (bench/ws_peer.py, python3-websockets) exchanging 32-byte
+        messages with an echo server, straight and through authgate; authgate's RSS
+        before and after. Peers on the load CPU, authgate on the proxy CPU."""
+        peer = os.path.join(HERE, "ws_peer.py")
+        probe = subprocess.run([sys.executable, peer, "client", "ws://127.0.0.1:1/", "", "0",
+                                "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        if b"No module named 'websockets'" in probe.stderr:
+            self.notes.append("websocket rows skipped: python3-websockets is not installed")
+            return
+        wport = free_port()
+        p = self.procs.start("ws-backend", [sys.executable, peer, "server", str(wport)], "load")
+        wait_port(wport, p, "ws-backend", self.procs)
+        port = free_port()
+        conf = os.path.join(self.tmp, "authgate-ws.yaml")
+        with open(conf, "w") as f:
+            f.write("listen: 127.0.0.1:%d\nworkers: 1\nauth:\n  verifier_key_file: %s\n"
+                    "  issuer: %s\nlog:\n  access_log: \"off\"\n  level: warn\n"
+                    "upstreams:\n  ws: { url: \"http://127.0.0.1:%d\" }\n"
+                    "routes:\n  - path: /ws/**\n    policy: require_user\n"
+                    "    websocket: true\n" % (port, self.pub, ISSUER, wport))
+        ag = self.procs.start("authgate-ws", [os.path.join(self.build, "authgate"), "run", "-c",
+                                              conf], "proxy")
+        wait_port(port, ag, "authgate-ws", self.procs)
+        # Interleaved runs, at least three even with --quick: the Python peers
+        # are noisy, and the median of alternating runs is what is compared.
+        conns, secs, reps = 64, (2 if self.quick else self.dur), max(3, self.reps)
+        targets = [("ws-direct", "ws://127.0.0.1:%d/ws/echo" % wport, ""),
+                   ("ws-authgate", "ws://127.0.0.1:%d/ws/echo" % port, token)]
+        out = {"rss": [rss_kb(ag.pid)]}
+        for rep in range(reps):
+            for name, url, tok in targets:
+                log("rep %d/%d: %s (%d WebSocket clients)" % (rep + 1, reps, name, conns))
+                c0 = cpu_seconds(ag.pid)
+                r = json.loads(run([sys.executable, peer, "client", url, tok, str(conns),
+                                    str(secs)], secs + 60, cpu_role="load", procs=self.procs))
+                c1 = cpu_seconds(ag.pid)
+                if r["errors"]:
+                    raise BenchError("%s: %d WebSocket clients failed" % (name, r["errors"]))
+                out.setdefault(name, []).append(r["round_trips"] / r["secs"])
+                if name == "ws-authgate":
+                    out["rss"].append(rss_kb(ag.pid))
+                    # authgate's CPU per round trip (two messages relayed), handshakes
+                    # included: the peers share one core and set the pace.
+                    out.setdefault("cpu_us", []).append((c1 - c0) * 1e6 / max(1, r["round_trips"]))
+        self.extra["websocket"] = out
+
     def stop(self):
         self.extra["loadavg_end"] = os.getloadavg()
         self.procs.stop_all()
@@ -1294,6 +1345,16 @@ def report(bench):
                          % (s["min"] / 1024, s["max"] / 1024, spread / 2,
                             nbytes / 1e6 / s["secs"]),
                          "flat ± 5 MB", yes(spread / 2 <= 5)])
+    if "websocket" in E:
+        w = E["websocket"]
+        d, a = statistics.median(w["ws-direct"]), statistics.median(w["ws-authgate"])
+        rows.append(["64 WebSocket clients, 32 B echo, straight to the backend", fmt_rps(d), "—",
+                     "—", "—", "—", "round trips/s (baseline)", "—", "—"])
+        rows.append(["64 WebSocket clients, 32 B echo, through authgate", fmt_rps(a), "—", "—",
+                     "%.1f" % statistics.median(w["cpu_us"]), "—", "%s direct; RSS %.1f–%.1f MB" % (fmt_x(a / d), min(w["rss"]) / 1024,
+                                                               max(w["rss"]) / 1024),
+                     "≥ 0.8× direct, flat RSS",
+                     yes(a / d >= 0.8 and (max(w["rss"]) - min(w["rss"])) / 1024 <= 5)])
     if "growth" in E:
         g = E["growth"]
         dmb = (g["rss1"] - g["rss0"]) / 1024

@@ -28,6 +28,7 @@ base_pkgs=(
     build-essential pkg-config ca-certificates
     libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev check
     python3 python3-yaml openssl curl clang clang-format valgrind
+    python3-websockets  # tests/integration/test_websocket.py
 )
 [ "$want_bench" = 1 ] && base_pkgs+=(nginx haproxy wrk)
 [ "$want_conformance" = 1 ] && base_pkgs+=(nodejs npm)

@@ -9,6 +9,7 @@
 #include "alog.h"
 #include "log.h"
 #include "metrics.h"
+#include "tun.h"
 #include "worker.h"
 
 static const char *decision_name(const xchg *x)
@@ -117,7 +118,10 @@ static void access_log(xchg *x, enum MHD_RequestTerminationCode toe)
                 ? d->route->upstream->name
                 : NULL,
         .upstream_status = x->upstream_status,
-        .duration_ms = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e6,
+        /* A handshake that became a tunnel is logged when the tunnel closes;
+         * its own duration stops at the 101. */
+        .duration_ms =
+            (double)((x->t_tunnel_ns ? x->t_tunnel_ns : ag_now_mono_ns()) - x->t_start_ns) / 1e6,
         .upstream_ms = x->t_upstream_ns && x->t_upstream_hdr_ns
                            ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e6
                            : 0.0,
@@ -133,7 +137,8 @@ static void record_metrics(xchg *x)
     int shard = x->w->id;
     const char *decision = decision_name(x);
     const char *reason = x->upstream_error ? x->upstream_error : d->reason ? d->reason : "";
-    double dur = (double)(ag_now_mono_ns() - x->t_start_ns) / 1e9;
+    double dur =
+        (double)((x->t_tunnel_ns ? x->t_tunnel_ns : ag_now_mono_ns()) - x->t_start_ns) / 1e9;
     double up = x->t_upstream_ns && x->t_upstream_hdr_ns
                     ? (double)(x->t_upstream_hdr_ns - x->t_upstream_ns) / 1e9
                     : -1.0;
@@ -148,4 +153,38 @@ void alog_request(xchg *x, enum MHD_RequestTerminationCode toe)
 {
     access_log(x, toe);
     record_metrics(x);
+}
+
+/* One line per tunnel, when it closes: the handshake had its own line. */
+void alog_tunnel(const tun_record *r, const tun_stats *st)
+{
+    met_tunnel_closed((int)st->cause, st->bytes_up, st->bytes_down);
+    if (!log_access_enabled())
+        return;
+    ag_buf b;
+    ag_buf_init(&b);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int rc = ag_buf_printf(&b, "{\"ts\":%lld.%03ld,\"event\":\"tunnel_close\",\"request_id\":",
+                           (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+    rc |= ag_buf_json_str(&b, r->request_id, strlen(r->request_id));
+    rc |= ag_buf_puts(&b, ",\"peer\":");
+    rc |= ag_buf_json_str(&b, r->peer, strlen(r->peer));
+    rc |= ag_buf_puts(&b, ",\"route\":");
+    rc |= r->route ? ag_buf_json_str(&b, r->route, strlen(r->route)) : ag_buf_puts(&b, "null");
+    rc |= ag_buf_puts(&b, ",\"user_id\":");
+    rc |=
+        r->user_id ? ag_buf_json_str(&b, r->user_id, strlen(r->user_id)) : ag_buf_puts(&b, "null");
+    rc |= ag_buf_puts(&b, ",\"upstream\":");
+    rc |= r->upstream ? ag_buf_json_str(&b, r->upstream, strlen(r->upstream))
+                      : ag_buf_puts(&b, "null");
+    rc |=
+        ag_buf_printf(&b,
+                      ",\"duration_ms\":%lld,\"bytes_up\":%llu,\"bytes_down\":%llu,"
+                      "\"closed_by\":\"%s\"}\n",
+                      (long long)(st->closed_ms - st->opened_ms), (unsigned long long)st->bytes_up,
+                      (unsigned long long)st->bytes_down, tun_cause_name(st->cause));
+    if (rc == 0)
+        log_access_write(b.p, b.len);
+    ag_buf_free(&b);
 }

@@ -151,6 +151,7 @@ typedef struct cl_route_raw {
     char *path, *policy, *role, *permission, *org_id_from, *upstream;
     char *strip_prefix;
     bool preserve_host;
+    bool websocket;
 } cl_route_raw;
 
 /* host:port, host being a name, IPv4 or [IPv6]. */

@@ -50,6 +50,8 @@ const cfg_key cfg_keys[] = {
      "path canonicalization"},
     {"log", CK_NODE, 0, 0, 0, NULL, "defaults", "mapping", NULL, CFG_APPLY_RESTART,
      "access and diagnostic logs"},
+    {"websocket", CK_NODE, 0, 0, 0, NULL, "defaults", "mapping", NULL, CFG_APPLY_RELOAD,
+     "limits of WebSocket tunnels"},
     {"routes", CK_NODE, 0, 0, 0, NULL, "required, non-empty", "list", NULL, CFG_APPLY_RELOAD,
      "the routes and their policies"},
     {"forward_auth", CK_NODE, 0, 0, 0, NULL, "off", "mapping", NULL, CFG_APPLY_RELOAD,
@@ -137,6 +139,14 @@ const cfg_key cfg_keys[] = {
     {"paths.org_id_pattern", CK_STR, TOP(paths.org_id_pattern), 0, 0, CFG_DEFAULT_ORG_ID_PATTERN,
      NULL, "POSIX extended regex", NULL, CFG_APPLY_RELOAD, "what an org id must look like"},
 
+    {"websocket.max_tunnels", CK_SIZE, TOP(websocket.max_tunnels), 0, 1000000, "1000", NULL,
+     NULL, NULL, CFG_APPLY_RELOAD, "open tunnels in the whole process; 0 refuses every handshake"},
+    {"websocket.idle_timeout_ms", CK_LONG, TOP(websocket.idle_timeout_ms), 1000, 86400000,
+     "300000", NULL, NULL, NULL, CFG_APPLY_RELOAD, "a tunnel with no byte either way is closed"},
+    {"websocket.close_on_token_expiry", CK_BOOL, TOP(websocket.close_on_token_expiry), 0, 0,
+     "false", NULL, NULL, NULL, CFG_APPLY_RELOAD,
+     "close a tunnel when the token that opened it expires"},
+
     {"log.access_log", CK_STR, TOP(log.access_log), 0, 0, "stdout", NULL,
      "`stdout` \\| `off` \\| path", NULL, CFG_APPLY_RESTART, "one JSON line per request"},
     {"log.level", CK_STR, TOP(log.level), 0, 0, "info", NULL, NULL, level_choices,
@@ -216,6 +226,8 @@ const cfg_key cfg_keys[] = {
      CFG_APPLY_RELOAD, "send this value besides the upstream's copies"},
     {"routes[].response_headers.remove", CK_NODE, 0, 0, 0, NULL, "`[]`", "list of header names",
      NULL, CFG_APPLY_RELOAD, "drop the upstream's copies"},
+    {"routes[].websocket", CK_BOOL, RT(websocket), 0, 0, "false", NULL, NULL, NULL,
+     CFG_APPLY_RELOAD, "tunnel WebSocket handshakes (http:// upstreams only)"},
 };
 /* clang-format on */
 const size_t cfg_nkeys = AG_ARRAY_LEN(cfg_keys);

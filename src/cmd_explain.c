@@ -13,6 +13,7 @@
 #include "cmds.h"
 #include "admit.h"
 #include "config.h"
+#include "fwd.h"
 #include "gate.h"
 #include "httpx.h"
 #include "identity.h"
@@ -130,6 +131,18 @@ static int decide(const gate *g, keys_snapshot *ks, const xreq *r, int64_t now, 
             .nheaders = r->nh,
         };
         gate_decide(g, ks, NULL, &req, now, d);
+        /* The daemon refuses a WebSocket handshake on a route that does not
+         * tunnel it, after the decision (front.c); so does explain. */
+        if (d->outcome == GATE_FORWARD && d->route && !d->route->websocket &&
+            fwd_upgrade_kind(r->method, r->version == ADM_HTTP_11,
+                             adm->framing == ADM_BODY_CHUNKED || adm->body_length > 0, hs,
+                             r->nh) == FWD_UPG_WEBSOCKET) {
+            d->outcome = GATE_REFUSE;
+            d->code = AR_WEBSOCKET_NOT_ALLOWED;
+            d->status = reason_status(d->code);
+            d->error = reason_error(d->code);
+            d->reason = reason_name(d->code);
+        }
     }
     free(hs);
     return 0;

@@ -252,6 +252,14 @@ static void do_limits(lctx *c, const ynode *n)
     cl_walk_map(c, n, "limits", NULL, c->cfg, &w);
 }
 
+static void do_websocket(lctx *c, const ynode *n)
+{
+    cl_walk w;
+    if (!n || !cl_expect_map(c, n, "websocket"))
+        return;
+    cl_walk_map(c, n, "websocket", NULL, c->cfg, &w);
+}
+
 static void do_paths(lctx *c, const ynode *n)
 {
     cl_walk w;
@@ -1040,6 +1048,14 @@ static void do_route(lctx *c, const ynode *n, size_t idx, rt_table *table)
     snprintf(hw, sizeof(hw), "%s: response_headers", where);
     do_hdr_rules(c, cl_seen(&w, "response_headers")->v, "routes[].response_headers", hw, false, r,
                  &r->resp_hdrs);
+    r->websocket = t.websocket;
+    if (r->websocket && r->upstream && strncmp(r->upstream->url, "https://", 8) == 0) {
+        const kseen *s_ws = cl_seen(&w, "websocket");
+        cl_err(c, s_ws->v ? s_ws->v->line : n->line, s_ws->v ? s_ws->v->col : n->col,
+               "%s: websocket: true needs an http:// upstream; upstream %s is https:// "
+               "(authgate does not tunnel WebSockets through TLS)",
+               where, QS(qb, r->upstream->name));
+    }
 
     if (t.path) {
         r->path = t.path;
@@ -1284,8 +1300,8 @@ static void do_forward_auth(lctx *c, const ynode *k, const ynode *n)
 /* Every default comes from its row in cfgtab.c. */
 static int set_defaults(cfg_config *cfg)
 {
-    static const char *const scopes[] = {"",      "auth", "identity",     "limits",
-                                         "paths", "log",  "forward_auth", "cors"};
+    static const char *const scopes[] = {"",    "auth", "identity",     "limits",   "paths",
+                                         "log", "cors", "forward_auth", "websocket"};
     for (size_t i = 0; i < AG_ARRAY_LEN(scopes); i++)
         if (cl_apply_defaults(scopes[i], cfg) != 0)
             return -1;
@@ -1372,6 +1388,7 @@ static int load(const char *name, const char *basedir, const char *yaml, size_t 
     do_auth(&c, cl_seen(&w, "auth")->k, cl_seen(&w, "auth")->v);
     do_limits(&c, cl_seen(&w, "limits")->v);
     do_paths(&c, cl_seen(&w, "paths")->v);
+    do_websocket(&c, cl_seen(&w, "websocket")->v);
     do_log(&c, cl_seen(&w, "log")->v);
     do_forward_auth(&c, cl_seen(&w, "forward_auth")->k, cl_seen(&w, "forward_auth")->v);
     do_upstreams(&c, cl_seen(&w, "upstreams")->v);

@@ -49,6 +49,7 @@ typedef struct cfg_route {
     cfg_org_source_kind org_kind;
     char *org_name;         /* parameter / header name */
     cfg_upstream *upstream; /* points into cfg_config.upstreams; NULL for none */
+    bool websocket;         /* tunnel WebSocket handshakes; default false */
     int line, col;
     size_t index;      /* position in the file, for logs and metrics labels */
     cors_policy *cors; /* global cors merged with the route's; NULL = off (owned) */
@@ -107,6 +108,12 @@ typedef struct cfg_paths {
     char *org_id_pattern;      /* documented default: unreserved chars, 1..128 */
 } cfg_paths;
 
+typedef struct cfg_websocket {
+    size_t max_tunnels;         /* whole process; default 1000 */
+    long idle_timeout_ms;       /* no byte either way; default 300000 */
+    bool close_on_token_expiry; /* default false */
+} cfg_websocket;
+
 typedef struct cfg_log {
     char *access_log; /* "stdout" (default), "off", or a file path */
     char *level;      /* error|warn|info|debug; default info */
@@ -139,6 +146,7 @@ typedef struct cfg_config {
     cfg_identity identity;
     cfg_limits limits;
     cfg_paths paths;
+    cfg_websocket websocket;
     cfg_log log;
     cfg_forward_auth forward_auth;
     cors_spec cors; /* the global cors section; routes hold the compiled policy */

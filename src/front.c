@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "tcache.h"
+#include "tun.h"
 #include "worker.h"
 
 /* A denied request with a body up to this size is read and discarded so the
@@ -129,6 +130,7 @@ void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     x->w = w;
     x->conn = conn;
     x->watch_fd = -1;
+    x->up_fd = -1;
     x->t_start_ns = ag_now_mono_ns();
     size_t len = strlen(uri);
     /* MHD decodes this buffer in place after we return: keep the raw bytes. */
@@ -180,6 +182,11 @@ static void xchg_free(xchg *x)
     ag_buf_free(&x->head);
     xb_put(x->w, x->reqbody.p);
     xb_put(x->w, x->respbody.p);
+    if (x->up_fd >= 0)
+        close(x->up_fd); /* a 101 whose tunnel never opened */
+    free(x->up_extra);
+    if (x->ws_reserved)
+        tun_release();
     free(x->target);
     x->w->nx--;
     free(x);
@@ -352,6 +359,22 @@ static void up_on_done(void *ctx, up_result r)
     srv_resume(x);
 }
 
+/* The upstream switched protocols: keep its socket for the tunnel, which
+ * opens once the 101 has reached the client (upgrade_cb). */
+static void up_on_upgrade(void *ctx, int fd, const char *extra, size_t n)
+{
+    xchg *x = ctx;
+    if (n > 0 && !(x->up_extra = malloc(n))) {
+        close(fd);
+        x->upstream_error = "upstream_internal";
+        return;
+    }
+    if (n > 0)
+        memcpy(x->up_extra, extra, n);
+    x->up_extra_len = n;
+    x->up_fd = fd;
+}
+
 static const up_callbacks upstream_cbs = {
     .on_head = up_on_head,
     .on_body = up_on_body,
@@ -359,6 +382,7 @@ static const up_callbacks upstream_cbs = {
     .body_peek = up_body_peek,
     .body_consume = up_body_consume,
     .on_done = up_on_done,
+    .on_upgrade = up_on_upgrade,
 };
 
 /* Start the upstream exchange for an allowed request: 0, or -1 with
@@ -389,6 +413,7 @@ static int start_upstream(xchg *x)
         .max_head_bytes = c->limits.max_response_header_bytes,
         .ca_file = u->ca_file,
         .upstream_name = u->name,
+        .upgrade = x->ws,
     };
     fwd_request in = {
         .method = x->method,
@@ -408,6 +433,7 @@ static int start_upstream(xchg *x)
                                           : FWD_BODY_LENGTH,
         .body_len = x->body_declared,
         .admitted = true,
+        .websocket = x->ws,
     };
     if (t->https) {
         const char *path;
@@ -469,7 +495,13 @@ void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     conn_rec *cr = conn_rec_of(conn);
-    if (cr) {
+    if (cr && x->tunnelled) {
+        /* The connection is the tunnel's now: no head deadline, no drain
+         * close of an "idle" connection. */
+        cr->busy = true;
+        cr->x = NULL;
+        cr->deadline_ms = 0;
+    } else if (cr) {
         const cfg_limits *lim = &gate_config(x->w->pol->gate)->limits;
         cr->busy = false;
         cr->idle_since = now_ms();
@@ -640,9 +672,145 @@ static int relay_header(void *ctx, const char *name, const char *value)
     return 0;
 }
 
+static void tunnel_closed(void *ctx, const tun_stats *st)
+{
+    tun_record *r = ctx;
+    if (r->urh)
+        MHD_upgrade_action(r->urh, MHD_UPGRADE_ACTION_CLOSE);
+    alog_tunnel(r, st);
+    free(r->route);
+    free(r->user_id);
+    free(r->upstream);
+    free(r);
+}
+
+/* libmicrohttpd sent the 101 and hands over the client's socket: join it to
+ * the upstream's in a tunnel on this worker's epoll. */
+static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)req_cls;
+    xchg *x = cls;
+    worker *w = x->w;
+    const cfg_config *c = gate_config(x->gate);
+    conn_rec *cr = conn_rec_of(conn);
+    if (cr) {
+        cr->busy = true;
+        cr->deadline_ms = 0;
+    }
+    x->tunnelled = true;
+    x->t_tunnel_ns = ag_now_mono_ns();
+    tun_record *r = calloc(1, sizeof(*r));
+    const gate_decision *d = &x->d;
+    if (r) {
+        r->urh = urh;
+        memcpy(r->request_id, x->request_id, sizeof(r->request_id));
+        memcpy(r->peer, x->client_addr, sizeof(r->peer));
+        r->route = d->route ? ag_strdup(d->route->path) : NULL;
+        r->user_id = d->user ? ag_strdup(id_user_id(d->user)) : NULL;
+        r->upstream = d->route && d->route->upstream ? ag_strdup(d->route->upstream->name) : NULL;
+    }
+    if (!r || x->up_fd < 0) {
+        free(r ? r->route : NULL);
+        free(r ? r->user_id : NULL);
+        free(r ? r->upstream : NULL);
+        free(r);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return; /* xchg_free closes the upstream socket and frees the slot */
+    }
+    int64_t now = now_ms();
+    int64_t expires = 0;
+    if (c->websocket.close_on_token_expiry && d->user && id_user_exp(d->user) > 0) {
+        int64_t left_s = id_user_exp(d->user) - ag_now_wall();
+        expires = now + (left_s > 0 ? left_s * 1000 : 0);
+        if (expires == 0)
+            expires = 1;
+    }
+    tun_open_args a = {
+        .client_fd = sock,
+        .upstream_fd = x->up_fd,
+        .to_upstream = extra_in,
+        .to_upstream_len = extra_in_size,
+        .to_client = x->up_extra,
+        .to_client_len = x->up_extra_len,
+        .idle_ms = c->websocket.idle_timeout_ms,
+        .expires_ms = expires,
+        .on_close = tunnel_closed,
+        .ctx = r,
+    };
+    /* From here the tunnel owns the upstream socket and the max_tunnels slot. */
+    x->up_fd = -1;
+    x->ws_reserved = false;
+    met_tunnel_opened();
+    tun_open(w->tuns, &a, now);
+    /* The exchange stays until the tunnel closes (libmicrohttpd completes the
+     * request then): drop what it no longer needs. */
+    free(x->up_extra);
+    x->up_extra = NULL;
+    x->up_extra_len = 0;
+    ag_buf_free(&x->head);
+    ag_buf_free(&x->resp_hdrs);
+}
+
+/* The upstream's 101: relayed with its end-to-end headers (Sec-WebSocket-*);
+ * libmicrohttpd adds Connection: Upgrade, we add the one protocol we tunnel. */
+/* Did the upstream's 101 switch to websocket (its Upgrade header)? */
+static bool switched_to_websocket(const char *p, size_t n)
+{
+    const char *end = p + n;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon && ag_streq_ci(p, (size_t)(colon - p), "upgrade")) {
+            const char *v = colon + 1, *ve = eol;
+            if (ve > v && ve[-1] == '\r')
+                ve--;
+            if (fwd_has_token(v, (size_t)(ve - v), "websocket"))
+                return true;
+        }
+        p = eol + 1;
+    }
+    return false;
+}
+
+static enum MHD_Result queue_switch(xchg *x)
+{
+    if (x->up_fd >= 0 &&
+        !switched_to_websocket(x->resp_hdrs.p ? x->resp_hdrs.p : "", x->resp_hdrs.len)) {
+        /* A switch to something else than what the client asked for. */
+        close(x->up_fd);
+        x->up_fd = -1;
+        x->upstream_error = "upstream_protocol";
+    }
+    if (x->up_fd < 0) {
+        if (!x->upstream_error)
+            x->upstream_error = "upstream_internal";
+        return queue_upstream_error(x);
+    }
+    struct MHD_Response *r = MHD_create_response_for_upgrade(upgrade_cb, x);
+    if (!r)
+        return MHD_NO;
+    const char *p = x->resp_hdrs.p ? x->resp_hdrs.p : "";
+    if (fwd_resp_headers(p, x->resp_hdrs.len, relay_header, r) != 0 ||
+        MHD_add_response_header(r, "Upgrade", "websocket") != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    x->status = 101;
+    x->state = XS_RESPONDED;
+    enum MHD_Result ret = MHD_queue_response(x->conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result queue_proxied(xchg *x)
 {
     long st = x->upstream_status;
+    if (st == 101)
+        return queue_switch(x);
     bool no_body = x->is_head || st == 204 || st == 304 || (st >= 100 && st < 200);
     /* Content-Length (decided by the client that parsed the head) decides the
      * framing we offer. */
@@ -815,6 +983,32 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
             ret = queue_error(x);
         }
         goto out;
+    }
+    switch (fwd_upgrade_kind(method, ar.version == ADM_HTTP_11, x->has_body, hc.h,
+                             hc.n < hc.cap ? hc.n : hc.cap)) {
+    case FWD_UPG_NONE:
+        break;
+    case FWD_UPG_OTHER:
+        /* Forwarded as a plain request: Upgrade is hop-by-hop and dropped,
+         * and a server that is not asked to switch answers in HTTP/1.1. */
+        x->d.reason = reason_name(AR_UPGRADE_NOT_TUNNELLED);
+        break;
+    case FWD_UPG_WEBSOCKET:
+        if (!x->d.route->websocket) {
+            ag_reason code = AR_WEBSOCKET_NOT_ALLOWED;
+            refuse(x, reason_status(code), reason_error(code), reason_name(code), x->has_body);
+            x->state = XS_REJECTED;
+            goto out;
+        }
+        if (!tun_reserve(c->websocket.max_tunnels)) {
+            ag_reason code = AR_TUNNEL_LIMIT;
+            refuse(x, reason_status(code), reason_error(code), reason_name(code), x->has_body);
+            x->state = XS_REJECTED;
+            goto out;
+        }
+        x->ws = true;
+        x->ws_reserved = true;
+        break;
     }
     x->state = XS_PROXYING;
     x->hdrs_in = hc.h;

@@ -525,6 +525,8 @@ int fwd_build_head(const fwd_rules *r, const fwd_target *t, const fwd_request *i
     default:
         return -1;
     }
+    if (in->websocket)
+        rc |= ag_buf_puts(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
     rc |= ag_buf_append(out, "\r\n", 2);
     return rc;
 }
@@ -558,6 +560,47 @@ int fwd_build_lines(const fwd_rules *r, const fwd_request *in, ag_buf *out)
     if (body && !(seen & HDR_F_CTYPE))
         rc |= ag_buf_append(out, "Content-Type:", 14);
     return rc;
+}
+
+/* ---- upgrades ------------------------------------------------------------ */
+
+bool fwd_has_token(const char *v, size_t n, const char *tok)
+{
+    for (size_t i = 0; i < n;) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < n && v[j] != ',')
+            j++;
+        size_t e = j;
+        while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e > i && ag_streq_ci(v + i, e - i, tok))
+            return true;
+        i = j;
+    }
+    return false;
+}
+
+fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, bool has_body, const gate_header *h,
+                             size_t n)
+{
+    bool upgrade = false, websocket = false, conn_upgrade = false;
+    for (size_t i = 0; i < n; i++) {
+        if (ag_streq_ci(h[i].name, h[i].name_len, "upgrade")) {
+            upgrade = true;
+            websocket = websocket || fwd_has_token(h[i].value, h[i].value_len, "websocket");
+        } else if (ag_streq_ci(h[i].name, h[i].name_len, "connection")) {
+            conn_upgrade = conn_upgrade || fwd_has_token(h[i].value, h[i].value_len, "upgrade");
+        }
+    }
+    if (!upgrade)
+        return FWD_UPG_NONE;
+    /* A body would be read by the gateway as the request's while the
+     * upstream reads it as the first bytes of the tunnel. */
+    if (websocket && conn_upgrade && method && strcmp(method, "GET") == 0 && http11 && !has_body)
+        return FWD_UPG_WEBSOCKET;
+    return FWD_UPG_OTHER;
 }
 
 /* ---- response ---------------------------------------------------------- */

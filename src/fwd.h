@@ -106,6 +106,12 @@ typedef struct fwd_request {
      * daemon: their names and values are not scanned a second time. false
      * (the zero value) checks them here. */
     bool admitted;
+    /* A WebSocket handshake on a route that tunnels it: the head asks the
+     * upstream for the switch (Connection: Upgrade, Upgrade: websocket); the
+     * client's Sec-WebSocket-* headers pass as any end-to-end header. The
+     * client's own Connection and Upgrade are hop-by-hop and never copied.
+     * false (the zero value): no upgrade is ever asked for. */
+    bool websocket;
 } fwd_request;
 
 /* The path sent upstream (before the target's base): the canonical path
@@ -128,6 +134,22 @@ int fwd_build_head(const fwd_rules *r, const fwd_target *t, const fwd_request *i
  * "Content-Type:" on a body without one). No request line, Host or framing:
  * libcurl writes those from the URL and the body size. 0 or -1 as above. */
 int fwd_build_lines(const fwd_rules *r, const fwd_request *in, ag_buf *out);
+
+/* ---- upgrades ------------------------------------------------------------ */
+
+/* What a request's Upgrade header asks for. The zero value asks for nothing:
+ * the request is forwarded as any other (Upgrade is hop-by-hop). */
+typedef enum fwd_upgrade {
+    FWD_UPG_NONE = 0,
+    FWD_UPG_WEBSOCKET, /* RFC 6455 4.1: GET, HTTP/1.1, no body, Upgrade names
+                        * websocket and Connection names upgrade */
+    FWD_UPG_OTHER,     /* any other Upgrade (h2c, ...): never tunnelled */
+} fwd_upgrade;
+
+fwd_upgrade fwd_upgrade_kind(const char *method, bool http11, bool has_body, const gate_header *h,
+                             size_t n);
+/* Does the comma-separated list v[0..n) hold tok (ASCII case aside)? */
+bool fwd_has_token(const char *v, size_t n, const char *tok);
 
 /* ---- response ---------------------------------------------------------- */
 

@@ -34,7 +34,7 @@ typedef struct h1_pool {
     size_t nidle;
 } h1_pool;
 
-enum rstate { R_HEAD, R_BODY_CL, R_BODY_CHUNKED, R_BODY_CLOSE, R_DONE };
+enum rstate { R_HEAD, R_BODY_CL, R_BODY_CHUNKED, R_BODY_CLOSE, R_DONE, R_SWITCHED };
 enum cstate { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
 
 typedef struct h1_conn {
@@ -440,11 +440,18 @@ static up_result parse_head(h1_conn *c, size_t hlen, bool *interim)
     }
     if (status < 100 || status > 599)
         return UP_ERR_PROTOCOL;
+    bool switching = false;
     if (status < 200) {
-        if (status == 101)
-            return UP_ERR_PROTOCOL; /* we never ask for an upgrade */
-        *interim = true;
-        return UP_OK;
+        /* A 101 answers only a head that asked for a switch: to any other
+         * request it would turn the connection into something we cannot
+         * relay as HTTP. */
+        if (status == 101 && !ex->upgrade)
+            return UP_ERR_PROTOCOL;
+        if (status != 101) {
+            *interim = true;
+            return UP_OK;
+        }
+        switching = true;
     }
     bool http10 = p[7] == '0';
     ag_buf *out = &ex->resp; /* reused: the h1 client keeps no other head copy */
@@ -485,6 +492,20 @@ static up_result parse_head(h1_conn *c, size_t hlen, bool *interim)
     }
     if (http10 || conn_close_hdr)
         c->keepalive = false;
+    if (switching) {
+        if (http10)
+            return UP_ERR_PROTOCOL;
+        /* No body and no framing: what follows the head is the new protocol. */
+        c->rs = R_SWITCHED;
+        c->keepalive = false;
+        up_head sh = {.status = 101,
+                      .lines = out->p ? out->p : "",
+                      .lines_len = out->len,
+                      .nlines = nlines,
+                      .content_length = 0};
+        ex->cb.on_head(ex->ctx, &sh);
+        return UP_OK;
+    }
     /* Exactly one "chunked" or one Content-Length value is the only framing we
      * relay; anything else is a 502 rather than a guess about where the body
      * ends, and the connection is never reused. */
@@ -603,6 +624,22 @@ static size_t head_end(const char *s, size_t len)
     return 0;
 }
 
+/* A 101 to an upgrade request: the socket leaves the client (and its
+ * epoll registration) for the front end's tunnel; the exchange ends. */
+static void hand_over(h1_conn *c)
+{
+    up_exchange *ex = c->ex;
+    int fd = c->fd;
+    epoll_ctl(c->uw->ep, EPOLL_CTL_DEL, fd, NULL);
+    c->fd = -1;
+    ex->cb.on_upgrade(ex->ctx, fd, c->rbuf + c->roff, c->rlen);
+    c->rlen = 0;
+    ex->conn = NULL;
+    c->ex = NULL;
+    conn_close(c);
+    up_finish(ex, UP_OK);
+}
+
 /* Read and parse. Returns 0 (wait for more), 1 (moved to a fresh connection)
  * or -1 (the exchange ended, with or without error). */
 static int do_read(h1_conn *c)
@@ -694,6 +731,10 @@ static int do_read(h1_conn *c)
             }
             c->roff += hlen;
             c->rlen -= hlen;
+            if (c->rs == R_SWITCHED) {
+                hand_over(c);
+                return -1;
+            }
         }
     }
     /* Complete. Bytes after a complete response mean a confused upstream. */

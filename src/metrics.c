@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tun.h"
+
 /* Label strings longer than this are cut: they come from configuration, and a
  * scrape must stay small whatever an operator names a route. */
 #define MET_LABEL_MAX 128
@@ -369,6 +371,46 @@ void met_connections(int shard, int delta)
         atomic_fetch_add_explicit(&sh->conns, delta, memory_order_relaxed);
 }
 
+/* Tunnels are few and long-lived: process-wide counters are enough. */
+static _Atomic int64_t g_tun_open;
+static _Atomic uint64_t g_tun_up, g_tun_down, g_tun_closed[TUN_CAUSE__COUNT];
+
+void met_tunnel_opened(void)
+{
+    atomic_fetch_add_explicit(&g_tun_open, 1, memory_order_relaxed);
+}
+
+void met_tunnel_closed(int cause, uint64_t bytes_up, uint64_t bytes_down)
+{
+    if (cause < 0 || cause >= TUN_CAUSE__COUNT)
+        cause = TUN_CAUSE_UNSET;
+    atomic_fetch_sub_explicit(&g_tun_open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_tun_up, bytes_up, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_tun_down, bytes_down, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_tun_closed[cause], 1, memory_order_relaxed);
+}
+
+static int put_family(ag_buf *b, const char *name, const char *type, const char *help);
+
+static int render_tunnels(ag_buf *out)
+{
+    int64_t open = atomic_load_explicit(&g_tun_open, memory_order_relaxed);
+    int rc = put_family(out, "authgate_tunnels_open", "gauge", "WebSocket tunnels currently open.");
+    rc |= ag_buf_printf(out, "authgate_tunnels_open %" PRId64 "\n", open < 0 ? 0 : open);
+    rc |= put_family(out, "authgate_tunnel_bytes_total", "counter",
+                     "Bytes relayed through tunnels, by direction, counted at close.");
+    rc |= ag_buf_printf(out, "authgate_tunnel_bytes_total{direction=\"up\"} %" PRIu64 "\n",
+                        atomic_load_explicit(&g_tun_up, memory_order_relaxed));
+    rc |= ag_buf_printf(out, "authgate_tunnel_bytes_total{direction=\"down\"} %" PRIu64 "\n",
+                        atomic_load_explicit(&g_tun_down, memory_order_relaxed));
+    rc |= put_family(out, "authgate_tunnel_closes_total", "counter", "Tunnels closed, by cause.");
+    for (int c = 1; c < TUN_CAUSE__COUNT; c++)
+        rc |= ag_buf_printf(out, "authgate_tunnel_closes_total{cause=\"%s\"} %" PRIu64 "\n",
+                            tun_cause_name((tun_cause)c),
+                            atomic_load_explicit(&g_tun_closed[c], memory_order_relaxed));
+    return rc;
+}
+
 void met_reload(bool ok)
 {
     ctr_add(ok ? &g_reload_ok : &g_reload_err, 1);
@@ -631,6 +673,7 @@ int met_render(ag_buf *out, const met_gauges *g)
     rc |= put_family(out, "authgate_open_connections", "gauge",
                      "Client connections currently open on the public listener.");
     rc |= ag_buf_printf(out, "authgate_open_connections %" PRId64 "\n", conns < 0 ? 0 : conns);
+    rc |= render_tunnels(out);
 
     rc |= put_family(out, "authgate_reloads_total", "counter",
                      "Policy reloads by result; on error the previous policy stays active.");

@@ -28,6 +28,9 @@ void met_upstream_error(int shard, const char *upstream, const char *reason);
 void met_cache(int shard, bool hit);
 void met_connections(int shard, int delta);
 void met_reload(bool ok);
+/* Tunnels (tun.h): one opened; one closed, by cause, with its bytes. */
+void met_tunnel_opened(void);
+void met_tunnel_closed(int cause, uint64_t bytes_up, uint64_t bytes_down);
 
 /* Gauges the renderer asks for at scrape time. */
 typedef struct met_gauges {

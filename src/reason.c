@@ -32,7 +32,7 @@ const char *reason_error(ag_reason r)
 
 bool reason_forwards(ag_reason r)
 {
-    return r == AR_OK || r == AR_TOKEN_INVALID_IGNORED;
+    return r == AR_OK || r == AR_TOKEN_INVALID_IGNORED || r == AR_UPGRADE_NOT_TUNNELLED;
 }
 
 bool reason_from_name(const char *name, ag_reason *out)

@@ -21,6 +21,8 @@
     /* forwarded */                                                                                \
     X(OK, "ok", 0, NULL, LOG_DEBUG, "allow")                                                       \
     X(TOKEN_INVALID_IGNORED, "token_invalid_ignored", 0, NULL, LOG_DEBUG, "allow")                 \
+    /* forwarded with its Upgrade header dropped: only websocket is tunnelled */                   \
+    X(UPGRADE_NOT_TUNNELLED, "upgrade_not_tunnelled", 0, NULL, LOG_DEBUG, "allow")                 \
     /* request head and framing (transport) */                                                     \
     X(CLIENT_HEADER_TIMEOUT, "client_header_timeout", 0, NULL, LOG_INFO, "aborted")                \
     X(LIMIT_HEADERS, "limit_headers", 431, "request_header_fields_too_large", LOG_INFO, "reject")  \
@@ -80,8 +82,11 @@
     X(ROLE_MISMATCH, "role_mismatch", 403, "forbidden", LOG_DEBUG, "deny")                         \
     X(MISSING_PERMISSION, "missing_permission", 403, "forbidden", LOG_DEBUG, "deny")               \
     X(POLICY_ERROR, "policy_error", 403, "forbidden", LOG_ERROR, "deny")                           \
+    /* a WebSocket handshake on a route without websocket: true */                                 \
+    X(WEBSOCKET_NOT_ALLOWED, "websocket_not_allowed", 403, "forbidden", LOG_DEBUG, "deny")         \
     /* the gateway itself */                                                                       \
     X(KEYS_UNAVAILABLE, "keys_unavailable", 503, "unavailable", LOG_WARN, "error")                 \
+    X(TUNNEL_LIMIT, "tunnel_limit", 503, "unavailable", LOG_WARN, "error")                         \
     X(IDENTITY_TOO_LARGE, "identity_too_large", 431, "request_header_fields_too_large", LOG_WARN,  \
       "reject")                                                                                    \
     /* upstream exchange (transport) */                                                            \

@@ -166,6 +166,13 @@ up_exchange *up_start(up_worker *uw, const up_request *rq, const up_callbacks *c
     ex->connect_timeout_ms = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 2000;
     ex->max_head_bytes = rq->max_head_bytes;
     ex->is_head = rq->is_head;
+    ex->upgrade = rq->upgrade;
+    if (rq->upgrade && (rq->target->https || !cb->on_upgrade)) {
+        /* No tunnel through libcurl: authgate check refuses the combination. */
+        free(ex);
+        *err = UP_ERR_INTERNAL;
+        return NULL;
+    }
     ex->body = rq->body;
     ex->body_len = rq->body_len;
     ex->target = rq->target;

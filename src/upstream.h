@@ -10,7 +10,10 @@
  *   h1client.c   - our own HTTP/1.1 client for http:// upstreams (hot path);
  *   curlclient.c - libcurl's multi-socket API for https:// upstreams.
  * Both are driven by the worker's epoll and run on the worker's thread; an
- * exchange and its callbacks never cross threads. */
+ * exchange and its callbacks never cross threads. Besides a request with a
+ * response, an exchange can be a protocol switch (up_request.upgrade, own
+ * client only): it ends by handing the socket over (on_upgrade) to a tunnel
+ * (tun.h) the front end runs. */
 #ifndef AG_UPSTREAM_H
 #define AG_UPSTREAM_H
 
@@ -76,6 +79,11 @@ typedef struct up_request {
     size_t max_head_bytes;
     const char *ca_file;       /* https://: CA bundle instead of the system store */
     const char *upstream_name; /* for warnings */
+    /* The head asks for a protocol switch (a WebSocket handshake). Only then
+     * is a 101 an answer rather than a protocol error: the head is reported
+     * through on_head, the socket through on_upgrade, and the exchange ends
+     * with UP_OK. http:// only (up_start refuses it for https://). */
+    bool upgrade;
 } up_request;
 
 /* The response head, valid only during on_head. Lines are "Name: value\r\n",
@@ -104,6 +112,12 @@ typedef struct up_callbacks {
     void (*body_consume)(void *ctx, size_t n);
     /* The last call for an exchange: the handle is gone after it. */
     void (*on_done)(void *ctx, up_result r);
+    /* The third kind of exchange (upgrade requests only): after on_head with
+     * status 101, the connected socket changes hands. fd (non-blocking, out
+     * of the worker's epoll set) now belongs to the callee, which must close
+     * it; extra is what the upstream sent after the head (valid for the call
+     * only). on_done(UP_OK) follows. */
+    void (*on_upgrade)(void *ctx, int fd, const char *extra, size_t n);
 } up_callbacks;
 
 typedef struct up_worker up_worker;

@@ -49,6 +49,7 @@ struct up_exchange {
     long connect_timeout_ms;
     size_t max_head_bytes;
     bool is_head;
+    bool upgrade; /* a 101 hands the socket over (up_request.upgrade) */
     up_body body;
     uint64_t body_len;
     const up_target *target;

@@ -15,6 +15,7 @@
 #include "conns.h"
 #include "log.h"
 #include "tcache.h"
+#include "tun.h"
 #include "worker.h"
 
 static void worker_refresh(worker *w)
@@ -99,6 +100,8 @@ int worker_init(worker *w, srv *s, int id)
         return -1;
     if (!(w->up = up_worker_new(w->ep, s->resolver)))
         return -1;
+    if (!(w->tuns = tun_set_new(w->ep)))
+        return -1;
     w->cache = c->auth.token_cache_entries
                    ? tc_new(c->auth.token_cache_entries, 64u * 1024 * 1024 / (size_t)s->nworkers)
                    : NULL;
@@ -110,8 +113,9 @@ int worker_init(worker *w, srv *s, int id)
      * for the head plus the per-header bookkeeping, and no more. */
     size_t pool = c->limits.max_header_bytes + 1024 + c->limits.max_headers * 48;
     w->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET, 0,
-        NULL, NULL, access_handler, w, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, w,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET |
+            MHD_ALLOW_UPGRADE,
+        0, NULL, NULL, access_handler, w, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, w,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
         /* The process-wide budget (conns.h) is the limit; this is a backstop. */
@@ -185,6 +189,10 @@ void *worker_main(void *arg)
                 up_event(w->up, tagged, evs[i].events);
                 continue;
             }
+            if (tun_owns_event(tagged)) {
+                tun_event(w->tuns, tagged, evs[i].events);
+                continue;
+            }
             if (tagged & CLIENT_TAG) {
                 /* Handled after the batch: dropping the upstream side now
                  * would free a connection a later event of this batch names. */
@@ -207,6 +215,7 @@ void *worker_main(void *arg)
         for (int i = 0; i < ngone; i++)
             front_client_gone(gone[i]);
         up_sweep(w->up, now_ms(), 0);
+        tun_sweep(w->tuns, now_ms());
         front_sweep(w, now_ms());
         maybe_trim(w, now_ms());
         MHD_run(w->mhd);
@@ -217,6 +226,12 @@ void *worker_main(void *arg)
             worker_wake_all(s);
         }
     }
+    /* Tunnels still open at the end of the drain grace (or on a second
+     * signal) close here; libmicrohttpd then releases their connections
+     * (before front_stop resumes the rest, which must not be answered). */
+    tun_set_free(w->tuns);
+    w->tuns = NULL;
+    MHD_run(w->mhd);
     front_stop(w);
     up_worker_free(w->up);
     w->up = NULL;
@@ -232,6 +247,8 @@ void worker_destroy(worker *w)
         MHD_stop_daemon(w->mhd);
     up_worker_free(w->up);
     w->up = NULL;
+    tun_set_free(w->tuns);
+    w->tuns = NULL;
     if (w->cache)
         tc_free(w->cache);
     for (int i = 0; i < w->nbuf_pool; i++)

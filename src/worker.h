@@ -56,8 +56,9 @@ typedef struct worker {
     keys_snapshot *keys; /* this worker's reference to the current keys */
     uint64_t keys_gen;
     struct tc_cache *cache;
-    xchg *proxying;     /* exchanges with an upstream exchange (resumed on stop) */
-    char *buf_pool[64]; /* XB_CAP body buffers kept for reuse */
+    xchg *proxying;       /* exchanges with an upstream exchange (resumed on stop) */
+    struct tun_set *tuns; /* WebSocket tunnels of this worker (tun.h) */
+    char *buf_pool[64];   /* XB_CAP body buffers kept for reuse */
     int nbuf_pool;
     uint64_t open_conns;
     uint64_t closed_since_trim; /* connections closed since the last malloc_trim */
@@ -118,7 +119,14 @@ struct xchg {
     bool listed;
     const gate_header *hdrs_in; /* the client's headers; valid only inside on_headers */
     size_t nhdrs_in;
-    ag_buf head;     /* request head / header lines built for the upstream */
+    ag_buf head; /* request head / header lines built for the upstream */
+    /* WebSocket handshake (tun.h): forwarded with the upgrade, holding a
+     * max_tunnels slot until the tunnel takes it over. */
+    bool ws, ws_reserved, tunnelled;
+    uint64_t t_tunnel_ns; /* when the 101 was sent: the handshake's duration ends there */
+    int up_fd;            /* the upstream socket after its 101, until the tunnel takes it */
+    char *up_extra;       /* bytes the upstream sent after its 101 head */
+    size_t up_extra_len;
     gate_decision d; /* last: large, initialised by gate_decision_init */
 };
 
@@ -194,6 +202,19 @@ void xb_put(worker *w, char *p);
 
 /* alog.c */
 void alog_request(xchg *x, enum MHD_RequestTerminationCode toe);
+
+/* What a tunnel's access-log line says about the handshake that opened it
+ * (front.c keeps it for the tunnel's life: the request is gone by then). */
+typedef struct tun_record {
+    struct MHD_UpgradeResponseHandle *urh;
+    char request_id[64];
+    char peer[64];
+    char *route;    /* copies: a reload may free the configuration */
+    char *user_id;  /* NULL: none */
+    char *upstream; /* upstream name */
+} tun_record;
+struct tun_stats;
+void alog_tunnel(const tun_record *r, const struct tun_stats *st);
 
 static inline size_t xbuf_space(const xbuf *b)
 {

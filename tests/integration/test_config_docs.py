@@ -13,7 +13,8 @@ import harness as H
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # configuration.md section number -> the scope of its first table's keys
 SCOPES = {"2": "", "3": "auth.", "4": "upstreams.*.", "5": "identity.", "6": "limits.",
-          "7": "paths.", "8": "log.", "9": "routes[].", "10": "forward_auth.", "13": "cors."}
+          "7": "paths.", "8": "log.", "9": "routes[].", "10": "forward_auth.", "13": "cors.",
+          "14": "websocket."}
 
 
 def read_doc(name):

@@ -634,6 +634,50 @@ START_TEST(test_upstream_choice)
 }
 END_TEST
 
+START_TEST(test_websocket_keys)
+{
+    cfg_config *c;
+    cfg_diags d;
+    int rc = load_str("auth: {auth_url: \"https://a\", api_key_env: K}\n"
+                      "upstreams: {a: \"http://h1\", s: \"https://h2\"}\n"
+                      "websocket: {max_tunnels: 7, close_on_token_expiry: true}\n"
+                      "routes:\n"
+                      "  - {path: /ws, policy: require_user, upstream: a, websocket: true}\n"
+                      "  - {path: /x, policy: require_user, upstream: s}\n",
+                      &c, &d);
+    dump(&d);
+    ck_assert_int_eq(rc, 0);
+    ck_assert(c->routes[0].websocket);
+    ck_assert(!c->routes[1].websocket); /* off unless a route says so */
+    ck_assert_uint_eq(c->websocket.max_tunnels, 7);
+    ck_assert_int_eq(c->websocket.idle_timeout_ms, 300000);
+    ck_assert(c->websocket.close_on_token_expiry);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    /* no tunnel through libcurl: refused where the key is */
+    rc = load_str("auth: {auth_url: \"https://a\", api_key_env: K}\n"
+                  "upstreams: {s: \"https://h2\"}\n"
+                  "routes:\n"
+                  "  - {path: /ws, policy: require_user, websocket: true}\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_uint_eq(d.nerrors, 1);
+    ck_assert_str_eq(d.errors[0], "t.yaml:4:50: route \"/ws\": websocket: true needs an http:// "
+                                  "upstream; upstream \"s\" is https:// (authgate does not "
+                                  "tunnel WebSockets through TLS)");
+    cfg_diags_free(&d);
+    rc = load_str("auth: {auth_url: \"https://a\", api_key_env: K}\n"
+                  "upstreams: {a: \"http://h1\"}\n"
+                  "websocket: {idle_timeout_ms: 10}\n"
+                  "routes: [{path: /ws, policy: require_user, websocket: true}]\n",
+                  &c, &d);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_uint_eq(d.nerrors, 1); /* 10 ms is below the minimum */
+    ck_assert(has_diag(d.errors, d.nerrors, "websocket.idle_timeout_ms"));
+    cfg_diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_identity_rules)
 {
     cfg_config *c;
@@ -1081,6 +1125,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_J89_file_permissions);
     tcase_add_test(tc, test_J90_overlap_rules);
     tcase_add_test(tc, test_upstream_choice);
+    tcase_add_test(tc, test_websocket_keys);
     tcase_add_test(tc, test_identity_rules);
     tcase_add_test(tc, test_org_header_source_not_stripped);
     tcase_add_test(tc, test_org_source_covers_fwd);

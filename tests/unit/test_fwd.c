@@ -516,6 +516,68 @@ START_TEST(test_connection_listed)
 }
 END_TEST
 
+/* A WebSocket handshake on a route that tunnels it: the gateway's own
+ * Connection/Upgrade pair (never the client's, in any spelling), the client's
+ * Sec-WebSocket-* as end-to-end headers. Without the flag, no upgrade is asked. */
+START_TEST(test_websocket_handshake)
+{
+    setup s;
+    mk(&s, false, true, "X-User", "X-Org", NULL, "http://app");
+    static const gate_header h[] = {
+        H("Host", "gw"),
+        H("Connection", "Upgrade, X-Gone"),
+        H("Upgrade", "websocket, h2c"),
+        H("up_grade", "evil"),
+        H("X-Gone", "1"),
+        H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        H("Sec-WebSocket-Version", "13"),
+        H("Sec-WebSocket-Protocol", "chat"),
+        H("X-User", "forged"),
+    };
+    fwd_request in = base_req(h, sizeof(h) / sizeof(h[0]));
+    in.x_user = "U";
+    in.websocket = true;
+    ck_assert_str_eq(head(&s, &in), "GET /a/b HTTP/1.1\r\n"
+                                    "Host: app\r\n"
+                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                    "Sec-WebSocket-Version: 13\r\n"
+                                    "Sec-WebSocket-Protocol: chat\r\n"
+                                    "X-User: U\r\n"
+                                    "X-Forwarded-For: 127.0.0.1\r\n"
+                                    "X-Forwarded-Proto: http\r\n"
+                                    "X-Request-Id: rid-1\r\n"
+                                    "X-Forwarded-Host: gw\r\n"
+                                    "Connection: Upgrade\r\n"
+                                    "Upgrade: websocket\r\n"
+                                    "\r\n");
+    /* what counts as a handshake */
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_WEBSOCKET);
+    ck_assert_int_eq(fwd_upgrade_kind("POST", true, false, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_OTHER);
+    ck_assert_int_eq(fwd_upgrade_kind("GET", false, false, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_OTHER);
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h + 2, 1),
+                     FWD_UPG_OTHER); /* no Connection */
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h + 3, 6),
+                     FWD_UPG_NONE); /* a look-alike */
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, true, h, sizeof(h) / sizeof(h[0])),
+                     FWD_UPG_OTHER); /* with a body */
+    static const gate_header h2c[] = {H("Connection", "HTTP2-Settings, upgrade"),
+                                      H("Upgrade", "h2c")};
+    ck_assert_int_eq(fwd_upgrade_kind("GET", true, false, h2c, 2), FWD_UPG_OTHER);
+    ck_assert(fwd_has_token(" a ,\tWebSocket ,b", 18, "websocket"));
+    ck_assert(!fwd_has_token("websockets, x-websocket", 23, "websocket"));
+    ck_assert(!fwd_has_token("", 0, "websocket"));
+    in.websocket = false;
+    const char *plain = head(&s, &in);
+    ck_assert_ptr_null(strstr(plain, "Upgrade"));
+    ck_assert_ptr_null(strstr(plain, "Connection"));
+    ck_assert_ptr_nonnull(strstr(plain, "Sec-WebSocket-Key"));
+    done(&s);
+}
+END_TEST
+
 START_TEST(test_framing)
 {
     static const struct {
@@ -957,6 +1019,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_identity_spellings);
     tcase_add_test(tc, test_connection_listed);
     tcase_add_test(tc, test_framing);
+    tcase_add_test(tc, test_websocket_handshake);
     tcase_add_test(tc, test_refused_input);
     tcase_add_test(tc, test_rules_errors);
     tcase_add_test(tc, test_curl_lines);
