@@ -24,11 +24,16 @@ typedef enum {
     HP_BIG,      /* the first head is longer than small_cap bytes */
 } hp_verdict;
 
+/* What libmicrohttpd keeps per header line besides its bytes (a record of
+ * pointers and lengths): a head costs its length plus this per line. */
+#define HP_LINE_COST 64
+
 /* buf holds the first n bytes of the connection (n may exceed small_cap: the
  * caller peeks small_cap + 1 bytes to learn "more than"); eof says the client
- * closed or the socket failed after those bytes. Empty lines before the
- * request line are not counted as a head end. A client that closes after a
- * partial head is HP_SMALL: libmicrohttpd then sees the truncation itself. */
+ * closed or the socket failed after those bytes. small_cap bounds the cost of
+ * the head (bytes plus HP_LINE_COST per line). Empty lines before the request
+ * line are not counted as a head end. A client that closes after a partial
+ * head is HP_SMALL: libmicrohttpd then sees the truncation itself. */
 hp_verdict hp_classify(const char *buf, size_t n, size_t small_cap, bool eof);
 
 #endif

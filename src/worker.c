@@ -61,9 +61,10 @@ static void listener_arm(worker *w, bool on)
  * (request_timeout_ms from accept, as for any head) passes. Nothing is read:
  * the daemon that gets the socket reads the head itself. */
 
-/* The longest first head the small pool is given: a 10-org token is about
- * 7.7 KB, a browser's cookies and user agent another 2-3 KB. */
-#define SMALL_HEAD 12288
+/* The small pool: a head of a 10-org token (about 7.7 KB) with a browser's
+ * cookies and user agent fits, with the 1 KiB libmicrohttpd needs besides. */
+#define SMALL_POOL 12288
+#define SMALL_HEAD (SMALL_POOL - 1024) /* the cost budget of hpeek.h */
 
 typedef struct peeking {
     int fd;
@@ -101,7 +102,7 @@ static void peek_drop(worker *w, int fd, struct sockaddr_storage *ss)
 static hp_verdict peek_judge(worker *w, int fd, bool eof)
 {
     char buf[SMALL_HEAD + 1];
-    size_t want = w->small_head < SMALL_HEAD ? w->small_head + 1 : sizeof(buf);
+    size_t want = sizeof(buf);
     ssize_t n = recv(fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         n = 0;
@@ -275,10 +276,11 @@ int worker_init(worker *w, srv *s, int id)
      * configured limit is above an ordinary head, a second daemon with the
      * big pool takes the connections whose first head needs it (hpeek.h). */
     const cfg_limits *lim = &c->limits;
-    bool two = lim->max_header_bytes > SMALL_HEAD;
-    w->small_head = two ? SMALL_HEAD : lim->max_header_bytes;
+    bool two = pool_bytes(lim, lim->max_header_bytes) > SMALL_POOL;
+    w->small_head = SMALL_HEAD;
     w->mhd_ep = w->mhd_big_ep = -1;
-    if (!(w->mhd = start_daemon(w, lim, pool_bytes(lim, w->small_head), &w->mhd_ep)))
+    if (!(w->mhd = start_daemon(w, lim, two ? SMALL_POOL : pool_bytes(lim, lim->max_header_bytes),
+                                &w->mhd_ep)))
         return -1;
     if (two && !(w->mhd_big =
                      start_daemon(w, lim, pool_bytes(lim, lim->max_header_bytes), &w->mhd_big_ep)))

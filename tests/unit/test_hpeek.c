@@ -1,4 +1,5 @@
 /* Unit tests for hpeek: choosing the pool from the first request head. */
+#include <stdio.h>
 #include <string.h>
 
 #include "hpeek.h"
@@ -10,12 +11,15 @@ START_TEST(test_complete_small_head)
 {
     const char *h = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     ck_assert_int_eq(CLS(h, 1024, false), HP_SMALL);
-    /* exactly small_cap bytes still fits */
-    ck_assert_int_eq(CLS(h, strlen(h), false), HP_SMALL);
+    /* the cost is the length plus HP_LINE_COST per header line (two here) */
+    ck_assert_int_eq(CLS(h, strlen(h) + 2 * HP_LINE_COST, false), HP_SMALL);
+    ck_assert_int_eq(CLS(h, strlen(h) + 2 * HP_LINE_COST - 1, false), HP_BIG);
     /* a body after the head does not count */
-    ck_assert_int_eq(CLS("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 40, false), HP_SMALL);
+    ck_assert_int_eq(
+        CLS("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 40 + 2 * HP_LINE_COST, false),
+        HP_SMALL);
     /* bare LF line endings */
-    ck_assert_int_eq(CLS("GET / HTTP/1.1\nHost: a\n\n", 64, false), HP_SMALL);
+    ck_assert_int_eq(CLS("GET / HTTP/1.1\nHost: a\n\n", 1024, false), HP_SMALL);
 }
 END_TEST
 
@@ -30,6 +34,15 @@ START_TEST(test_big_head)
     ck_assert_int_eq(hp_classify(buf, sizeof(buf), 1000, false), HP_BIG);
     ck_assert_int_eq(hp_classify(buf, 1000, 1000, false), HP_WAIT);
     ck_assert_int_eq(hp_classify(buf, 1001, 1000, false), HP_BIG);
+    /* many short header lines: small in bytes, big in libmicrohttpd records */
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, sizeof(buf) - o, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < 200; i++)
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "a:b\r\n");
+    o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\r\n");
+    ck_assert_uint_lt(o, 2048);
+    ck_assert_int_eq(hp_classify(buf, o, 2048, false), HP_BIG);
+    ck_assert_int_eq(hp_classify(buf, o, 200 * HP_LINE_COST + 2048, false), HP_SMALL);
 }
 END_TEST
 
