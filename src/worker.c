@@ -104,10 +104,12 @@ static hp_verdict peek_judge(worker *w, int fd, bool eof)
     char buf[SMALL_HEAD + 1];
     size_t want = sizeof(buf);
     ssize_t n = recv(fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n <= 0) {
+        /* Nothing yet, or reset / closed before a byte. */
+        if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+            eof = true;
         n = 0;
-    else if (n <= 0)
-        eof = true; /* reset or closed before a byte */
+    }
     return hp_classify(buf, (size_t)n, w->small_head, eof);
 }
 

@@ -5,6 +5,7 @@ head that outgrows a small-pool connection (431 and close; a new connection is
 served), and a client that sends nothing (closed at request_timeout_ms)."""
 
 import socket
+import struct
 import time
 
 import harness as H
@@ -142,10 +143,33 @@ class HeadPools(H.GatewayCase):
         self.assertEqual(self.gw.request("GET", "/public/after").status, 200)
 
     def test_client_gone_before_a_byte(self):
-        for _ in range(50):
+        for i in range(50):
             s = self.sock()
+            if i % 2:
+                # reset instead of an orderly close
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
         self.assertEqual(self.gw.request("GET", "/public/after-gone").status, 200)
+
+    def test_heads_at_the_small_pool_edge(self):
+        """Heads judged small must fit the small pool: near the edge in bytes,
+        and with many short lines (each costs libmicrohttpd a record)."""
+        base = len(head("/public/edge", 1))
+        for pad in range(10800, 11400, 37):
+            s = self.sock()
+            try:
+                s.sendall(head("/public/edge", pad))
+                self.assertEqual(read_response(s)[0], 200, "head of %d bytes" % (base + pad))
+            finally:
+                s.close()
+        for n in (60, 95):
+            extra = b"".join(b"X-H%03d: %s\r\n" % (i, b"v" * 30) for i in range(n))
+            s = self.sock()
+            try:
+                s.sendall(head("/public/lines", 0, extra))
+                self.assertEqual(read_response(s)[0], 200, "%d header lines" % n)
+            finally:
+                s.close()
 
 
 class DefaultLimitPools(H.GatewayCase):
