@@ -87,10 +87,24 @@ static size_t pool_bytes(const cfg_limits *lim, size_t head)
     return head + 1024 + lim->max_headers * 48;
 }
 
+/* The big daemon is run every loop turn while it has connections (as the
+ * small one always is) and otherwise only when one was just handed to it:
+ * most turns serve small-pool connections only, and an idle MHD_run is still
+ * a syscall. */
+static __thread bool big_kick;
+
+static bool big_busy(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return !di || di->num_connections > 0;
+}
+
 /* The budget slot taken at accept moves with the socket. */
 static void hand_over(worker *w, struct MHD_Daemon *d, int fd, struct sockaddr_storage *ss,
                       socklen_t sl)
 {
+    if (d == w->mhd_big)
+        big_kick = true;
     if (MHD_add_connection(d, fd, (struct sockaddr *)ss, sl) != MHD_YES &&
         cn_release(w->srv->budget, (struct sockaddr *)ss)) /* libmicrohttpd closed fd */
         w->budget_freed = true;
@@ -384,8 +398,10 @@ void *worker_main(void *arg)
             peek_sweep(w, now_ms(), false);
         maybe_trim(w, now_ms());
         MHD_run(w->mhd);
-        if (w->mhd_big)
+        if (w->mhd_big && (big_kick || big_busy(w->mhd_big))) {
+            big_kick = false;
             MHD_run(w->mhd_big);
+        }
         if (w->budget_freed) {
             /* A connection closed while the budget was full: workers that
              * stopped accepting may start again. */
