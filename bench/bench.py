@@ -41,7 +41,7 @@ ORG = "7d9a1e2c-0b4f-4c55-9a3e-2f6b1c8d4e01"
 TARGET_PATH = "/api/org/%s/items" % ORG
 GROUPS = ["nginx", "authgate", "haproxy", "node", "orgs50", "forged", "garbage", "p99", "rss",
           "routes", "startup", "stream", "scaling", "forwardauth", "cors",
-          "websocket"]
+          "websocket", "bighead", "idle"]
 CORS_ORIGIN = "https://app.example.com"  # what bench/cors.lua sends
 
 
@@ -568,7 +568,7 @@ backend be
 
 
 def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=False,
-                    fa_port=None, cors=False):
+                    fa_port=None, cors=False, many_conns=False):
     """The bench route plus nroutes-1 others. The fillers are siblings of the
     bench route's literal segment (/api/org/{org_id}/rN) and separate trees
     (/sN/...), so a linear matcher would have to walk thousands of them."""
@@ -586,13 +586,16 @@ def authgate_config(port, backend, pub, nroutes, stream_backend=None, big_heads=
     if fa_port:
         lines += ["forward_auth:", "  listen: 127.0.0.1:%d" % fa_port,
                   "  trusted_peers: [127.0.0.1/32]", "  dialects: [original]", "  threads: 1"]
-    if big_heads:
-        # Raised for the 50-org token (~38 KB) as for every other contender
-        # (nginx large_client_header_buffers, HAProxy tune.bufsize, Node
-        # --max-http-header-size); the default answers 431 to it. Only this
-        # instance: libmicrohttpd sizes (and clears) every connection's pool
-        # from it, so the other rows keep the default.
-        lines += ["limits:", "  max_header_bytes: 131072"]
+    # big_heads: raised for the 50-org token (~38 KB) as for every other
+    # contender (nginx large_client_header_buffers, HAProxy tune.bufsize, Node
+    # --max-http-header-size); the default answers 431 to it. Its own instance,
+    # so every row can be measured on both configs.
+    limits = ["  max_header_bytes: 131072"] if big_heads else []
+    if many_conns:
+        # The idle-memory rows hold 10,000 connections from one address.
+        limits.append("  max_connections: 20000")
+    if limits:
+        lines += ["limits:"] + limits
     if cors:
         lines += ["cors:", "  allowed_origins: [\"%s\"]" % CORS_ORIGIN]
     lines += [
@@ -796,12 +799,12 @@ class Bench:
         return True
 
     def write_authgate_config(self, name, backend, nroutes, stream_backend=None, port=None,
-                              big_heads=False, cors=False):
+                              big_heads=False, cors=False, many_conns=False):
         port = port or free_port()
         path = os.path.join(self.tmp, name + ".yaml")
         with open(path, "w") as f:
             f.write(authgate_config(port, backend, self.pub, nroutes, stream_backend, big_heads,
-                                    cors))
+                                    cors, many_conns))
         return path, port
 
     def start_authgate(self, name, backend, nroutes=10, stream_backend=None, big_heads=False,
@@ -1019,8 +1022,9 @@ class Bench:
         if have_ag:
             self.start_authgate("authgate", backend, 10)
             self.expect_status("authgate", tok[1], 200, "authgate valid token")
-            if self.want("orgs50", "scaling"):
+            if self.want("orgs50", "scaling", "bighead"):
                 self.start_authgate("authgate-big", backend, 10, big_heads=True)
+                self.expect_status("authgate-big", tok[1], 200, "authgate-big valid token")
                 self.soft_status("authgate-big", tok[50], 200, "authgate-50org")
             for what, t, st in neg:
                 self.expect_status("authgate", t, st, "authgate " + what)
@@ -1065,6 +1069,14 @@ class Bench:
                 runs.append(("haproxy-50org", "haproxy", 64, tok[50], None))
         if self.want("forged"):
             runs.append(("forged", "authgate-reject", 64, None, forged_file))
+        if self.want("bighead"):
+            # Every row of the shipped config again on the big-head config
+            # (max_header_bytes 131072), and nginx forwarding the 50-org token.
+            runs.append(("authgate-big-1org", "authgate-big", 64, tok[1], None))
+            runs.append(("forged-big", "authgate-big", 64, None, forged_file))
+            runs.append(("nginx-50org", "nginx", 64, tok[50], None))
+            if "authgate-50org" not in [r[0] for r in runs]:
+                runs.append(("authgate-50org", "authgate-big", 64, tok[50], None))
         if self.want("garbage"):
             runs.append(("garbage", "authgate-reject", 64, None, garbage_file))
         if self.want("p99", "scaling"):
@@ -1125,17 +1137,19 @@ class Bench:
                                     "rss1": rss_kb(self.servers["authgate"].pid)}
 
         # Status checks for the reject streams: wrk only counts "non-2xx".
-        for name, path in (("forged", forged_file), ("garbage", garbage_file)):
+        for name, path in (("forged", forged_file), ("garbage", garbage_file),
+                           ("forged-big", forged_file)):
             if name not in self.results:
                 continue
             with open(path) as f:
                 lines = [l.rstrip("\n") for l in f]
             n = 500 if self.quick else 3000
             sample = [lua_token(lines[i % len(lines)], 10 ** 9 + i) for i in range(n)]
-            bad = check_statuses(self.servers["authgate-reject"].port, TARGET_PATH, sample, 401)
+            server = "authgate-big" if name == "forged-big" else "authgate-reject"
+            bad = check_statuses(self.servers[server].port, TARGET_PATH, sample, 401)
             self.extra[name + "_check"] = (n, len(bad), bad[:3])
 
-        if self.want("forged", "garbage") and have_ag:
+        if self.want("forged", "garbage", "bighead") and have_ag:
             log("openssl speed rsa2048 (CPU 0)")
             self.extra["rsa_verify"] = self.openssl_speed()
 
@@ -1153,6 +1167,24 @@ class Bench:
                 log("1000 idle keep-alive connections")
                 self.extra["idle_rss"] = self.idle_rss(p, port, tok[1])
             self.procs.stop(p)
+
+        if self.want("idle") and have_ag:
+            # Idle keep-alive clients on both configs: each connection has
+            # made one request (so its pool has been used) and then waits.
+            self.extra["idle_rows"] = []
+            for big in (False, True):
+                for n in (1000, 10000):
+                    name = "authgate-idle-%s-%d" % ("big" if big else "default", n)
+                    conf, port = self.write_authgate_config(name, backend, 10, big_heads=big,
+                                                            many_conns=True)
+                    p, _ = self.startup_once(conf, port, tok[1])
+                    try:
+                        log("%d idle keep-alive connections (%s config)"
+                            % (n, "big-head" if big else "default"))
+                        before, after = self.idle_rss(p, port, tok[1], n)
+                    finally:
+                        self.procs.stop(p)
+                    self.extra["idle_rows"].append((big, n, before, after))
 
         if self.want("stream") and have_ag:
             sb = self.start_backend("backend-stream", fixed=False)
@@ -1296,6 +1328,17 @@ def report(bench):
             row(what, name, "%s authgate; %s" % (fmt_x(rc), "all 2xx" if all2xx else "NOT all 2xx"),
                 "≥ 0.95× authgate" if name == "cors" else "≥ 1.0× authgate",
                 None if rc is None else all2xx and rc >= (0.95 if name == "cors" else 1.0))
+    if "nginx-50org" in R:
+        n50 = m("nginx-50org")
+        row("nginx plain forwarding the same 50-org token", "nginx-50org", "baseline of the next row",
+            "—", None)
+        x = m("authgate-50org") / n50 if "authgate-50org" in R and n50 else None
+        row("authgate, 50-org token, vs nginx with the same token", "authgate-50org",
+            "%s nginx-50org" % fmt_x(x), "≥ 0.8× nginx-50org", None if x is None else x >= 0.8)
+    if "authgate-big-1org" in R:
+        r = ratio(m("authgate-big-1org"))
+        row("authgate, max_header_bytes 131072, valid 1-org token", "authgate-big-1org", fmt_x(r),
+            "≥ 1.0× nginx", None if r is None else r >= 1.0)
     rsa = E.get("rsa_verify")
     if "forged" in R:
         fr = m("forged")
@@ -1307,6 +1350,17 @@ def report(bench):
         row("authgate, distinct forged signatures (all 401)", "forged",
             "%s RSA verify/s%s; %s" % (fmt_x(x), cap, "all 401" if allrej else "NOT all 401"),
             "≥ 0.8× RSA verify rate", None if x is None else (x >= 0.8 and allrej))
+    if "forged-big" in R:
+        r = ratio(m("forged-big"))
+        n, nbad, _ = E.get("forged-big_check", (0, 0, []))
+        allrej = all(x["non2xx"] == x["requests"] for x in R["forged-big"]) and nbad == 0
+        row("authgate, max_header_bytes 131072, distinct forged signatures", "forged-big",
+            "%s nginx; %s" % (fmt_x(r), "all 401" if allrej else "NOT all 401"), "≥ 1.0× nginx",
+            None if r is None else (r >= 1.0 and allrej))
+    if "forged" in R:
+        r = ratio(m("forged"))
+        row("authgate, distinct forged signatures, vs nginx plain", "forged", fmt_x(r),
+            "≥ 1.0× nginx", None if r is None else r >= 1.0)
     if rsa:
         rows.append(["`openssl speed rsa2048` verify, CPU 0", fmt_rps(rsa), "—", "—",
                      "%.1f" % (1e6 / rsa), fmt_x(ratio(rsa)), "%.1f µs/verify" % (1e6 / rsa), "reference", "—"])
@@ -1335,6 +1389,14 @@ def report(bench):
         rows.append(["authgate RSS, 1,000 idle keep-alive conns", "—", "—", "—", "—", "—",
                      "%.1f MB (%.1f MB before)" % (after / 1024, before / 1024), "≤ 30 MB",
                      yes(after / 1024 <= 30)])
+    for big, n, before, after in E.get("idle_rows", ()):
+        goal = "≤ 30 MB" if n == 1000 else "—"
+        rows.append(["authgate RSS, %s idle keep-alive conns, %s config"
+                     % ("{:,}".format(n), "max_header_bytes 131072" if big else "default"),
+                     "—", "—", "—", "—", "—",
+                     "%.1f MB (%.1f MB before; %.1f KB/conn)"
+                     % (after / 1024, before / 1024, (after - before) / n),
+                     goal, yes(after / 1024 <= 30) if n == 1000 else "—"])
     if "stream" in E:
         nbytes, st = E["stream"]
         for d in ("up", "down"):

@@ -7,7 +7,7 @@
 #
 #   --quick     1 run of 3 s per target instead of 3 runs of DUR (default 10) s
 #   --only      nginx authgate haproxy node orgs50 forged garbage p99 rss routes
-#               startup stream scaling cors websocket (nginx and authgate always run: the
+#               startup stream scaling cors websocket bighead idle (nginx and authgate always run: the
 #               ratios need them)
 #   DUR=N REPS=N override the run length and repetition count.
 #

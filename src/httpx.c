@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Eight bytes at a time: every request runs these over a token of a few
  * kilobytes. A word with any byte below n (n <= 128), or equal to DEL, is
@@ -23,6 +26,19 @@ static inline bool word_suspect(uint64_t w, unsigned n)
 static size_t clean_prefix(const char *v, size_t len, unsigned n)
 {
     size_t i = 0;
+#ifdef __SSE2__
+    /* Sixteen bytes at a time where the CPU has it (every x86-64 does): a
+     * many-org token is 40 KB and is checked twice per request. */
+    const __m128i vn = _mm_set1_epi8((char)n), vdel = _mm_set1_epi8(0x7f);
+    while (i + 16 <= len) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(v + i));
+        __m128i ge = _mm_cmpeq_epi8(_mm_max_epu8(c, vn), c); /* c >= n, unsigned */
+        __m128i ok = _mm_andnot_si128(_mm_cmpeq_epi8(c, vdel), ge);
+        if (_mm_movemask_epi8(ok) != 0xffff)
+            break;
+        i += 16;
+    }
+#endif
     while (i + 8 <= len) {
         uint64_t w;
         memcpy(&w, v + i, 8);

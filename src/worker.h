@@ -46,14 +46,18 @@ typedef struct xchg xchg;
 typedef struct worker {
     struct srv *srv;
     int id;
-    int ep;         /* epoll */
-    int evfd;       /* wake-ups (shutdown, reload, resolver answers) */
-    bool accepting; /* the shared listener is in this worker's epoll set */
-    struct MHD_Daemon *mhd;
+    int ep;                 /* epoll */
+    int evfd;               /* wake-ups (shutdown, reload, resolver answers) */
+    bool accepting;         /* the shared listener is in this worker's epoll set */
+    struct MHD_Daemon *mhd; /* the small pool (the only one when heads are small) */
     int mhd_ep;
-    up_worker *up;       /* the upstream clients of this worker */
-    xpolicy *pol;        /* this worker's reference to the current policy */
-    keys_snapshot *keys; /* this worker's reference to the current keys */
+    struct MHD_Daemon *mhd_big; /* the pool sized from max_header_bytes, or NULL */
+    int mhd_big_ep;
+    size_t small_head;       /* the longest first head the small pool is given */
+    struct peeking *peeking; /* accepted, first head not yet judged (worker.c) */
+    up_worker *up;           /* the upstream clients of this worker */
+    xpolicy *pol;            /* this worker's reference to the current policy */
+    keys_snapshot *keys;     /* this worker's reference to the current keys */
     uint64_t keys_gen;
     struct tc_cache *cache;
     xchg *proxying;       /* exchanges with an upstream exchange (resumed on stop) */
@@ -172,6 +176,8 @@ typedef struct conn_rec {
 #define CLIENT_TAG (1ull << 61) /* epoll data: a suspended client's socket */
 
 #define LISTEN_TAG (1ull << 62) /* epoll data of the shared listener */
+
+#define PEEK_TAG (1ull << 58) /* epoll data: an accepted socket whose first head is awaited */
 
 static inline int64_t now_ms(void)
 {

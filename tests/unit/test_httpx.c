@@ -195,7 +195,7 @@ START_TEST(test_methods_format)
 }
 END_TEST
 
-/* The value and token scans work eight bytes at a time: a forbidden byte must
+/* The value and token scans work 16 and 8 bytes at a time: a forbidden byte must
  * be found at every offset of a word and in the tail, and bytes >= 0x80 are
  * opaque data, never mistaken for controls. */
 START_TEST(test_F58_scan_every_offset)
