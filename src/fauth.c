@@ -317,7 +317,7 @@ static const char *decision_name(const gate_decision *d)
     return "deny";
 }
 
-static void access_log(const fa_req *r, const char *rid, const char *peer, const char *method,
+static void access_log(uint64_t elapsed_ns, const char *rid, const char *peer, const char *method,
                        const fa_original *o, const gate_decision *d)
 {
     alog_rec rec = {
@@ -330,7 +330,7 @@ static void access_log(const fa_req *r, const char *rid, const char *peer, const
         .decision = decision_name(d),
         .reason = d->reason ? d->reason : "",
         .status = d->outcome == GATE_FORWARD ? 200 : d->status,
-        .duration_ms = (double)(ag_now_mono_ns() - r->t0) / 1e6,
+        .duration_ms = (double)elapsed_ns / 1e6,
         .mode = "forward_auth",
     };
     alog_write(&rec);
@@ -392,12 +392,24 @@ out:
  * and the connection closes. */
 #define DRAIN_MAX (64 * 1024)
 
-static bool small_or_no_body(struct MHD_Connection *conn)
+/* From the headers already collected (h, n) when there are any, so the head
+ * is not walked twice more; else from libmicrohttpd's table. */
+static bool small_or_no_body(struct MHD_Connection *conn, const gate_header *h, size_t n)
 {
-    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-        return false;
-    const char *cl =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = NULL;
+    if (h) {
+        for (size_t i = 0; i < n; i++) {
+            if (h[i].name_len == 17 && strncasecmp(h[i].name, "Transfer-Encoding", 17) == 0)
+                return false;
+            /* libmicrohttpd's lookup returns the first Content-Length. */
+            if (!cl && h[i].name_len == 14 && strncasecmp(h[i].name, "Content-Length", 14) == 0)
+                cl = h[i].value;
+        }
+    } else {
+        if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+            return false;
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    }
     if (!cl)
         return true;
     char *end = NULL;
@@ -453,11 +465,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     gate_decision_init_buf(&d, s->path, GATE_PATH_MAX);
     fa_original o = {0};
     char rid[64] = "";
-    char peer[64];
+    char peer[64] = "";
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    peer_string(sa, peer, sizeof(peer));
+    /* Rendered only for a line that shows it: most answers write none. */
+    if (log_access_enabled())
+        peer_string(sa, peer, sizeof(peer));
     gate_header hs[128], orig_stack[128];
     gate_header *heap = NULL, *orig_heap = NULL, *orig = orig_stack;
     hdr_collect hc = {.h = hs, .cap = AG_ARRAY_LEN(hs)};
@@ -466,6 +480,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!na_cidr_match(fc->peers, fc->npeers, sa)) {
         /* Nothing of the request is read: its forwarded headers are as good
          * as anyone's. */
+        if (!peer[0])
+            peer_string(sa, peer, sizeof(peer));
         warn_untrusted(s, peer);
         refuse(&d, AR_FA_UNTRUSTED_PEER);
         request_id(s, NULL, 0, rid, sizeof(rid));
@@ -525,16 +541,17 @@ respond:
         goto out;
     rq->answered = true;
     ret = MHD_YES;
-    if (!small_or_no_body(conn)) {
+    if (!small_or_no_body(conn, hc.n ? hc.h : NULL, hc.n)) {
         struct MHD_Response *r = rq->resp;
         rq->resp = NULL;
         ret = MHD_queue_response(conn, rq->status, r);
         MHD_destroy_response(r);
     }
-    access_log(rq, rid, peer, o.method ? o.method : method, &o, &d);
+    uint64_t elapsed = ag_now_mono_ns() - rq->t0;
+    access_log(elapsed, rid, peer, o.method ? o.method : method, &o, &d);
     met_request_forward_auth(s->shard, d.route ? d.route->path : NULL,
                              d.outcome == GATE_FORWARD ? 200 : d.status, decision_name(&d),
-                             d.reason ? d.reason : "", (double)(ag_now_mono_ns() - rq->t0) / 1e9);
+                             d.reason ? d.reason : "", (double)elapsed / 1e9);
     if (d.cache_used)
         met_cache(s->shard, d.cache_hit);
 out:
