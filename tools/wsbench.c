@@ -214,7 +214,9 @@ static bool conn_flush(int ep, struct ws_conn *c)
         c->outoff = c->outlen = 0;
     bool want = c->outlen > 0;
     if (want != c->want_out) {
-        struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+        /* While replies are queued, read nothing more: backpressure, and no
+         * spinning on a full input buffer that cannot be processed. */
+        struct epoll_event ev = {.events = want ? EPOLLOUT : EPOLLIN, .data.ptr = c};
         epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         c->want_out = want;
     }
