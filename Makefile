@@ -49,7 +49,7 @@ LIB_SRC  := $(filter-out src/main.c,$(SRC))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOLS    := $(BUILD)/ag-echo
+TOOLS    := $(BUILD)/ag-echo $(BUILD)/ag-wsbench
 
 .PHONY: all test unit integration run deps bench fuzz conformance valgrind clean format check-format \
         install install-docs
@@ -70,6 +70,9 @@ $(BUILD)/authgate: $(BUILD)/obj/main.o $(BUILD)/libauthgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ag-echo: tools/echo.c | $(BUILD)/obj $(DEPS_STAMP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/ag-wsbench: tools/wsbench.c | $(BUILD)/obj $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a tests/unit/testutil.h | $(BUILD)/tests $(TEST_STAMP)

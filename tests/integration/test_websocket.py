@@ -619,5 +619,47 @@ class OwnGateway(unittest.TestCase):
         self.assertRegex(out, r"c\.yaml:\d+:\d+: .*websocket: true needs an http:// upstream")
 
 
+class LoadTool(unittest.TestCase):
+    """BUILD/ag-wsbench (the websocket bench row's peers) against a gateway: its
+    handshake, masking and echo work through a real tunnel, and a refused
+    handshake counts as an error rather than a round trip."""
+
+    def test_ag_wsbench_through_the_gateway(self):
+        wsb = os.path.join(H.BUILD, "ag-wsbench")
+        miss = H.missing_binaries() + ([] if os.access(wsb, os.X_OK) else [wsb])
+        if miss:
+            self.skipTest("not built: %s (run make)" % ", ".join(miss))
+        H.keys("main")
+        wport = H.free_port()
+        echo = subprocess.Popen([wsb, "echo", "--listen", "127.0.0.1:%d" % wport,
+                                 "--seconds", "60"], stderr=subprocess.DEVNULL)
+        gw = None
+        try:
+            H.wait_port(wport, echo, 10, "ag-wsbench echo", os.devnull)
+            up = type("Up", (), {"url": "http://127.0.0.1:%d" % wport})
+            routes = [{"path": "/ws/**", "policy": "require_user", "websocket": True}]
+            gw = H.Gateway(O.base_config(up, routes, workers=1), name="ws-load")
+
+            def client(*hdr):
+                argv = [wsb, "client", "--url", "ws://127.0.0.1:%d/ws/echo" % gw.port,
+                        "--conns", "4", "--seconds", "1", "--size", "200"]
+                for h in hdr:
+                    argv += ["--header", h]
+                r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   timeout=30, check=True)
+                return json.loads(r.stdout), r.stderr.decode()
+
+            ok, _ = client("Authorization: Bearer " + H.mint("u-ws"))
+            self.assertEqual(ok["errors"], 0, ok)
+            self.assertGreater(ok["round_trips"], 0, ok)
+            refused, err = client()
+            self.assertEqual((refused["errors"], refused["round_trips"]), (4, 0), refused)
+            self.assertIn("handshake refused: HTTP/1.1 401", err)
+        finally:
+            problems = gw.stop() if gw is not None else ""
+            H.stop_proc(echo)
+        self.assertFalse(problems, problems)
+
+
 if __name__ == "__main__":
     unittest.main()
