@@ -814,7 +814,7 @@ class Bench:
         path = os.path.join(self.tmp, name + ".yaml")
         with open(path, "w") as f:
             f.write(authgate_config(port, backend, self.pub, nroutes, stream_backend, big_heads,
-                                    cors, many_conns))
+                                    cors=cors, many_conns=many_conns))
         return path, port
 
     def start_authgate(self, name, backend, nroutes=10, stream_backend=None, big_heads=False,
