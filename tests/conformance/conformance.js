@@ -75,7 +75,10 @@ function runAuthgate(cases) {
             `(exit ${r.status}); stderr: ${r.stderr.slice(0, 2000)}`);
     return lines.map((l, i) => {
         const o = JSON.parse(l);
-        if (o.error) die("authgate explain refused request " + i + ": " + l + "\n" + agLine(cases[i]));
+        // A line explain could not read is {"error": ...} without a decision; a
+        // decision carries its own "error" class (forbidden, unauthorized, ...).
+        if (o.error && o.decision === undefined)
+            die("authgate explain refused request " + i + ": " + l + "\n" + agLine(cases[i]));
         return o;
     });
 }
