@@ -20,6 +20,7 @@
 #include "hdr.h"
 #include "httpx.h"
 #include "log.h"
+#include "mhdhdr.h"
 #include "reason.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -233,25 +234,6 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
         MHD_destroy_response(r->resp);
     free(r);
     *req_cls = NULL;
-}
-
-typedef struct hdr_collect {
-    gate_header *h;
-    size_t n, cap;
-} hdr_collect;
-
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      size_t key_size, const char *value, size_t value_size)
-{
-    hdr_collect *c = cls;
-    if (!value) {
-        value = "";
-        value_size = 0;
-    }
-    if (c->n < c->cap)
-        c->h[c->n] = (gate_header){key, key_size, value, value_size};
-    c->n++;
-    return MHD_YES;
 }
 
 /* The caller's X-Request-Id when its first one is well formed (as proxy mode
@@ -473,8 +455,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (log_access_enabled())
         peer_string(sa, peer, sizeof(peer));
     gate_header hs[128], orig_stack[128];
-    gate_header *heap = NULL, *orig_heap = NULL, *orig = orig_stack;
-    hdr_collect hc = {.h = hs, .cap = AG_ARRAY_LEN(hs)};
+    gate_header *orig_heap = NULL, *orig = orig_stack;
+    mh_headers hc = {.h = hs, .n = 0, .heap = NULL};
     enum MHD_Result ret = MHD_NO;
 
     if (!na_cidr_match(fc->peers, fc->npeers, sa)) {
@@ -487,15 +469,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         request_id(s, NULL, 0, rid, sizeof(rid));
         goto respond;
     }
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &hc);
-    if (hc.n > hc.cap) {
-        heap = calloc(hc.n, sizeof(*heap));
-        if (!heap)
-            goto out;
-        hdr_collect again = {.h = heap, .cap = hc.n};
-        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &again);
-        hc = again;
-    }
+    if (mh_collect(conn, hs, AG_ARRAY_LEN(hs), &hc) != 0)
+        goto out;
     request_id(s, hc.h, hc.n, rid, sizeof(rid));
     if (hc.n > AG_ARRAY_LEN(orig_stack) && !(orig = orig_heap = calloc(hc.n, sizeof(*orig))))
         goto out;
@@ -557,7 +532,7 @@ respond:
 out:
     gate_decision_clear(&d);
     free(orig_heap);
-    free(heap);
+    free(hc.heap);
     return ret;
 }
 

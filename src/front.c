@@ -21,6 +21,7 @@
 #include "gate.h"
 #include "httpx.h"
 #include "log.h"
+#include "mhdhdr.h"
 #include "metrics.h"
 #include "tcache.h"
 #include "tun.h"
@@ -853,26 +854,6 @@ static enum MHD_Result queue_proxied(xchg *x)
 
 /* ---- the access handler -------------------------------------------------- */
 
-typedef struct hdr_collect {
-    gate_header *h;
-    size_t n, cap;
-} hdr_collect;
-
-/* Counts every header, keeps as many as fit. */
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      size_t key_size, const char *value, size_t value_size)
-{
-    hdr_collect *c = cls;
-    if (!value) {
-        value = "";
-        value_size = 0;
-    }
-    if (c->n < c->cap)
-        c->h[c->n] = (gate_header){key, key_size, value, value_size};
-    c->n++;
-    return MHD_YES;
-}
-
 static void make_request_id(xchg *x)
 {
     const char *rid = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -935,24 +916,15 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
     x->is_head = strcmp(method, "HEAD") == 0;
 
     gate_header hs[128];
-    hdr_collect hc = {.h = hs, .cap = AG_ARRAY_LEN(hs)};
-    gate_header *heap = NULL;
-    MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_header, &hc);
-    if (hc.n > hc.cap) {
-        /* No larger than the connection's pool, which already holds them. */
-        heap = calloc(hc.n, sizeof(*heap));
-        if (!heap)
-            return MHD_NO;
-        hdr_collect again = {.h = heap, .cap = hc.n};
-        MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, collect_header, &again);
-        hc = again;
-    }
+    mh_headers hc;
+    if (mh_collect(x->conn, hs, AG_ARRAY_LEN(hs), &hc) != 0)
+        return MHD_NO;
     enum MHD_Result ret = MHD_YES;
     adm_request ar = {
         .method = method,
         .version = strcmp(version, MHD_HTTP_VERSION_1_1) == 0 ? ADM_HTTP_11 : ADM_HTTP_10,
         .headers = hc.h,
-        .nheaders = hc.n < hc.cap ? hc.n : hc.cap,
+        .nheaders = hc.n,
     };
     adm_result adm = adm_check(&ar, &c->limits);
     if (adm.outcome != ADM_ADMITTED) {
@@ -984,8 +956,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         }
         goto out;
     }
-    switch (fwd_upgrade_kind(method, ar.version == ADM_HTTP_11, x->has_body, hc.h,
-                             hc.n < hc.cap ? hc.n : hc.cap)) {
+    switch (fwd_upgrade_kind(method, ar.version == ADM_HTTP_11, x->has_body, hc.h, hc.n)) {
     case FWD_UPG_NONE:
         break;
     case FWD_UPG_OTHER:
@@ -1028,7 +999,7 @@ static enum MHD_Result on_headers(xchg *x, const char *method, const char *versi
         }
     }
 out:
-    free(heap);
+    free(hc.heap);
     return ret;
 }
 
