@@ -1,15 +1,10 @@
-/* fauth: the forward-auth listener (fauth.h). Every answer is decided on the
- * first call of the access handler, from the head alone. It is sent when the
- * request is complete, so the connection stays alive for the proxy's next
- * check; a check request with a body (which no decision reads) larger than
- * DRAIN_MAX, or chunked, is answered at once and its connection closed. */
+/* fauth: the forward-auth decision (fauth.h) on the answer-only listener
+ * (hsrv.h): every answer is decided from the check request's head alone. */
 #include "fauth.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +15,7 @@
 #include "hdr.h"
 #include "httpx.h"
 #include "log.h"
-#include "mhdhdr.h"
+#include "hsrv.h"
 #include "reason.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -140,8 +135,8 @@ void fa_original_of(const cfg_forward_auth *cfg, const fa_call *call, gate_heade
 
 /* ---- the listener --------------------------------------------------------- */
 
-/* What one pool thread holds: never touched by another thread while the
- * daemon runs (fa_stop frees them after the threads have ended). */
+/* What one listener thread holds (hsrv.h calls each thread's requests with
+ * its index): never touched by another thread while the listener runs. */
 typedef struct fa_slot {
     xpolicy *pol;
     uint64_t gen;
@@ -152,46 +147,28 @@ typedef struct fa_slot {
     int64_t untrusted_last_ms; /* rate limit of the untrusted-peer warning */
     unsigned untrusted_held;
     uint64_t rid_state;
-    char *path; /* the canonical-path buffer of this thread's decisions */
+    char *path;        /* the canonical-path buffer of this thread's decisions */
+    gate_header *orig; /* the original request's headers: max_headers entries */
+    size_t orig_cap;
+    ag_buf answer; /* the answer's header values and body, until sent */
+    char rid[HX_RID_CAP];
 } fa_slot;
 
 struct fa_server {
-    struct MHD_Daemon *mhd;
+    hs_server *hs;
     keys_store *keys;
     pthread_mutex_t mu;
     xpolicy *pol; /* current; guarded by mu */
     uint64_t gen; /* atomic: moves with pol */
     fa_slot *slots;
     int nslots;
-    int next_slot; /* atomic */
-    char last_log[256];
 };
 
-static __thread fa_slot *t_slot;
-static __thread const fa_server *t_owner;
-
-/* Per request: when it started, the decided answer, and the raw target (the
- * Envoy dialect reads it; libmicrohttpd decodes its copy in place after the
- * URI callback). */
-typedef struct fa_req {
-    uint64_t t0;
-    struct MHD_Response *resp; /* decided, not yet queued */
-    unsigned status;
-    bool answered;
-    size_t target_len;
-    char target[];
-} fa_req;
-
-static fa_slot *slot_of(fa_server *f)
+static fa_slot *slot_of(fa_server *f, int thread)
 {
-    if (t_owner != f || !t_slot) {
-        int i = __atomic_fetch_add(&f->next_slot, 1, __ATOMIC_ACQ_REL);
-        if (i >= f->nslots)
-            return NULL;
-        t_slot = &f->slots[i];
-        t_owner = f;
-    }
-    fa_slot *s = t_slot;
+    if (thread < 0 || thread >= f->nslots)
+        return NULL;
+    fa_slot *s = &f->slots[thread];
     uint64_t g = __atomic_load_n(&f->gen, __ATOMIC_ACQUIRE);
     if (!s->pol || g != s->gen) {
         pthread_mutex_lock(&f->mu);
@@ -210,59 +187,16 @@ static fa_slot *slot_of(fa_server *f)
     return s;
 }
 
-static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    (void)cls;
-    size_t len = strlen(uri);
-    fa_req *r = malloc(sizeof(*r) + len + 1);
-    if (!r)
-        return NULL;
-    r->t0 = ag_now_mono_ns();
-    r->resp = NULL;
-    r->status = 0;
-    r->answered = false;
-    memcpy(r->target, uri, len + 1);
-    r->target_len = len;
-    return r;
-}
-
-static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    fa_req *r = *req_cls;
-    if (r && r->resp)
-        MHD_destroy_response(r->resp);
-    free(r);
-    *req_cls = NULL;
-}
-
 /* The caller's X-Request-Id when its first one is well formed (as proxy mode
  * reads it), else a new one. */
-static void request_id(fa_slot *s, const gate_header *h, size_t n, char *out, size_t cap)
+static void request_id(fa_slot *s, const gate_header *h, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len != 12 || strncasecmp(h[i].name, "X-Request-Id", 12) != 0)
-            continue;
-        if (h[i].value_len < cap && hx_valid_request_id(h[i].value, h[i].value_len)) {
-            memcpy(out, h[i].value, h[i].value_len);
-            out[h[i].value_len] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (ag_streq_ci(h[i].name, h[i].name_len, "x-request-id")) {
+            hx_request_id(h[i].value, h[i].value_len, &s->rid_state, s->rid);
             return;
         }
-        break;
-    }
-    if (s->rid_state == 0 && ag_random(&s->rid_state, sizeof(s->rid_state)) != 0)
-        s->rid_state = ag_now_mono_ns() | 1;
-    static const char hex[] = "0123456789abcdef";
-    size_t k = 0;
-    for (int w = 0; w < 3; w++) {
-        s->rid_state ^= s->rid_state << 13;
-        s->rid_state ^= s->rid_state >> 7;
-        s->rid_state ^= s->rid_state << 17;
-        uint32_t v = (uint32_t)(s->rid_state >> 16);
-        for (int b = 0; b < 8 && k + 1 < cap; b++)
-            out[k++] = hex[(v >> (28 - 4 * b)) & 15];
-    }
-    out[k] = '\0';
+    hx_request_id(NULL, 0, &s->rid_state, s->rid);
 }
 
 static void peer_string(const struct sockaddr *sa, char *out, size_t cap)
@@ -294,7 +228,7 @@ static const char *decision_name(const gate_decision *d)
     if (d->status >= 500)
         return "error";
     if (d->status == 400 || d->status == 413 || d->status == 414 || d->status == 431 ||
-        d->status == 501)
+        d->status == 501 || d->status == 505)
         return "reject";
     return "deny";
 }
@@ -318,85 +252,73 @@ static void access_log(uint64_t elapsed_ns, const char *rid, const char *peer, c
     alog_write(&rec);
 }
 
-/* The response for d, or NULL (out of memory). */
-static struct MHD_Response *answer(const gate_decision *d, const cfg_config *c, const char *rid,
-                                   unsigned *status_out)
+static void field(hs_reply *r, const char *name, const char *value)
 {
-    struct MHD_Response *r = NULL;
-    ag_buf body;
-    ag_buf_init(&body);
-    unsigned status = 200;
+    if (r->nfields < HS_MAX_FIELDS)
+        r->fields[r->nfields++] = (hs_field){name, value};
+}
+
+/* The answer for d. Values the reply points at are copied into s->answer
+ * (d is cleared before the listener writes the reply); -1 out of memory. */
+static int answer(fa_slot *s, const gate_decision *d, const cfg_config *c, hs_reply *r)
+{
+    ag_buf *b = &s->answer;
+    ag_buf_reset(b);
+    /* Offsets, not pointers: the buffer may move while it grows. */
+    size_t at_user = 0, at_org = 0, at_allow = 0, body_len = 0;
+    bool user = false, org = false, allow = false;
+    int rc = 0;
+    r->status = 200;
     if (d->code == AR_CORS_PREFLIGHT) {
         /* A browser's preflight carries no credentials. The calling proxy
          * shows only a 2xx or 401/403 to the browser, so a preflight the
          * route's CORS policy allows is let through without an identity: the
          * ingress (or the backend) answers it with its own CORS settings. */
-        r = MHD_create_response_from_buffer(0, ag_unconst(""), MHD_RESPMEM_PERSISTENT);
-        if (!r)
-            goto out;
     } else if (d->outcome == GATE_FORWARD) {
-        r = MHD_create_response_from_buffer(0, ag_unconst(""), MHD_RESPMEM_PERSISTENT);
-        if (!r)
-            goto out;
         /* The identity headers are the whole answer: the proxy copies them
          * onto the request it forwards, in place of whatever the client sent. */
-        if (d->x_user)
-            MHD_add_response_header(r, c->identity.user_header, d->x_user);
-        if (d->x_org)
-            MHD_add_response_header(r, c->identity.org_header, d->x_org);
+        if (d->x_user) {
+            at_user = b->len;
+            rc |= ag_buf_append(b, d->x_user, strlen(d->x_user) + 1);
+            user = true;
+        }
+        if (d->x_org) {
+            at_org = b->len;
+            rc |= ag_buf_append(b, d->x_org, strlen(d->x_org) + 1);
+            org = true;
+        }
     } else {
-        status = (unsigned)d->status;
-        if (gate_error_body(d, &body) != 0)
-            goto out;
-        r = MHD_create_response_from_buffer(body.len, body.p, MHD_RESPMEM_MUST_COPY);
-        if (!r)
-            goto out;
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        if (d->status == 401)
-            MHD_add_response_header(r, "WWW-Authenticate",
-                                    d->token_sent ? "Bearer error=\"invalid_token\"" : "Bearer");
+        r->status = d->status;
+        rc |= gate_error_body(d, b);
+        body_len = b->len;
         if (d->status == 405 && d->allow) {
-            char allow[128];
-            hx_methods_format(d->allow, allow, sizeof(allow));
-            MHD_add_response_header(r, "Allow", allow);
+            char methods[128];
+            hx_methods_format(d->allow, methods, sizeof(methods));
+            rc |= ag_buf_append(b, "", 1);
+            at_allow = b->len;
+            rc |= ag_buf_append(b, methods, strlen(methods) + 1);
+            allow = true;
         }
     }
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (rid[0])
-        MHD_add_response_header(r, "X-Request-Id", rid);
-    *status_out = status;
-out:
-    ag_buf_free(&body);
-    return r;
-}
-
-/* A body bigger than this (or chunked) is not read: the answer goes at once
- * and the connection closes. */
-#define DRAIN_MAX (64 * 1024)
-
-/* From the headers already collected (h, n) when there are any, so the head
- * is not walked twice more; else from libmicrohttpd's table. */
-static bool small_or_no_body(struct MHD_Connection *conn, const gate_header *h, size_t n)
-{
-    const char *cl = NULL;
-    if (h) {
-        for (size_t i = 0; i < n; i++) {
-            if (h[i].name_len == 17 && strncasecmp(h[i].name, "Transfer-Encoding", 17) == 0)
-                return false;
-            /* libmicrohttpd's lookup returns the first Content-Length. */
-            if (!cl && h[i].name_len == 14 && strncasecmp(h[i].name, "Content-Length", 14) == 0)
-                cl = h[i].value;
-        }
-    } else {
-        if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-            return false;
-        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (rc != 0)
+        return -1;
+    if (user)
+        field(r, c->identity.user_header, b->p + at_user);
+    if (org)
+        field(r, c->identity.org_header, b->p + at_org);
+    if (body_len) {
+        r->body = b->p;
+        r->body_len = body_len;
+        field(r, "Content-Type", "application/json");
     }
-    if (!cl)
-        return true;
-    char *end = NULL;
-    unsigned long long v = strtoull(cl, &end, 10);
-    return end && end != cl && *end == '\0' && v <= DRAIN_MAX;
+    if (d->outcome != GATE_FORWARD && d->status == 401)
+        field(r, "WWW-Authenticate", d->token_sent ? "Bearer error=\"invalid_token\"" : "Bearer");
+    if (allow)
+        field(r, "Allow", b->p + at_allow);
+    field(r, "Cache-Control", "no-store");
+    if (s->rid[0])
+        field(r, "X-Request-Id", s->rid);
+    return 0;
 }
 
 static void warn_untrusted(fa_slot *s, const char *peer)
@@ -416,72 +338,54 @@ static void warn_untrusted(fa_slot *s, const char *peer)
     s->untrusted_held = 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **req_cls)
+static void on_request(void *ctx, int thread, const hs_request *rq, hs_reply *out)
 {
-    fa_server *f = cls;
-    fa_req *rq = *req_cls;
-    if (!rq)
-        return MHD_NO;
-    if (rq->answered) {
-        /* Decided: a small body is read and dropped, then the answer goes. */
-        if (*upload_size > 0) {
-            *upload_size = 0;
-            return MHD_YES;
-        }
-        struct MHD_Response *r = rq->resp;
-        rq->resp = NULL;
-        enum MHD_Result qr = MHD_queue_response(conn, rq->status, r);
-        MHD_destroy_response(r);
-        return qr;
+    fa_server *f = ctx;
+    fa_slot *s = slot_of(f, thread);
+    if (!s || !s->pol) {
+        out->status = 500;
+        out->close = true;
+        return;
     }
-    fa_slot *s = slot_of(f);
-    if (!s || !s->pol)
-        return MHD_NO;
     const cfg_config *c = gate_config(s->pol->gate);
     const cfg_forward_auth *fc = &c->forward_auth;
-    if (!s->path && !(s->path = malloc(GATE_PATH_MAX)))
-        return MHD_NO;
     gate_decision d;
     gate_decision_init_buf(&d, s->path, GATE_PATH_MAX);
     fa_original o = {0};
-    char rid[64] = "";
     char peer[64] = "";
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const rqh_head *h = rq->head;
     /* Rendered only for a line that shows it: most answers write none. */
     if (log_access_enabled())
-        peer_string(sa, peer, sizeof(peer));
-    gate_header hs[128], orig_stack[128];
-    gate_header *orig_heap = NULL, *orig = orig_stack;
-    mh_headers hc = {.h = hs, .n = 0, .heap = NULL};
-    enum MHD_Result ret = MHD_NO;
+        peer_string(rq->peer, peer, sizeof(peer));
+    s->rid[0] = '\0';
 
-    if (!na_cidr_match(fc->peers, fc->npeers, sa)) {
+    if (!na_cidr_match(fc->peers, fc->npeers, rq->peer)) {
         /* Nothing of the request is read: its forwarded headers are as good
-         * as anyone's. */
+         * as anyone's. Checked on every request, so that a reload that drops
+         * a peer holds for its open connections too. */
         if (!peer[0])
-            peer_string(sa, peer, sizeof(peer));
+            peer_string(rq->peer, peer, sizeof(peer));
         warn_untrusted(s, peer);
         refuse(&d, AR_FA_UNTRUSTED_PEER);
-        request_id(s, NULL, 0, rid, sizeof(rid));
+        request_id(s, NULL, 0);
+        out->close = true;
         goto respond;
     }
-    if (mh_collect(conn, hs, AG_ARRAY_LEN(hs), &hc) != 0)
-        goto out;
-    request_id(s, hc.h, hc.n, rid, sizeof(rid));
-    if (hc.n > AG_ARRAY_LEN(orig_stack) && !(orig = orig_heap = calloc(hc.n, sizeof(*orig))))
-        goto out;
+    if (rq->code != AR_OK || !h) {
+        /* The check request itself could not be read (rqhead.h). */
+        refuse(&d, rq->code);
+        request_id(s, NULL, 0);
+        goto respond;
+    }
+    request_id(s, rq->headers, rq->nheaders);
     fa_call call = {
-        .method = method,
-        .target = rq->target,
-        .target_len = rq->target_len,
-        .headers = hc.h,
-        .nheaders = hc.n,
+        .method = h->method,
+        .target = h->target,
+        .target_len = h->target_len,
+        .headers = rq->headers,
+        .nheaders = rq->nheaders,
     };
-    fa_original_of(fc, &call, orig, &o);
+    fa_original_of(fc, &call, s->orig, &o);
     if (o.code != AR_OK) {
         refuse(&d, o.code);
         goto respond;
@@ -491,8 +395,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
      * dialect's own. */
     adm_request ar = {
         .method = o.method,
-        .version = strcmp(version, MHD_HTTP_VERSION_1_1) == 0 ? ADM_HTTP_11 : ADM_HTTP_10,
-        .headers = orig,
+        .version = h->minor == 1 ? ADM_HTTP_11 : ADM_HTTP_10,
+        .headers = s->orig,
         .nheaders = o.nheaders,
     };
     adm_result adm = adm_check(&ar, &c->limits);
@@ -507,43 +411,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .method = o.method,
         .target = o.target,
         .target_len = o.target_len,
-        .headers = orig,
+        .headers = s->orig,
         .nheaders = o.nheaders,
     };
     gate_decide(s->pol->gate, s->keys, s->cache, &req, ag_now_wall(), &d);
 respond:
-    if (!(rq->resp = answer(&d, c, rid, &rq->status)))
-        goto out;
-    rq->answered = true;
-    ret = MHD_YES;
-    if (!small_or_no_body(conn, hc.n ? hc.h : NULL, hc.n)) {
-        struct MHD_Response *r = rq->resp;
-        rq->resp = NULL;
-        ret = MHD_queue_response(conn, rq->status, r);
-        MHD_destroy_response(r);
+    if (answer(s, &d, c, out) != 0) {
+        *out = (hs_reply){.status = 500, .close = true};
+        refuse(&d, AR_OUT_OF_MEMORY);
     }
-    uint64_t elapsed = ag_now_mono_ns() - rq->t0;
-    access_log(elapsed, rid, peer, o.method ? o.method : method, &o, &d);
+    uint64_t elapsed = ag_now_mono_ns() - rq->t0_ns;
+    access_log(elapsed, s->rid, peer, o.method ? o.method : (h ? h->method : "-"), &o, &d);
     met_request_forward_auth(s->shard, d.route ? d.route->path : NULL,
                              d.outcome == GATE_FORWARD ? 200 : d.status, decision_name(&d),
                              d.reason ? d.reason : "", (double)elapsed / 1e9);
     if (d.cache_used)
         met_cache(s->shard, d.cache_hit);
-out:
     gate_decision_clear(&d);
-    free(orig_heap);
-    free(hc.heap);
-    return ret;
-}
-
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    fa_server *f = cls;
-    vsnprintf(f->last_log, sizeof(f->last_log), fmt, ap);
-    size_t n = strlen(f->last_log);
-    while (n > 0 && (f->last_log[n - 1] == '\n' || f->last_log[n - 1] == '\r'))
-        f->last_log[--n] = '\0';
-    log_debug("forward_auth listener: %s", f->last_log);
 }
 
 int fa_start(xpolicy *pol, keys_store *keys, int threads, int shard_base, fa_server **out,
@@ -572,34 +456,39 @@ int fa_start(xpolicy *pol, keys_store *keys, int threads, int shard_base, fa_ser
     f->pol = xpolicy_ref(pol);
     f->gen = 1;
     f->nslots = threads;
+    /* The check request may carry the four dialect headers besides the
+     * original request's own: one more than that is over max_headers for
+     * the original request too (admission's limit_headers). The head holds
+     * what a proxy-mode head may hold, the original target included. */
+    size_t max_headers = c->limits.max_headers + 5;
+    size_t head_cap = c->limits.max_header_bytes + c->limits.max_uri_bytes + 1024;
     for (int i = 0; i < threads; i++) {
-        f->slots[i].shard = shard_base + i;
+        fa_slot *s = &f->slots[i];
+        s->shard = shard_base + i;
+        ag_buf_init(&s->answer);
         size_t n = c->auth.token_cache_entries;
-        if (n && !(f->slots[i].cache = tc_new(n, 64u * 1024 * 1024 / (size_t)threads))) {
+        if ((n && !(s->cache = tc_new(n, 64u * 1024 * 1024 / (size_t)threads))) ||
+            !(s->path = malloc(GATE_PATH_MAX)) ||
+            !(s->orig = calloc(max_headers, sizeof(*s->orig)))) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
+        s->orig_cap = max_headers;
     }
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
-    /* The same head budget as the proxy's workers, so a head the proxy
-     * refuses for its size is refused here the same way. */
-    size_t pool = c->limits.max_header_bytes + 1024 + c->limits.max_headers * 48;
-    f->mhd = MHD_start_daemon(
-        flags, port, NULL, NULL, on_request, f, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, f,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, f,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, f, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->limits.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((c->limits.idle_timeout_ms + 999) / 1000),
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
-    if (!f->mhd) {
-        snprintf(err, errlen, "cannot listen on %s%s%s", spec, f->last_log[0] ? ": " : "",
-                 f->last_log);
+    hs_config hc = {
+        .addr = (const struct sockaddr *)&ss,
+        .addrlen = sl,
+        .threads = threads,
+        .max_connections = c->limits.max_connections,
+        .head_cap = head_cap,
+        .max_headers = max_headers,
+        .request_timeout_ms = c->limits.request_timeout_ms,
+        .idle_timeout_ms = c->limits.idle_timeout_ms,
+        .handle = on_request,
+        .ctx = f,
+    };
+    if (hs_start(&hc, &f->hs, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, why);
         goto out;
     }
     *out = f;
@@ -625,24 +514,29 @@ void fa_set_policy(fa_server *f, xpolicy *p)
 
 int fa_port(const fa_server *f)
 {
-    if (!f || !f->mhd)
-        return -1;
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    return i ? (int)i->port : -1;
+    return f ? hs_port(f->hs) : -1;
+}
+
+void fa_drain(fa_server *f)
+{
+    if (f)
+        hs_drain(f->hs);
 }
 
 void fa_stop(fa_server *f)
 {
     if (!f)
         return;
-    if (f->mhd)
-        MHD_stop_daemon(f->mhd);
+    hs_stop(f->hs);
     if (f->slots) {
         for (int i = 0; i < f->nslots; i++) {
-            xpolicy_unref(f->slots[i].pol);
-            keys_snapshot_unref(f->slots[i].keys);
-            tc_free(f->slots[i].cache);
-            free(f->slots[i].path);
+            fa_slot *s = &f->slots[i];
+            xpolicy_unref(s->pol);
+            keys_snapshot_unref(s->keys);
+            tc_free(s->cache);
+            free(s->path);
+            free(s->orig);
+            ag_buf_free(&s->answer);
         }
         free(f->slots);
         pthread_mutex_destroy(&f->mu);

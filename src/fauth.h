@@ -5,8 +5,8 @@
  * on the same canonical path) as a status with the identity headers, and
  * nothing is ever forwarded. docs/forward-auth.md is the operator's page.
  *
- * Its own listener (forward_auth.listen) and threads (one libmicrohttpd
- * daemon with a thread pool), apart from the proxy's workers. Only peers in
+ * Its own listener (forward_auth.listen) and threads (hsrv.h, an answer-only
+ * HTTP/1.1 server), apart from the proxy's workers. Only peers in
  * forward_auth.trusted_peers are answered; the forwarded-URI headers of
  * anyone else are never read. Each thread keeps its own token cache and its
  * own references to the policy and the keys, refreshed when their generation
@@ -23,7 +23,7 @@
 #include "xpolicy.h"
 
 /* The check request as it reached the listener. Header values are
- * NUL-terminated at value_len (libmicrohttpd's are). */
+ * NUL-terminated at value_len (rqhead.h parses them so). */
 typedef struct fa_call {
     const char *method; /* the check request's own method */
     const char *target; /* its raw request-target */
@@ -68,6 +68,8 @@ int fa_start(xpolicy *pol, keys_store *keys, int threads, int shard_base, fa_ser
 /* A reload: calls decided from now on use p (a reference is taken). */
 void fa_set_policy(fa_server *f, xpolicy *p);
 int fa_port(const fa_server *f);
+/* The process is draining (hsrv.h hs_drain): answers close their connection. */
+void fa_drain(fa_server *f);
 void fa_stop(fa_server *f); /* NULL ok */
 
 #endif

@@ -856,29 +856,13 @@ static enum MHD_Result queue_proxied(xchg *x)
 
 static void make_request_id(xchg *x)
 {
+    static __thread uint64_t state;
     const char *rid = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "X-Request-Id");
     size_t rlen = rid ? strlen(rid) : 0;
-    if (rid && rlen < sizeof(x->request_id) && hx_valid_request_id(rid, rlen)) {
-        memcpy(x->request_id, rid, rlen + 1);
-        return;
-    }
-    unsigned char r[12];
-    static __thread uint64_t state;
-    if (state == 0 && ag_random(&state, sizeof(state)) != 0)
-        state = ag_now_mono_ns() | 1;
-    for (size_t i = 0; i < sizeof(r); i += 4) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        uint32_t v = (uint32_t)(state >> 16);
-        memcpy(r + i, &v, 4);
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(r); i++) {
-        x->request_id[2 * i] = hex[r[i] >> 4];
-        x->request_id[2 * i + 1] = hex[r[i] & 15];
-    }
-    x->request_id[2 * sizeof(r)] = '\0';
+    /* A kept id must fit the exchange's field as well. */
+    if (rlen >= sizeof(x->request_id))
+        rid = NULL;
+    hx_request_id(rid, rlen, &state, x->request_id);
 }
 
 static void client_address(xchg *x)

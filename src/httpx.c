@@ -181,6 +181,28 @@ bool hx_valid_request_id(const char *v, size_t len)
     return true;
 }
 
+void hx_request_id(const char *v, size_t len, uint64_t *state, char *out)
+{
+    if (v && hx_valid_request_id(v, len)) {
+        memcpy(out, v, len);
+        out[len] = '\0';
+        return;
+    }
+    if (*state == 0 && ag_random(state, sizeof(*state)) != 0)
+        *state = ag_now_mono_ns() | 1;
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (int w = 0; w < 3; w++) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        uint32_t x = (uint32_t)(*state >> 16);
+        for (int b = 0; b < 8; b++)
+            out[k++] = hex[(x >> (28 - 4 * b)) & 15];
+    }
+    out[k] = '\0';
+}
+
 static const struct {
     const char *name;
     unsigned bit;

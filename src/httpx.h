@@ -31,6 +31,13 @@ int hx_resp_framing(const char *hdrs, size_t len, int64_t *content_length, bool 
 /* A client X-Request-Id is kept when 1..128 bytes of [A-Za-z0-9._:-]. */
 bool hx_valid_request_id(const char *v, size_t len);
 
+/* The request id of a request with header value v (NULL when it sent none):
+ * v when hx_valid_request_id holds, else 24 new hex digits from *state (a
+ * per-thread xorshift state, seeded on first use; not a secret, only
+ * unlikely to repeat). out has HX_RID_CAP bytes. */
+#define HX_RID_CAP 129
+void hx_request_id(const char *v, size_t len, uint64_t *state, char *out);
+
 /* Methods we accept, as a bit per method; 0 for anything else (case-sensitive). */
 enum {
     HX_M_GET = 1u << 0,

@@ -343,8 +343,10 @@ int srv_main(const char *config_path, const char *pid_file)
             __atomic_store_n(&s.stopping, prev + 1, __ATOMIC_RELEASE);
             /* New connections are refused at once from here on, instead of
              * queueing behind a daemon that is leaving. */
-            if (prev == 0)
+            if (prev == 0) {
                 shutdown(s.listen_fd, SHUT_RD);
+                fa_drain(s.fauth);
+            }
             worker_wake_all(&s);
             if (prev == 0) {
                 /* Wait for the drain while still answering a second signal. */
