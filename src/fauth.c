@@ -430,6 +430,39 @@ respond:
     gate_decision_clear(&d);
 }
 
+static void on_aborted(void *ctx, int thread, const struct sockaddr *sa, ag_reason code)
+{
+    fa_server *f = ctx;
+    fa_slot *s = slot_of(f, thread);
+    char peer[64];
+    peer_string(sa, peer, sizeof(peer));
+    log_info("%s: forward-auth check request from %s not complete within "
+             "limits.request_timeout_ms, closing",
+             reason_name(code), peer);
+    if (!s || !log_access_enabled())
+        return;
+    gate_decision d;
+    gate_decision_init_buf(&d, s->path, GATE_PATH_MAX);
+    d.code = code;
+    d.reason = reason_name(code);
+    fa_original o = {0};
+    hx_request_id(NULL, 0, &s->rid_state, s->rid);
+    alog_rec rec = {
+        .request_id = s->rid,
+        .peer = peer,
+        .method = "-",
+        .d = &d,
+        .target = o.target,
+        .target_len = 0,
+        .decision = "aborted",
+        .reason = d.reason,
+        .status = 0,
+        .mode = "forward_auth",
+    };
+    alog_write(&rec);
+    gate_decision_clear(&d);
+}
+
 int fa_start(xpolicy *pol, keys_store *keys, int threads, int shard_base, fa_server **out,
              char *err, size_t errlen)
 {
@@ -485,6 +518,7 @@ int fa_start(xpolicy *pol, keys_store *keys, int threads, int shard_base, fa_ser
         .request_timeout_ms = c->limits.request_timeout_ms,
         .idle_timeout_ms = c->limits.idle_timeout_ms,
         .handle = on_request,
+        .aborted = on_aborted,
         .ctx = f,
     };
     if (hs_start(&hc, &f->hs, why, sizeof(why)) != 0) {

@@ -510,8 +510,9 @@ static void sweep(hs_thread *t, int64_t now)
         }
         if (c->head_since_ms) {
             if (now - c->head_since_ms >= s->cfg.request_timeout_ms) {
-                log_debug("forward_auth listener: a request head took longer than "
-                          "limits.request_timeout_ms: connection closed");
+                if (s->cfg.aborted)
+                    s->cfg.aborted(s->cfg.ctx, t->idx, (const struct sockaddr *)&c->peer,
+                                   AR_CLIENT_HEADER_TIMEOUT);
                 conn_close(t, c);
             }
             continue;

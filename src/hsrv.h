@@ -81,6 +81,9 @@ typedef struct hs_config {
     long idle_timeout_ms;
     /* Decide one request; must fill out (out->status at least). */
     void (*handle)(void *ctx, int thread, const hs_request *rq, hs_reply *out);
+    /* A connection closed without an answer because its head did not arrive
+     * within request_timeout_ms (code AR_CLIENT_HEADER_TIMEOUT). May be NULL. */
+    void (*aborted)(void *ctx, int thread, const struct sockaddr *peer, ag_reason code);
     void *ctx;
 } hs_config;
 

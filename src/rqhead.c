@@ -19,16 +19,18 @@ bool rqh_has_request_line(const char *buf, size_t len)
 
 size_t rqh_head_end(const char *buf, size_t len, size_t *scan)
 {
-    /* The end is the first LF whose line is empty ("\r\n" alone). The scan
-     * resumes one byte before where it stopped, since the CR of the empty
-     * line may have been the last byte seen. */
+    /* The end is the first LF whose line is empty: "\r\n" alone, or a bare
+     * "\n" (which rqh_parse then refuses, at once rather than after the head
+     * deadline). The scan resumes a little before where it stopped, since the
+     * start of the empty line may have been the last byte seen. */
     size_t i = *scan;
     while (i < len) {
         const char *lf = memchr(buf + i, '\n', len - i);
         if (!lf)
             break;
         size_t at = (size_t)(lf - buf);
-        if (at >= 3 && buf[at - 1] == '\r' && buf[at - 2] == '\n' && buf[at - 3] == '\r') {
+        if ((at >= 1 && buf[at - 1] == '\n') ||
+            (at >= 2 && buf[at - 1] == '\r' && buf[at - 2] == '\n')) {
             *scan = 0;
             return at + 1;
         }

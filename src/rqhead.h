@@ -19,11 +19,11 @@
 #include "gate.h"
 #include "reason.h"
 
-/* Length of the complete head at the start of buf (through its empty line),
- * or 0 while it is incomplete. *scan is where the search resumes: 0 for a new
- * head, then kept by the caller between calls as more bytes arrive. Empty
- * lines before the request line are not a head end (the caller skips them
- * with rqh_skip_empty_lines first). */
+/* Length of the complete head at the start of buf (through its empty line:
+ * CRLF, or a bare LF that rqh_parse refuses), or 0 while it is incomplete. *scan is where the
+ * search resumes: 0 for a new head, then kept by the caller between calls as more bytes arrive.
+ * Empty lines before the request line are not a head end (the caller skips them with
+ * rqh_skip_empty_lines first). */
 size_t rqh_head_end(const char *buf, size_t len, size_t *scan);
 
 /* How many leading CRLF pairs (RFC 9112 2.2: an empty line before the request
