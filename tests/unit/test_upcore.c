@@ -32,6 +32,16 @@ static up_exchange *new_exchange(up_worker *uw)
     return ex;
 }
 
+/* A worker with one exchange in its active list, and no on_done seen yet. */
+static up_exchange *one_linked(up_worker *uw)
+{
+    memset(uw, 0, sizeof(*uw));
+    up_exchange *ex = new_exchange(uw);
+    up_link(ex);
+    done_calls = 0;
+    return ex;
+}
+
 START_TEST(test_link_and_unlink)
 {
     up_worker uw;
@@ -74,15 +84,12 @@ END_TEST
 START_TEST(test_finish_reports_once_and_unlinks)
 {
     up_worker uw;
-    memset(&uw, 0, sizeof(uw));
     int tag;
-    up_exchange *keep = new_exchange(&uw);
+    up_exchange *keep = one_linked(&uw);
     up_exchange *ex = new_exchange(&uw);
     ex->ctx = &tag;
     ck_assert_int_eq(ag_buf_puts(&ex->url, "https://app/x"), 0);
-    up_link(keep);
     up_link(ex);
-    done_calls = 0;
     up_finish(ex, UP_ERR_RESET);
     ck_assert_int_eq(done_calls, 1);
     ck_assert_int_eq(done_result, UP_ERR_RESET);
@@ -98,10 +105,7 @@ END_TEST
 START_TEST(test_finish_unset_is_internal)
 {
     up_worker uw;
-    memset(&uw, 0, sizeof(uw));
-    up_exchange *ex = new_exchange(&uw);
-    up_link(ex);
-    done_calls = 0;
+    up_exchange *ex = one_linked(&uw);
     up_finish(ex, UP_UNSET);
     ck_assert_int_eq(done_calls, 1);
     ck_assert_int_eq(done_result, UP_ERR_INTERNAL);
@@ -112,11 +116,8 @@ END_TEST
 START_TEST(test_finish_while_starting_is_kept_for_up_start)
 {
     up_worker uw;
-    memset(&uw, 0, sizeof(uw));
-    up_exchange *ex = new_exchange(&uw);
-    up_link(ex);
+    up_exchange *ex = one_linked(&uw);
     ex->starting = true;
-    done_calls = 0;
     up_finish(ex, UP_OK);
     ck_assert_int_eq(done_calls, 0);
     ck_assert_int_eq(ex->early, UP_OK);
