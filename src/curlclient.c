@@ -2,13 +2,15 @@
  * the worker's epoll. libcurl does TLS, name resolution (its own threaded
  * resolver, never blocking this thread) and tries every address itself.
  * Bodies stream with pause/resume, so memory per exchange stays flat. */
+#include "curlclient.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
 #include "log.h"
-#include "upstream_impl.h"
+#include "upcore.h"
 
 static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {

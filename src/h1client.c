@@ -7,6 +7,8 @@
  * to a per-worker idle pool keyed by host and port. Names come from the
  * background resolver (never resolved here); every address of a name is tried
  * before the exchange fails with UP_ERR_CONNECT. */
+#include "h1client.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,7 +22,7 @@
 #include "httpx.h"
 #include "log.h"
 #include "resolve.h"
-#include "upstream_impl.h"
+#include "upcore.h"
 
 #define H1_RBUF_MIN 16384
 #define H1_IDLE_MAX 512  /* pooled connections per upstream and worker */

@@ -1,14 +1,16 @@
-/* upstream: dispatch between the two clients, the exchange list and the
- * deadlines they share. See upstream.h for the contract. */
+/* upstream: dispatch between the two clients and the sweep of the deadlines
+ * they share. See upstream.h for the contract; what the clients share lives
+ * below them in upcore.c. */
 #include "upstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "curlclient.h"
 #include "fwd.h"
-#include "httpx.h"
-#include "upstream_impl.h"
+#include "h1client.h"
+#include "upcore.h"
 
 const char *up_result_reason(up_result r)
 {
@@ -62,11 +64,6 @@ out:
     return rc;
 }
 
-int64_t up_now_ms(void)
-{
-    return (int64_t)(ag_now_mono_ns() / 1000000ull);
-}
-
 up_worker *up_worker_new(int epfd, struct rs_resolver *resolver)
 {
     up_worker *uw = calloc(1, sizeof(*uw));
@@ -91,63 +88,6 @@ void up_worker_free(up_worker *uw)
     h1_worker_cleanup(uw);
     cu_worker_cleanup(uw);
     free(uw);
-}
-
-void up_link(up_exchange *ex)
-{
-    up_worker *uw = ex->uw;
-    if (ex->in_active)
-        return;
-    ex->prev = NULL;
-    ex->next = uw->active;
-    if (uw->active)
-        uw->active->prev = ex;
-    uw->active = ex;
-    ex->in_active = true;
-    uw->nactive++;
-}
-
-void up_unlink(up_exchange *ex)
-{
-    up_worker *uw = ex->uw;
-    if (!ex->in_active)
-        return;
-    if (ex->next)
-        ex->next->prev = ex->prev;
-    if (ex->prev)
-        ex->prev->next = ex->next;
-    else
-        uw->active = ex->next;
-    ex->next = ex->prev = NULL;
-    ex->in_active = false;
-    uw->nactive--;
-}
-
-void up_touch(up_exchange *ex)
-{
-    ex->deadline_ms = up_now_ms() + ex->timeout_ms;
-}
-
-static void exchange_free(up_exchange *ex)
-{
-    ag_buf_free(&ex->url);
-    ag_buf_free(&ex->resp);
-    free(ex);
-}
-
-void up_finish(up_exchange *ex, up_result r)
-{
-    up_unlink(ex);
-    if (ex->starting) {
-        /* Ended inside up_start (e.g. a pooled connection that turned out
-         * dead): up_start reports it; the handle never reaches the caller. */
-        ex->early = r == UP_UNSET ? UP_ERR_INTERNAL : r;
-        return;
-    }
-    up_callbacks cb = ex->cb;
-    void *ctx = ex->ctx;
-    exchange_free(ex);
-    cb.on_done(ctx, r == UP_UNSET ? UP_ERR_INTERNAL : r);
 }
 
 up_exchange *up_start(up_worker *uw, const up_request *rq, const up_callbacks *cb, void *ctx,
@@ -186,7 +126,7 @@ up_exchange *up_start(up_worker *uw, const up_request *rq, const up_callbacks *c
     if (rc == 0 && ex->early != UP_UNSET) {
         up_result early = ex->early;
         up_callbacks cb2 = ex->cb;
-        exchange_free(ex);
+        up_exchange_free(ex);
         *err = early;
         if (early == UP_OK)
             cb2.on_done(ctx, UP_OK);
@@ -194,7 +134,7 @@ up_exchange *up_start(up_worker *uw, const up_request *rq, const up_callbacks *c
     }
     if (rc != 0) {
         up_unlink(ex);
-        exchange_free(ex);
+        up_exchange_free(ex);
         if (*err == UP_UNSET)
             *err = UP_ERR_INTERNAL;
         return NULL;
@@ -211,7 +151,7 @@ void up_abort(up_exchange *ex)
     else
         h1_abort(ex);
     up_unlink(ex);
-    exchange_free(ex);
+    up_exchange_free(ex);
 }
 
 void up_unpause(up_exchange *ex)
@@ -274,10 +214,4 @@ int64_t up_sweep(up_worker *uw, int64_t now, int64_t max_wait)
             wait = ct < 0 ? 0 : ct;
     }
     return wait;
-}
-
-up_result up_check_head(const char *lines, size_t len, int64_t *content_length, bool *chunked)
-{
-    return hx_resp_framing(lines ? lines : "", len, content_length, chunked) == 0 ? UP_OK
-                                                                                  : UP_ERR_PROTOCOL;
 }

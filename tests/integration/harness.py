@@ -534,7 +534,11 @@ class Echo:
 
 
 class Gateway:
-    """BUILD/authgate run -c CONFIG, with a config dict written as YAML."""
+    """BUILD/authgate run -c CONFIG, with a config dict written as YAML.
+    Subclasses that run the daemon elsewhere (harness_dns.NsGateway) replace
+    spawn() and say where in `where`."""
+
+    where = ""
 
     def __init__(self, config, name="gw", start_timeout=15, env_extra=None, extra_args=()):
         self.dir = new_tmp(name + "-")
@@ -556,17 +560,21 @@ class Gateway:
         # AG_WRAP="valgrind --leak-check=full ..." prefixes the daemon command
         # (tests/integration/valgrind.sh); the wrapper's report lands in stderr.
         wrap = os.environ.get("AG_WRAP", "").split()
+        argv = wrap + [authgate_bin(), "run", "-c", self.config] + list(extra_args)
         with open(self.err, "wb") as ef, open(self.out, "wb") as of:
-            self.proc = subprocess.Popen(wrap + [authgate_bin(), "run", "-c", self.config] +
-                                         list(extra_args),
-                                         stdout=of, stderr=ef, stdin=subprocess.DEVNULL, env=env)
-        _register(self.proc)
+            self.proc = self.spawn(argv, stdout=of, stderr=ef, env=env)
         try:
             wait_port(self.port, self.proc, start_timeout * (8 if wrap else 1),
-                      "authgate run -c %s" % self.config, self.err)
+                      "authgate run -c %s%s" % (self.config, self.where), self.err)
         except RuntimeError as e:
             stop_proc(self.proc)
             raise RuntimeError("%s\n--- config ---\n%s" % (e, self.config_text))
+
+    def spawn(self, argv, **kw):
+        """The daemon's process, registered for cleanup."""
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
+        _register(proc)
+        return proc
 
     @property
     def pid(self):
@@ -674,15 +682,53 @@ def _complete_response(buf):
     return False
 
 
+def header_pairs(lines):
+    """Raw header lines as (name, value) pairs, in order, values trimmed."""
+    out = []
+    for l in lines:
+        k, _, v = l.partition(b":")
+        out.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+    return out
+
+
 def parse_raw_response(buf):
     head, _, body = buf.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
-    hdrs = []
-    for l in lines[1:]:
-        k, _, v = l.partition(b":")
-        hdrs.append((k.decode("latin-1"), v.strip().decode("latin-1")))
-    return Resp(status, "", hdrs, body)
+    return Resp(status, "", header_pairs(lines[1:]), body)
+
+
+def read_request(recv, buf):
+    """One request off an upstream-side connection. recv() returns the next
+    bytes (b"" at EOF); buf is what was read before. Returns (head, headers,
+    body, rest): head without the blank line, headers as header_pairs, the body
+    framed by Content-Length or chunked (dechunked), rest what follows it. None
+    when the peer closes first. A malformed head raises ValueError."""
+    while b"\r\n\r\n" not in buf:
+        d = recv()
+        if not d:
+            return None
+        buf += d
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    hdrs = header_pairs(head.split(b"\r\n")[1:])
+    lower = {k.lower(): v for k, v in hdrs}
+    body = b""
+    if "content-length" in lower:
+        n = int(lower["content-length"])
+        while len(buf) < n:
+            d = recv()
+            if not d:
+                return None
+            buf += d
+        body, buf = buf[:n], buf[n:]
+    elif lower.get("transfer-encoding", "").lower() == "chunked":
+        while not re.search(rb"(^|\r\n)0\r\n\r\n", buf):
+            d = recv()
+            if not d:
+                return None
+            buf += d
+        body, buf = dechunk(buf)
+    return head, hdrs, body, buf
 
 
 # ---------------------------------------------------------------------------
@@ -690,17 +736,18 @@ def parse_raw_response(buf):
 # arrived, so duplicates and odd spellings are visible (the echo merges them
 # into a dict).
 
-class RawUpstream:
-    def __init__(self):
+class Listener:
+    """A loopback TCP listener on a free port; each accepted connection goes to
+    accepted(c), on the accept thread. Subclasses call listen() last in their
+    __init__, once accepted() can run."""
+
+    def listen(self, backlog):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.url = "http://127.0.0.1:%d" % self.port
-        self.requests = []  # dicts: method, target, headers [(name, value)], body
-        self.connections = 0
-        self.lock = threading.Lock()
         self._stop = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -711,44 +758,41 @@ class RawUpstream:
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+            self.accepted(c)
+
+    def accepted(self, c):
+        raise NotImplementedError
+
+    def stop(self):
+        self._stop = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class RawUpstream(Listener):
+    def __init__(self):
+        self.requests = []  # dicts: method, target, headers [(name, value)], body
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.listen(64)
+
+    def accepted(self, c):
+        with self.lock:
+            self.connections += 1
+        threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         c.settimeout(30)
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                method, target, _ = lines[0].decode("latin-1").split(" ", 2)
-                hdrs = []
-                for l in lines[1:]:
-                    k, _, v = l.partition(b":")
-                    hdrs.append((k.decode("latin-1"), v.strip().decode("latin-1")))
-                lower = {k.lower(): v for k, v in hdrs}
-                body = b""
-                if "content-length" in lower:
-                    n = int(lower["content-length"])
-                    while len(buf) < n:
-                        d = c.recv(65536)
-                        if not d:
-                            return
-                        buf += d
-                    body, buf = buf[:n], buf[n:]
-                elif lower.get("transfer-encoding", "").lower() == "chunked":
-                    while not re.search(rb"(^|\r\n)0\r\n\r\n", buf):
-                        d = c.recv(65536)
-                        if not d:
-                            return
-                        buf += d
-                    body, buf = _dechunk(buf)
+                got = read_request(lambda: c.recv(65536), buf)
+                if got is None:
+                    return
+                head, hdrs, body, buf = got
+                method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
                 with self.lock:
                     self.requests.append({"method": method, "target": target, "headers": hdrs,
                                           "body": body})
@@ -767,15 +811,9 @@ class RawUpstream:
         with self.lock:
             return list(self.requests[n:])
 
-    def stop(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
-
-def _dechunk(buf):
+def dechunk(buf):
+    """(body, rest) of a complete chunked body at the start of buf."""
     body = b""
     while True:
         line, _, buf = buf.partition(b"\r\n")
@@ -788,17 +826,29 @@ def _dechunk(buf):
 
 
 # ---------------------------------------------------------------------------
-# Base test case: one echo + one gateway per class, skipping cleanly when the
-# binaries have not been built.
+# Base test cases: one upstream + one gateway per class, skipping cleanly when
+# the binaries have not been built.
 
-class GatewayCase(unittest.TestCase):
+class ServedCase(unittest.TestCase):
+    """One upstream and one authgate in front of it per class. A subclass says
+    in which class attribute the upstream lives (upstream_attr), starts it
+    (start_upstream) and builds the daemon's config for it (gateway_config);
+    unavailable() is a reason to skip besides missing binaries. Each test
+    needs the daemon still running; after the class it must stop cleanly."""
     gw = None
-    echo = None
     _skip = None
-    _start_error = None
+    upstream_attr = None
 
     @classmethod
-    def make_config(cls, echo):
+    def unavailable(cls):
+        return None
+
+    @classmethod
+    def start_upstream(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def gateway_config(cls, upstream):
         raise NotImplementedError
 
     @classmethod
@@ -806,19 +856,26 @@ class GatewayCase(unittest.TestCase):
         return {}
 
     @classmethod
+    def start_gateway(cls, config):
+        return Gateway(config, name=cls.__name__, env_extra=cls.gateway_env())
+
+    @classmethod
     def setUpClass(cls):
         miss = missing_binaries()
         if miss:
             cls._skip = "not built: %s (run make)" % ", ".join(miss)
             return
+        why = cls.unavailable()
+        if why:
+            cls._skip = why
+            return
         keys("main")
-        keys("other")
-        cls.echo = Echo()
+        upstream = cls.start_upstream()
+        setattr(cls, cls.upstream_attr, upstream)
         try:
-            cls.gw = Gateway(cls.make_config(cls.echo), name=cls.__name__,
-                             env_extra=cls.gateway_env())
+            cls.gw = cls.start_gateway(cls.gateway_config(upstream))
         except Exception:
-            cls.echo.stop()
+            upstream.stop()
             raise
 
     @classmethod
@@ -827,9 +884,10 @@ class GatewayCase(unittest.TestCase):
         if cls.gw is not None:
             problems = cls.gw.stop()
             cls.gw = None
-        if cls.echo is not None:
-            cls.echo.stop()
-            cls.echo = None
+        upstream = getattr(cls, cls.upstream_attr)
+        if upstream is not None:
+            upstream.stop()
+            setattr(cls, cls.upstream_attr, None)
         if problems:
             raise AssertionError(problems)
 
@@ -839,6 +897,46 @@ class GatewayCase(unittest.TestCase):
         if self.gw is not None and not self.gw.alive():
             self.fail("authgate is no longer running (exit %s):\n%s" %
                       (self.gw.proc.returncode, tail(self.gw.err)))
+
+
+class RawUpstreamCase(ServedCase):
+    """A RawUpstream (or what start_upstream returns) as `up`; config(up) is
+    the daemon's config."""
+    up = None
+    upstream_attr = "up"
+
+    @classmethod
+    def start_upstream(cls):
+        return RawUpstream()
+
+    @classmethod
+    def config(cls, up):
+        raise NotImplementedError
+
+    @classmethod
+    def gateway_config(cls, upstream):
+        return cls.config(upstream)
+
+
+class GatewayCase(ServedCase):
+    """ag-echo as the upstream (`echo`); make_config(echo) is the daemon's
+    config."""
+    echo = None
+    upstream_attr = "echo"
+    _start_error = None
+
+    @classmethod
+    def make_config(cls, echo):
+        raise NotImplementedError
+
+    @classmethod
+    def start_upstream(cls):
+        keys("other")
+        return Echo()
+
+    @classmethod
+    def gateway_config(cls, upstream):
+        return cls.make_config(upstream)
 
     # helpers -------------------------------------------------------------
 

@@ -149,31 +149,11 @@ class NsGateway(H.Gateway):
     """harness.Gateway, but authgate runs in hosts' namespace (AG_WRAP, e.g.
     valgrind, still applies, inside the namespace)."""
 
-    def __init__(self, config, hosts, name="gw", start_timeout=15, env_extra=None,
-                 extra_args=()):
-        self.dir = H.new_tmp(name + "-")
-        self.port = H.free_port()
-        cfg = dict(config)
-        cfg["listen"] = "127.0.0.1:%d" % self.port
-        ordered = {"listen": cfg.pop("listen")}
-        ordered.update(cfg)
-        self.config_text = H.to_yaml(ordered) + "\n"
-        self.config = os.path.join(self.dir, "config.yaml")
-        with open(self.config, "w") as f:
-            f.write(self.config_text)
-        self.err = os.path.join(self.dir, "stderr")
-        self.out = os.path.join(self.dir, "stdout")
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.update(env_extra or {})
-        wrap = os.environ.get("AG_WRAP", "").split()
-        argv = wrap + [H.authgate_bin(), "run", "-c", self.config] + list(extra_args)
-        with open(self.err, "wb") as ef, open(self.out, "wb") as of:
-            self.proc = hosts.popen(argv, stdout=of, stderr=ef, env=env)
-        try:
-            H.wait_port(self.port, self.proc, start_timeout * (8 if wrap else 1),
-                        "authgate run -c %s (in a private /etc/hosts namespace)" % self.config,
-                        self.err)
-        except RuntimeError as e:
-            H.stop_proc(self.proc)
-            raise RuntimeError("%s\n--- config ---\n%s" % (e, self.config_text))
+    where = " (in a private /etc/hosts namespace)"
+
+    def __init__(self, config, hosts, **kw):
+        self.hosts = hosts
+        super().__init__(config, **kw)
+
+    def spawn(self, argv, **kw):
+        return self.hosts.popen(argv, **kw)

@@ -111,26 +111,19 @@ def demo_config(upstream_url, limits=None, paths=None, upstream_extra=None, rout
 # ---------------------------------------------------------------------------
 # Recording upstream
 
-class Recorder:
+class Recorder(H.Listener):
     """A loopback HTTP/1.1 upstream that records, per connection, every byte it
     received and every request it parsed. `respond(sock, req)` answers one
     request; tests replace it to misbehave (group I). Returning False from it
     closes the connection."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
         self.lock = threading.Lock()
         self.conns = []      # bytearray per accepted connection
         self.states = []     # {"closed": bool} per accepted connection
         self.requests = []   # dicts: method, target, version, headers [(k, v)], body, conn
         self.respond = default_respond
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.listen(128)
 
     def reset(self):
         with self.lock:
@@ -139,18 +132,13 @@ class Recorder:
             self.requests = []
         self.respond = default_respond
 
-    def _accept(self):
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            st = {"closed": False}
-            with self.lock:
-                self.conns.append(bytearray())
-                self.states.append(st)
-                idx = len(self.conns) - 1
-            threading.Thread(target=self._serve, args=(c, idx, st), daemon=True).start()
+    def accepted(self, c):
+        st = {"closed": False}
+        with self.lock:
+            self.conns.append(bytearray())
+            self.states.append(st)
+            idx = len(self.conns) - 1
+        threading.Thread(target=self._serve, args=(c, idx, st), daemon=True).start()
 
     def _recv(self, c, idx):
         d = c.recv(65536)
@@ -165,35 +153,11 @@ class Recorder:
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = self._recv(c, idx)
-                    if not d:
-                        return
-                    buf += d
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                parts = lines[0].decode("latin-1").split(" ")
-                hdrs = []
-                for l in lines[1:]:
-                    k, _, v = l.partition(b":")
-                    hdrs.append((k.decode("latin-1"), v.strip().decode("latin-1")))
-                low = {k.lower(): v for k, v in hdrs}
-                body = b""
-                if "content-length" in low:
-                    n = int(low["content-length"])
-                    while len(buf) < n:
-                        d = self._recv(c, idx)
-                        if not d:
-                            return
-                        buf += d
-                    body, buf = buf[:n], buf[n:]
-                elif low.get("transfer-encoding", "").lower() == "chunked":
-                    while not re.search(rb"(^|\r\n)0\r\n\r\n", buf):
-                        d = self._recv(c, idx)
-                        if not d:
-                            return
-                        buf += d
-                    body, buf = dechunk(buf)
+                got = H.read_request(lambda: self._recv(c, idx), buf)
+                if got is None:
+                    return
+                head, hdrs, body, buf = got
+                parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
                 req = {"method": parts[0], "target": parts[1] if len(parts) > 1 else "",
                        "version": parts[2] if len(parts) > 2 else "", "headers": hdrs,
                        "body": body, "conn": idx, "raw_head": head}
@@ -228,12 +192,6 @@ class Recorder:
         with self.lock:
             return b"".join(bytes(b) for b in self.conns)
 
-    def stop(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def default_respond(c, req):
@@ -244,46 +202,23 @@ def default_respond(c, req):
     return True
 
 
-def dechunk(buf):
-    body = b""
-    while True:
-        line, _, buf = buf.partition(b"\r\n")
-        size = int(line.split(b";")[0], 16)
-        if size == 0:
-            _, _, buf = buf.partition(b"\r\n")
-            return body, buf
-        body += buf[:size]
-        buf = buf[size + 2:]
-
-
 # ---------------------------------------------------------------------------
 # Raw client
 
-class Response:
+class Response(H.Resp):
+    """H.Resp, but reason() is the reason code of a JSON error body; the status
+    line's phrase is reason_phrase."""
+
     def __init__(self, status, reason, headers, body):
-        self.status = status
+        super().__init__(status, reason, headers, body)
+        del self.reason  # the instance attribute would hide the method
         self.reason_phrase = reason
-        self.headers = headers
-        self.body = body
-
-    def header(self, name):
-        v = [b for a, b in self.headers if a.lower() == name.lower()]
-        return v[0] if v else None
-
-    def header_all(self, name):
-        return [b for a, b in self.headers if a.lower() == name.lower()]
-
-    def json(self):
-        return json.loads(self.body)
 
     def reason(self):
         try:
             return json.loads(self.body).get("reason")
         except ValueError:
             return None
-
-    def __repr__(self):
-        return "<%d %r %r>" % (self.status, self.headers, self.body[:200])
 
 
 def parse_responses(buf):
@@ -299,10 +234,7 @@ def parse_responses(buf):
         if not m:
             return out, buf
         status = int(m.group(1))
-        hdrs = []
-        for l in lines[1:]:
-            k, _, v = l.partition(b":")
-            hdrs.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+        hdrs = H.header_pairs(lines[1:])
         low = {k.lower(): v for k, v in hdrs}
         if status in (100, 101):
             out.append(Response(status, m.group(2).decode("latin-1"), hdrs, b""))
@@ -316,7 +248,7 @@ def parse_responses(buf):
         elif low.get("transfer-encoding", "").lower() == "chunked":
             if not re.search(rb"(^|\r\n)0\r\n\r\n", rest):
                 return out, buf
-            body, buf = dechunk(rest)
+            body, buf = H.dechunk(rest)
         else:
             body, buf = rest, b""
         out.append(Response(status, m.group(2).decode("latin-1"), hdrs, body))
@@ -398,44 +330,17 @@ def bearer(tok=None):
 # ---------------------------------------------------------------------------
 # Base case: one Recorder + one gateway per class
 
-class SecCase(unittest.TestCase):
-    gw = None
-    up = None
-    _skip = None
+class SecCase(H.RawUpstreamCase):
+    @classmethod
+    def start_upstream(cls):
+        return Recorder()
 
     @classmethod
     def config(cls, up):
         return demo_config(up.url)
 
-    @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        H.keys("main")
-        cls.up = Recorder()
-        try:
-            cls.gw = H.Gateway(cls.config(cls.up), name=cls.__name__)
-        except Exception:
-            cls.up.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.gw.stop() if cls.gw else ""
-        cls.gw = None
-        if cls.up:
-            cls.up.stop()
-            cls.up = None
-        if problems:
-            raise AssertionError(problems)
-
     def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
-        if not self.gw.alive():
-            self.fail("authgate is no longer running:\n%s" % H.tail(self.gw.err))
+        super().setUp()
         self.up.reset()
 
     # assertions -----------------------------------------------------------

@@ -16,21 +16,14 @@ DEAD = "dead.authgate.test"  # both addresses refuse
 SINGLE = "single.authgate.test"  # only the serving address: the namespace control
 
 
-class Hole4DnsEveryAddress(unittest.TestCase):
-    gw = None
-    echo = None
-    _skip = None
+class Hole4DnsEveryAddress(H.GatewayCase):
+    @classmethod
+    def unavailable(cls):
+        why = D.unavailable()
+        return "no private /etc/hosts: %s" % why if why else None
 
     @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        why = D.unavailable()
-        if why:
-            cls._skip = "no private /etc/hosts: %s" % why
-            return
+    def start_upstream(cls):
         cls.hosts = D.HostsFile({NAME: ["127.0.0.1", "127.0.0.3"],
                                  DEAD: ["127.0.0.1", "127.0.0.3"],
                                  SINGLE: ["127.0.0.3"]})
@@ -39,46 +32,32 @@ class Hole4DnsEveryAddress(unittest.TestCase):
             raise RuntimeError("getaddrinfo in the namespace gave %r for %s" % (order, NAME))
         cls.first, cls.second = order
         cls.port = D.free_port_on(cls.first, cls.second)
-        cls.echo = D.EchoAt(cls.second, cls.port)
+        echo = D.EchoAt(cls.second, cls.port)
+        # Chosen while the echo listens, so it cannot be the echo's port.
         cls.dead_port = D.free_port_on(cls.first, cls.second)
-        try:
-            cls.gw = D.NsGateway({
-                "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
-                "upstreams": {
-                    "multi": {"url": "http://%s:%d" % (NAME, cls.port),
-                              "connect_timeout_ms": 1000},
-                    "dead": {"url": "http://%s:%d" % (DEAD, cls.dead_port),
-                             "connect_timeout_ms": 1000},
-                    "single": {"url": "http://%s:%d" % (SINGLE, cls.port)},
-                },
-                "routes": [
-                    {"path": "/multi/**", "policy": "public", "upstream": "multi"},
-                    {"path": "/dead/**", "policy": "public", "upstream": "dead"},
-                    {"path": "/single/**", "policy": "public", "upstream": "single"},
-                ],
-            }, cls.hosts, name="hole4")
-        except Exception:
-            cls.echo.stop()
-            raise
+        return echo
 
     @classmethod
-    def tearDownClass(cls):
-        problems = ""
-        if cls.gw is not None:
-            problems = cls.gw.stop()
-            cls.gw = None
-        if cls.echo is not None:
-            cls.echo.stop()
-            cls.echo = None
-        if problems:
-            raise AssertionError(problems)
+    def make_config(cls, echo):
+        return {
+            "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
+            "upstreams": {
+                "multi": {"url": "http://%s:%d" % (NAME, cls.port),
+                          "connect_timeout_ms": 1000},
+                "dead": {"url": "http://%s:%d" % (DEAD, cls.dead_port),
+                         "connect_timeout_ms": 1000},
+                "single": {"url": "http://%s:%d" % (SINGLE, cls.port)},
+            },
+            "routes": [
+                {"path": "/multi/**", "policy": "public", "upstream": "multi"},
+                {"path": "/dead/**", "policy": "public", "upstream": "dead"},
+                {"path": "/single/**", "policy": "public", "upstream": "single"},
+            ],
+        }
 
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
-        if not self.gw.alive():
-            self.fail("authgate is no longer running (exit %s):\n%s" %
-                      (self.gw.proc.returncode, H.tail(self.gw.err)))
+    @classmethod
+    def start_gateway(cls, config):
+        return D.NsGateway(config, cls.hosts, name="hole4")
 
     def refuses(self, addr, port):
         s = socket.socket()

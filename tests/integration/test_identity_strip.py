@@ -18,21 +18,12 @@ def norm(name):
     return name.strip().lower().replace("_", "-")
 
 
-class IdentityStrip(unittest.TestCase):
-    gw = None
-    up = None
-    _skip = None
-
+class IdentityStrip(H.RawUpstreamCase):
     @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        cls.up = H.RawUpstream()
-        cfg = {
+    def config(cls, up):
+        return {
             "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
-            "upstreams": {"app": {"url": cls.up.url}},
+            "upstreams": {"app": {"url": up.url}},
             "identity": {"strip_headers": ["X-Internal-Secret"]},
             "routes": [
                 {"path": "/healthz", "methods": ["GET"], "policy": "public"},
@@ -43,23 +34,6 @@ class IdentityStrip(unittest.TestCase):
                  "policy": "require_org_member_with_permission", "permission": "can_view_billing"},
             ],
         }
-        try:
-            cls.gw = H.Gateway(cfg, name="strip")
-        except Exception:
-            cls.up.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.gw.stop() if cls.gw else ""
-        if cls.up:
-            cls.up.stop()
-        if problems:
-            raise AssertionError(problems)
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
 
     SPOOFS = [("X-User", SPOOF_USER), ("X-Org", SPOOF_ORG), ("x-user", SPOOF_USER),
               ("X-USER", SPOOF_USER), ("X_User", SPOOF_USER), ("x_org", SPOOF_ORG),

@@ -104,43 +104,17 @@ class ClientKeepAlive(H.GatewayCase):
         self.assertIn(b" 200 ", resp.split(b"\r\n")[0])
 
 
-class UpstreamKeepAlive(unittest.TestCase):
+class UpstreamKeepAlive(H.RawUpstreamCase):
     """Upstream connections are kept alive and reused: 40 client requests on
     fresh client connections must not open 40 upstream connections."""
 
-    gw = None
-    up = None
-    _skip = None
-
     @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        cls.up = H.RawUpstream()
-        cfg = {
+    def config(cls, up):
+        return {
             "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
-            "upstreams": {"app": {"url": cls.up.url}},
+            "upstreams": {"app": {"url": up.url}},
             "routes": [{"path": "/public/**", "policy": "public"}],
         }
-        try:
-            cls.gw = H.Gateway(cfg, name="upka")
-        except Exception:
-            cls.up.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.gw.stop() if cls.gw else ""
-        if cls.up:
-            cls.up.stop()
-        if problems:
-            raise AssertionError(problems)
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
 
     def test_upstream_connections_reused(self):
         n = 40

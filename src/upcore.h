@@ -1,8 +1,12 @@
-/* upstream_impl: what the two upstream clients share with upstream.c, and
- * nothing the front end may see. An exchange is one struct for both clients;
- * each field below the common part is written by exactly one client. */
-#ifndef AG_UPSTREAM_IMPL_H
-#define AG_UPSTREAM_IMPL_H
+/* upcore: what the two upstream clients share with upstream.c, and nothing
+ * the front end may see: the worker and exchange structs and the helpers both
+ * clients call (the active list, deadlines, the end of an exchange, the check
+ * of a response head). It sits below the clients and calls none of them nor
+ * upstream.c, so calls only go down: upstream.c -> h1client.c / curlclient.c
+ * -> upcore.c. An exchange is one struct for both clients; each field below
+ * the common part is written by exactly one client. */
+#ifndef AG_UPCORE_H
+#define AG_UPCORE_H
 
 #include <curl/curl.h>
 
@@ -35,7 +39,7 @@ struct up_worker {
 };
 
 struct up_exchange {
-    /* common: written by upstream.c and the owning client */
+    /* common: written by upstream.c, upcore.c and the owning client */
     up_worker *uw;
     up_callbacks cb;
     void *ctx;
@@ -74,34 +78,17 @@ struct up_exchange {
     up_result curl_err; /* set by a callback that refused the response */
 };
 
-/* upstream.c: deadlines and the active list, for both clients. */
+/* Deadlines and the active list, for both clients. */
 void up_link(up_exchange *ex);
 void up_unlink(up_exchange *ex);
 void up_touch(up_exchange *ex); /* progress: the inactivity deadline restarts */
 /* End an exchange: unlinked, on_done called, memory freed. The client has
  * already released its own resources. */
 void up_finish(up_exchange *ex, up_result r);
+/* Free the exchange's own memory (not the client's), without a callback. */
+void up_exchange_free(up_exchange *ex);
 int64_t up_now_ms(void);
 /* Validate a response head given as lines; decides framing. */
 up_result up_check_head(const char *lines, size_t len, int64_t *content_length, bool *chunked);
-
-/* h1client.c */
-int h1_start(up_exchange *ex, const up_request *rq, up_result *err);
-void h1_event(up_worker *uw, struct h1_conn *c, uint32_t events);
-void h1_unpause(up_exchange *ex);
-void h1_abort(up_exchange *ex);        /* release the connection; no callback */
-bool h1_next_address(up_exchange *ex); /* connect deadline: try the next address */
-void h1_retry_waiting(up_worker *uw);  /* names that got their first answer */
-void h1_sweep(up_worker *uw, int64_t now);
-void h1_worker_cleanup(up_worker *uw);
-
-/* curlclient.c */
-int cu_worker_init(up_worker *uw);
-void cu_worker_cleanup(up_worker *uw);
-int cu_start(up_exchange *ex, const up_request *rq, up_result *err);
-void cu_event(up_worker *uw, int fd, uint32_t events);
-void cu_unpause(up_exchange *ex);
-void cu_abort(up_exchange *ex);
-void cu_run(up_worker *uw, int64_t now); /* timers and finished transfers */
 
 #endif
