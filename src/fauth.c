@@ -228,7 +228,7 @@ static const char *decision_name(const gate_decision *d)
     if (d->status >= 500)
         return "error";
     if (d->status == 400 || d->status == 413 || d->status == 414 || d->status == 431 ||
-        d->status == 501 || d->status == 505)
+        d->status == 501)
         return "reject";
     return "deny";
 }

@@ -27,7 +27,7 @@
     X(CLIENT_HEADER_TIMEOUT, "client_header_timeout", 0, NULL, LOG_INFO, "aborted")                \
     /* the forward-auth listener's own head parser (rqhead.h) */                                   \
     X(BAD_REQUEST_LINE, "bad_request_line", 400, "bad_request", LOG_INFO, "reject")                \
-    X(HTTP_VERSION, "http_version", 505, "http_version_not_supported", LOG_INFO, "reject")         \
+    X(HTTP_VERSION, "http_version", 505, "http_version_not_supported", LOG_INFO, "error")          \
     X(LIMIT_HEADERS, "limit_headers", 431, "request_header_fields_too_large", LOG_INFO, "reject")  \
     X(LIMIT_BODY, "limit_body", 413, "payload_too_large", LOG_INFO, "reject")                      \
     X(BAD_HEADER_NAME, "bad_header_name", 400, "bad_request", LOG_INFO, "reject")                  \

@@ -36,6 +36,8 @@ static const char *error_for(int status)
         return "unavailable";
     case 504:
         return "gateway_timeout";
+    case 505:
+        return "http_version_not_supported";
     }
     return NULL;
 }
