@@ -237,10 +237,16 @@ class ForwardAuth(unittest.TestCase):
         import urllib.request
         F.nginx_call(self.fa_port, "GET", "/api/me", None)
         self.gw.request("GET", "/api/me", [])
-        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port,
-                                      timeout=5).read().decode()
-        fa = [l for l in text.splitlines() if l.startswith("authgate_requests_total{")
-              and 'route="/api/me",status="401"' in l]
+        # The proxy's worker counts its request after the answer is out: poll.
+        deadline = time.time() + S.slack(5)
+        while True:
+            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port,
+                                          timeout=5).read().decode()
+            fa = [l for l in text.splitlines() if l.startswith("authgate_requests_total{")
+                  and 'route="/api/me",status="401"' in l]
+            if any('mode=' not in l for l in fa) or time.time() > deadline:
+                break
+            time.sleep(0.05)
         self.assertTrue(any(l.endswith(tuple("0123456789")) and 'mode="forward_auth"' in l
                             for l in fa), fa)
         self.assertTrue(any('mode=' not in l for l in fa), fa)
