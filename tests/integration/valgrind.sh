@@ -8,7 +8,8 @@
 #
 # BUILD_DIR defaults to build (not build/san: valgrind and ASan do not mix).
 # Without -k, a subset that walks every request path runs: allow/deny,
-# identity, protocol errors, framing, limits, upstream faults, reload.
+# identity, protocol errors, framing, limits, upstream faults, reload, and the
+# forward-auth listener's own server.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=build
@@ -20,7 +21,8 @@ fi
 if [ $# -eq 0 ]; then
     set -- -k test_sec_paths.SecPaths -k test_sec_org.SecOrg -k test_sec_framing \
         -k test_sec_headers -k test_sec_upstream -k test_sec_limits.SecLimits \
-        -k test_sec_config.SecReload -k test_tokens -k test_identity_strip
+        -k test_sec_config.SecReload -k test_tokens -k test_identity_strip \
+        -k test_forward_auth_listener
 fi
 supp="$here/valgrind.supp"
 AG_WRAP="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
