@@ -303,6 +303,23 @@ def admit_seeds():
         put("admit", name, data)
 
 
+def wsframe_seeds():
+    # Three bytes choose the read splits and the close frame; then a stream.
+    k = b"\x01\x02\x03\x04"
+    rows = {
+        "text-masked-then-close": b"\x00\x10\x05" + b"\x81\x85" + k + b"hello" +
+                                  b"\x88\x82" + k + b"\x03\xe8",
+        "len16-unmasked": b"\x00\x03\x80" + b"\x82\x7e\x00\x80" + b"x" * 128 + b"\x8a\x00",
+        "len64-partial": b"\x00\x20\x00" + b"\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00" +
+                         b"y" * 64,
+        "fragments-with-ping": b"\x00\x07\x41" + b"\x01\x83" + k + b"abc" + b"\x89\x80" + k +
+                               b"\x80\x82" + k + b"de",
+        "len64-top-bit": b"\x00\x01\x00" + b"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00\x81\x00",
+    }
+    for name, data in rows.items():
+        put("wsframe", name, data)
+
+
 def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
@@ -312,6 +329,7 @@ def main():
     jwt_seeds()
     config_seeds()
     admit_seeds()
+    wsframe_seeds()
     for t in sorted(os.listdir(CORPUS)):
         print("%-8s %d seeds" % (t, len(os.listdir(os.path.join(CORPUS, t)))))
     return 0

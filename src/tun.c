@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+#include "wsframe.h"
+
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 /* One direction: bytes read from side `from`, waiting to be written to the
@@ -20,6 +23,7 @@ typedef struct tun_dir {
     uint64_t bytes;
     bool eof;  /* the source sent its last byte */
     bool shut; /* the destination's write side is shut */
+    wsf fr;    /* frames in the bytes read from the source so far */
 } tun_dir;
 
 struct tun {
@@ -29,6 +33,11 @@ struct tun {
     tun_dir dir[2]; /* dir[s]: read from side s */
     tun_cause first_eof;
     bool dead;
+    /* Set when the gateway ends the tunnel itself (idle, token expiry,
+     * drain): its close handshake runs until close_by_ms. */
+    tun_cause closing;
+    bool done[2]; /* closing: nothing more to do with side s */
+    int64_t close_by_ms;
     int64_t opened_ms, last_ms, idle_ms, expires_ms;
     void (*on_close)(void *ctx, const tun_stats *st);
     void *ctx;
@@ -41,6 +50,7 @@ struct tun_set {
     tun *live;
     size_t nlive;
     tun *dead;
+    size_t nclosing; /* live tunnels in their close handshake */
     int64_t next_sweep_ms;
 };
 
@@ -105,6 +115,8 @@ static void tun_end(tun *t, tun_cause why)
         return;
     t->dead = true;
     tun_set *ts = t->ts;
+    if (t->closing)
+        ts->nclosing--;
     for (int s = 0; s < 2; s++) {
         if (t->fd[s] >= 0)
             epoll_ctl(ts->ep, EPOLL_CTL_DEL, t->fd[s], NULL);
@@ -204,6 +216,7 @@ static tun_cause pump(tun *t, int s, int64_t now)
         }
         d->bytes += (uint64_t)n;
         t->last_ms = now;
+        wsf_feed(&d->fr, stack, (size_t)n);
         ssize_t w = send(t->fd[to], stack, (size_t)n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno != EAGAIN && errno != EINTR)
@@ -249,6 +262,178 @@ static void run(tun *t, int64_t now, unsigned mask)
     }
 }
 
+/* The gateway's own end of a tunnel (idle, token expiry, drain) is a
+ * WebSocket close handshake toward each side that is between frames: a close
+ * frame (masked toward the upstream, for which the gateway is the client),
+ * the write half shut after it, then what the side still sends is read and
+ * dropped until its own close frame or EOF, for at most TUN_CLOSE_WAIT_MS. A
+ * side that is not between frames (or that the frame cannot reach at once
+ * within the direction's buffer) is shut both ways at once, as before. The
+ * tunnel ends when both sides are done or the time is up, with the cause
+ * that started the close. Nothing is relayed any more: each side has been
+ * told (or shown) that the tunnel ends. */
+
+static uint16_t close_code(tun_cause why, const char **reason)
+{
+    switch (why) {
+    case TUN_TOKEN_EXPIRED:
+        *reason = "token expired";
+        return WSF_CLOSE_POLICY;
+    case TUN_IDLE:
+        /* Not 1000: clients that reconnect on anything but a normal
+         * closure should come back when they need the tunnel again. */
+        *reason = "idle timeout";
+        return WSF_CLOSE_GOING_AWAY;
+    default:
+        *reason = "going away";
+        return WSF_CLOSE_GOING_AWAY;
+    }
+}
+
+/* Nothing more to do with side x: out of the epoll set (a shut socket would
+ * report HUP on every turn), its waiting bytes dropped; abrupt shuts it both
+ * ways, as a tunnel ended before close frames existed. */
+static void side_done(tun *t, int x, bool abrupt)
+{
+    if (t->done[x])
+        return;
+    t->done[x] = true;
+    epoll_ctl(t->ts->ep, EPOLL_CTL_DEL, t->fd[x], NULL);
+    t->ev[x] = 0;
+    if (abrupt)
+        shutdown(t->fd[x], SHUT_RDWR);
+    tun_dir *d = &t->dir[1 - x];
+    free(d->buf);
+    d->buf = NULL;
+    d->off = d->len = 0;
+}
+
+/* Put the gateway's close frame behind whatever waits toward side x. false
+ * when it cannot go whole: no room in the direction's buffer, no random mask
+ * key, or the socket already failed. */
+static bool queue_close(tun *t, int x, uint16_t code, const char *reason)
+{
+    uint8_t mask[4], fr[WSF_CLOSE_MAX];
+    /* RFC 6455 5.3: a client masks every frame with an unpredictable key. */
+    if (x == SIDE_UPSTREAM && ag_random(mask, sizeof(mask)) != 0)
+        return false;
+    size_t n = wsf_close_frame(fr, sizeof(fr), code, reason, x == SIDE_UPSTREAM ? mask : NULL);
+    if (n == 0)
+        return false;
+    tun_dir *d = &t->dir[1 - x];
+    if (!d->buf) {
+        ssize_t w = send(t->fd[x], fr, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                return false;
+            w = 0;
+        }
+        return (size_t)w == n || keep(d, (const char *)fr + w, n - (size_t)w) == 0;
+    }
+    if (d->len + n > TUN_BUF)
+        return false;
+    if (d->off + d->len + n > TUN_BUF) {
+        memmove(d->buf, d->buf + d->off, d->len);
+        d->off = 0;
+    }
+    memcpy(d->buf + d->off + d->len, fr, n);
+    d->len += n;
+    return true;
+}
+
+static void run_closing(tun *t, int64_t now)
+{
+    char sink[16384];
+    for (int x = 0; x < 2; x++) {
+        if (t->done[x])
+            continue;
+        tun_dir *d = &t->dir[1 - x], *in = &t->dir[x];
+        bool lost = false;
+        while (d->len > 0) {
+            ssize_t n = send(t->fd[x], d->buf + d->off, d->len, MSG_NOSIGNAL);
+            if (n < 0) {
+                lost = errno != EAGAIN && errno != EINTR;
+                break;
+            }
+            d->off += (size_t)n;
+            d->len -= (size_t)n;
+        }
+        if (!lost && d->len == 0 && !d->shut) {
+            free(d->buf);
+            d->buf = NULL;
+            d->off = 0;
+            shutdown(t->fd[x], SHUT_WR);
+            d->shut = true;
+        }
+        /* A bounded number of reads per turn: a side that keeps sending
+         * instead of answering cannot hold the worker. */
+        for (int i = 0; !lost && i < 16 && !in->eof && !wsf_saw_close(&in->fr); i++) {
+            ssize_t n = recv(t->fd[x], sink, sizeof(sink), 0);
+            if (n < 0) {
+                lost = errno != EAGAIN && errno != EINTR;
+                break;
+            }
+            if (n == 0) {
+                in->eof = true;
+                break;
+            }
+            wsf_feed(&in->fr, sink, (size_t)n);
+            if ((size_t)n < sizeof(sink))
+                break;
+        }
+        if (lost)
+            side_done(t, x, true);
+        else if (d->shut && (in->eof || wsf_saw_close(&in->fr)))
+            side_done(t, x, false);
+    }
+    if (t->done[0] && t->done[1]) {
+        t->last_ms = now;
+        tun_end(t, t->closing);
+        return;
+    }
+    for (int x = 0; x < 2; x++) {
+        if (t->done[x])
+            continue;
+        tun_dir *in = &t->dir[x];
+        uint32_t ev = (in->eof || wsf_saw_close(&in->fr) ? 0 : EPOLLIN) |
+                      (t->dir[1 - x].len > 0 ? EPOLLOUT : 0);
+        if (set_events(t, x, ev) != 0) {
+            t->last_ms = now;
+            tun_end(t, t->closing);
+            return;
+        }
+    }
+}
+
+/* Start the close handshake (see above); may end the tunnel at once when
+ * neither side can take part. Never from inside tun_open. */
+static void begin_close(tun *t, tun_cause why, int64_t now)
+{
+    if (t->dead || t->closing)
+        return;
+    t->closing = why;
+    t->ts->nclosing++;
+    t->close_by_ms = now + TUN_CLOSE_WAIT_MS;
+    const char *reason = NULL;
+    uint16_t code = close_code(why, &reason);
+    for (int x = 0; x < 2; x++) {
+        tun_dir *d = &t->dir[1 - x]; /* toward x */
+        bool wait;
+        if (wsf_saw_close(&d->fr))
+            /* The other peer's close frame already went to x: x answers
+             * that one, a second would break its handshake. */
+            wait = true;
+        else if (d->eof)
+            /* x's stream ends (or ended) without a close frame. */
+            wait = false;
+        else
+            wait = wsf_at_boundary(&d->fr) && queue_close(t, x, code, reason);
+        if (!wait)
+            side_done(t, x, true);
+    }
+    run_closing(t, now);
+}
+
 int tun_open(tun_set *ts, const tun_open_args *a, int64_t now_ms)
 {
     tun *t = calloc(1, sizeof(*t));
@@ -268,6 +453,11 @@ int tun_open(tun_set *ts, const tun_open_args *a, int64_t now_ms)
         goto fail;
     t->dir[SIDE_CLIENT].bytes = a->to_upstream_len;
     t->dir[SIDE_UPSTREAM].bytes = a->to_client_len;
+    /* Both streams start at a frame boundary right after the 101. */
+    wsf_init(&t->dir[SIDE_CLIENT].fr);
+    wsf_init(&t->dir[SIDE_UPSTREAM].fr);
+    wsf_feed(&t->dir[SIDE_CLIENT].fr, a->to_upstream, a->to_upstream_len);
+    wsf_feed(&t->dir[SIDE_UPSTREAM].fr, a->to_client, a->to_client_len);
     for (int s = 0; s < 2; s++) {
         /* Messages are relayed as they come: no Nagle delay, and no cork
          * left over from the 101 libmicrohttpd just sent. */
@@ -320,6 +510,12 @@ void tun_event(tun_set *ts, uint64_t data, uint32_t events)
     int s = (int)(data & 1ull);
     if (t->dead)
         return;
+    if (t->closing) {
+        if (events & EPOLLERR)
+            side_done(t, s, true);
+        run_closing(t, mono_ms());
+        return;
+    }
     if ((events & EPOLLERR) || ((events & EPOLLHUP) && t->dir[s].len > 0 && !t->dir[s].eof)) {
         /* A reset, or a side gone both ways while we hold bytes we could not
          * read: nothing more can move. */
@@ -349,13 +545,27 @@ void tun_sweep(tun_set *ts, int64_t now_ms)
     ts->next_sweep_ms = now_ms + 100;
     for (tun *t = ts->live, *nx; t; t = nx) {
         nx = t->next;
-        if (t->expires_ms && now_ms >= t->expires_ms) {
-            t->last_ms = now_ms;
-            tun_end(t, TUN_TOKEN_EXPIRED);
+        if (t->closing) {
+            /* Out of time: whoever has not answered is cut off. */
+            if (now_ms >= t->close_by_ms) {
+                t->last_ms = now_ms;
+                tun_end(t, t->closing);
+            }
+        } else if (t->expires_ms && now_ms >= t->expires_ms) {
+            begin_close(t, TUN_TOKEN_EXPIRED, now_ms);
         } else if (now_ms - t->last_ms >= t->idle_ms) {
-            t->last_ms = now_ms;
-            tun_end(t, TUN_IDLE);
+            begin_close(t, TUN_IDLE, now_ms);
         }
+    }
+}
+
+void tun_begin_close_all(tun_set *ts, tun_cause why, int64_t now_ms)
+{
+    if (ts->nclosing == ts->nlive)
+        return;
+    for (tun *t = ts->live, *nx; t; t = nx) {
+        nx = t->next;
+        begin_close(t, why, now_ms);
     }
 }
 
@@ -364,11 +574,16 @@ void tun_close_all(tun_set *ts, tun_cause why)
     int64_t now = mono_ms();
     while (ts->live) {
         tun *t = ts->live;
+        /* The close frames go out if the sockets take them now; nobody
+         * waits for the answers. */
+        begin_close(t, why, now);
+        if (t->dead)
+            continue;
         for (int s = 0; s < 2; s++)
             if (t->fd[s] >= 0)
                 shutdown(t->fd[s], SHUT_RDWR);
         t->last_ms = now;
-        tun_end(t, why);
+        tun_end(t, t->closing);
     }
 }
 

@@ -8,8 +8,13 @@
  *
  * A direction ends when its source reaches EOF and its bytes are delivered
  * (the destination's write side is shut then); the tunnel ends when both have,
- * on an error, or when the sweep closes it (idle, token expiry) or the worker
- * leaves (drain). The upstream socket is closed here; the client socket is
+ * on an error, or when the gateway ends it (idle, token expiry, drain). The
+ * peers' own WebSocket close frames pass through as bytes like any other. When
+ * the gateway ends a tunnel it speaks for itself: each side that is between
+ * two frames gets a close frame (1001 drain and idle, 1008 token expiry) and
+ * up to TUN_CLOSE_WAIT_MS to answer with its own; a side in the middle of a
+ * frame is shut at once. Frames are found by wsframe.h, which looks only at
+ * frame headers. The upstream socket is closed here; the client socket is
  * given back through on_close (libmicrohttpd closes it). Everything runs on
  * the owning worker's thread. */
 #ifndef AG_TUN_H
@@ -20,6 +25,9 @@
 #include <stdint.h>
 
 #define TUN_BUF (64 * 1024)
+
+/* How long a side may take to answer the gateway's close frame. */
+#define TUN_CLOSE_WAIT_MS 1000
 
 /* Epoll data words of tunnel sockets carry this bit (the worker's other tags
  * are bits 61..63); bit 0 says which side. */
@@ -78,9 +86,16 @@ static inline bool tun_owns_event(uint64_t data)
     return (data & TUN_EPOLL_TAG) != 0 && (data >> 61) == 0;
 }
 void tun_event(tun_set *ts, uint64_t data, uint32_t events);
-/* Idle and expiry deadlines; frees tunnels that ended in this loop turn
+/* Idle and expiry deadlines (they start the close handshake) and the end of
+ * close handshakes that ran out of time; frees tunnels that ended in this loop turn
  * (events later in the same epoll batch may still name them). */
 void tun_sweep(tun_set *ts, int64_t now_ms);
+/* Start the close handshake of every open tunnel not already closing (for the
+ * drain: the worker calls it TUN_CLOSE_WAIT_MS before it must leave, and
+ * again for tunnels opened since). tun_sweep ends the late ones. */
+void tun_begin_close_all(tun_set *ts, tun_cause why, int64_t now_ms);
+/* End every tunnel now: close frames go out only where the sockets take them
+ * at once, nobody waits for an answer. */
 void tun_close_all(tun_set *ts, tun_cause why);
 size_t tun_count(const tun_set *ts);
 

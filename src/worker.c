@@ -347,6 +347,10 @@ void *worker_main(void *arg)
             listener_arm(w, false);
             peek_sweep(w, now_ms(), true);
             front_drain_idle(w, now_ms(), s->drain_start_ms);
+            /* Tunnels get their WebSocket close handshake in the last part
+             * of the grace, so the worker still leaves by the deadline. */
+            if (now_ms() >= s->stop_deadline_ms - TUN_CLOSE_WAIT_MS)
+                tun_begin_close_all(w->tuns, TUN_DRAIN, now_ms());
             if (stopping > 1 || w->open_conns == 0 || now_ms() >= s->stop_deadline_ms)
                 break;
         } else if (!w->accepting && cn_has_room(s->budget)) {

@@ -51,6 +51,7 @@ class Backend:
     """A websockets server on its own event loop thread. Paths:
     /.../echo echoes; /.../close/CODE closes with CODE after the first message;
     /.../die drops the TCP connection after the first message; /.../idle waits;
+    /.../partial sends the start of a frame it never finishes, then waits;
     /.../refuse answers the handshake 403."""
 
     def __init__(self):
@@ -90,6 +91,10 @@ class Backend:
                 elif path.endswith("/die"):
                     await ws.recv()
                     ws.transport.abort()
+                elif path.endswith("/partial"):
+                    # a binary frame announced as 4096 bytes, 100 sent
+                    ws.transport.write(b"\x82\x7e\x10\x00" + b"p" * 100)
+                    await ws.wait_closed()
                 else:
                     await ws.wait_closed()
             except ConnectionClosed:
@@ -495,8 +500,17 @@ class OwnGateway(unittest.TestCase):
             await c.close()
         asyncio.run(asyncio.wait_for(go(), 30))
 
+    def backend_close(self, before, path):
+        """The close code the backend's side of the one tunnel since before saw."""
+        self.assertTrue(wait_for(lambda: len(self.backend.closed) > before, 5),
+                        "the backend's connection did not end")
+        self.assertEqual(len(self.backend.closed), before + 1, self.backend.closed[before:])
+        self.assertEqual(self.backend.closed[before][0], path)
+        return self.backend.closed[before][1]
+
     def test_idle_timeout(self):
         self.start(ws={"idle_timeout_ms": 1000})
+        before = len(self.backend.closed)
 
         async def go():
             async with self.connect("/ws/echo") as ws:
@@ -505,10 +519,13 @@ class OwnGateway(unittest.TestCase):
                 t0 = time.time()
                 with self.assertRaises(ConnectionClosed):
                     await ws.recv()
-                return time.time() - t0
-        took = asyncio.run(asyncio.wait_for(go(), 30))
+                return time.time() - t0, ws.close_code, ws.close_reason
+        took, code, reason = asyncio.run(asyncio.wait_for(go(), 30))
         self.assertGreater(took, 0.8)
         self.assertLess(took, H_slack(3.0))
+        # the gateway's own close frame, not a dropped connection (1006)
+        self.assertEqual((code, reason), (1001, "idle timeout"))
+        self.assertEqual(self.backend_close(before, "/ws/echo"), 1001)
         self.assertTrue(wait_for(lambda: self.closed_by() == ["idle_timeout"], 5),
                         self.closed_by())
 
@@ -537,6 +554,7 @@ class OwnGateway(unittest.TestCase):
     def test_close_on_token_expiry(self):
         self.start(ws={"close_on_token_expiry": True, "idle_timeout_ms": 60000})
         tok = H.mint("u-ws", ttl=3)
+        before = len(self.backend.closed)
 
         async def go():
             async with self.connect("/ws/echo", tok=tok) as ws:
@@ -546,14 +564,18 @@ class OwnGateway(unittest.TestCase):
                         await ws.send("still here")
                         await ws.recv()
                         await asyncio.sleep(0.2)
-                return time.time() - t0
-        took = asyncio.run(asyncio.wait_for(go(), 30))
+                return time.time() - t0, ws.close_code, ws.close_reason
+        took, code, reason = asyncio.run(asyncio.wait_for(go(), 30))
         self.assertLess(took, H_slack(5.0))
+        self.assertEqual((code, reason), (1008, "token expired"))
+        self.assertEqual(self.backend_close(before, "/ws/echo"), 1008)
         self.assertTrue(wait_for(lambda: self.closed_by() == ["token_expired"], 5),
                         self.closed_by())
 
     def test_drain_keeps_tunnels_until_the_grace_ends(self):
-        gw = self.start(shutdown_grace_ms=2000)
+        # The close handshake takes the last second of the grace.
+        gw = self.start(shutdown_grace_ms=3000)
+        before = len(self.backend.closed)
 
         async def go():
             async with self.connect("/ws/echo") as ws:
@@ -567,12 +589,77 @@ class OwnGateway(unittest.TestCase):
                 self.assertEqual(await ws.recv(), "during")
                 with self.assertRaises(ConnectionClosed):
                     await ws.recv()
-                return time.time() - t0
-        took = asyncio.run(asyncio.wait_for(go(), 30))
+                return time.time() - t0, ws.close_code, ws.close_reason
+        took, code, reason = asyncio.run(asyncio.wait_for(go(), 30))
         self.assertGreater(took, 1.5)
+        self.assertEqual((code, reason), (1001, "going away"))
         rc = gw.proc.wait(H_slack(5))
         self.assertEqual(rc, 0)
         self.assertEqual(self.closed_by(), ["drain"])
+        self.assertEqual(self.backend_close(before, "/ws/echo"), 1001)
+
+    def test_drain_mid_message_from_the_client(self):
+        """A client in the middle of a long fragmented message: the upstream cannot
+        get a close frame and is cut off; the client, between frames the other way,
+        gets 1001 and no answer is waited for beyond the grace."""
+        gw = self.start(shutdown_grace_ms=1500)
+        before = len(self.backend.closed)
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        try:
+            s.sendall(handshake_bytes(gw.port, "/ws/idle",
+                                      [("Authorization", "Bearer " + H.mint("u-ws"))]))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, head)
+                head += chunk
+            self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+            data = head.split(b"\r\n\r\n", 1)[1]
+            key = b"\x01\x02\x03\x04"
+            first = bytes(c ^ key[i % 4] for i, c in enumerate(b"hello"))
+            # a whole first fragment (FIN 0), then a continuation of 100000 bytes, 1000 sent
+            s.sendall(bytes([0x01, 0x85]) + key + first +
+                      bytes([0x00, 0xff]) + (100000).to_bytes(8, "big") + key + b"\0" * 1000)
+            time.sleep(0.3)
+            t0 = time.time()
+            os.kill(gw.pid, signal.SIGTERM)
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            took = time.time() - t0
+        finally:
+            s.close()
+        self.assertEqual(data, b"\x88\x0c\x03\xe9going away")  # unmasked, 1001
+        self.assertLess(took, H_slack(3.0))
+        rc = gw.proc.wait(H_slack(5))
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.closed_by(), ["drain"])
+        self.assertEqual(self.backend_close(before, "/ws/idle"), 1006)
+
+    def test_drain_mid_frame_toward_the_client(self):
+        """The backend stopped in the middle of a frame: the client cannot get a
+        close frame (it sees the connection drop, 1006) while the backend, between
+        frames, gets 1001."""
+        gw = self.start(shutdown_grace_ms=1500)
+        before = len(self.backend.closed)
+
+        async def go():
+            async with self.connect("/ws/partial") as ws:
+                await asyncio.sleep(0.3)
+                t0 = time.time()
+                os.kill(gw.pid, signal.SIGTERM)
+                with self.assertRaises(ConnectionClosed):
+                    await ws.recv()
+                return time.time() - t0, ws.close_code
+        took, code = asyncio.run(asyncio.wait_for(go(), 30))
+        self.assertEqual(code, 1006)
+        self.assertLess(took, H_slack(3.0))
+        rc = gw.proc.wait(H_slack(5))
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.closed_by(), ["drain"])
+        self.assertEqual(self.backend_close(before, "/ws/partial"), 1001)
 
     def test_upstream_switching_to_another_protocol_is_502(self):
         srv = socket.socket()

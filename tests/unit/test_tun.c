@@ -10,6 +10,7 @@
 
 #include "testutil.h"
 #include "tun.h"
+#include "wsframe.h"
 
 static int64_t mono(void)
 {
@@ -195,29 +196,163 @@ START_TEST(test_back_pressure)
 }
 END_TEST
 
-START_TEST(test_idle_and_expiry_and_drain)
+/* A gateway close frame at the start of buf: its code, with the reason
+ * checked; returns the frame's length. */
+static size_t expect_close(const char *buf, size_t n, bool masked, int code, const char *reason)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    ck_assert_uint_ge(n, 4);
+    ck_assert_uint_eq(b[0], 0x88);
+    ck_assert_uint_eq((b[1] & 0x80) != 0, masked);
+    size_t pl = b[1] & 0x7f, h = masked ? 6 : 2;
+    ck_assert_uint_ge(n, h + pl);
+    char p[126];
+    for (size_t i = 0; i < pl; i++)
+        p[i] = (char)(masked ? b[h + i] ^ b[2 + (i & 3)] : b[h + i]);
+    ck_assert_int_eq(((unsigned char)p[0] << 8) | (unsigned char)p[1], code);
+    ck_assert_uint_eq(pl - 2, strlen(reason));
+    ck_assert(memcmp(p + 2, reason, pl - 2) == 0);
+    return h + pl;
+}
+
+/* Nobody answers: each side gets its close frame, then, after the wait, EOF. */
+START_TEST(test_idle_close_frames_and_bounded_wait)
 {
     fixture f;
     setup(&f, NULL, NULL, 50, 0);
-    spin(&f, 400);
+    int64_t t0 = mono();
+    spin(&f, 3000);
+    int64_t took = mono() - t0;
     ck_assert_int_eq(f.closes, 1);
     ck_assert_int_eq(f.st.cause, TUN_IDLE);
+    ck_assert_int_ge(took, 50 + TUN_CLOSE_WAIT_MS - 100);
+    ck_assert_int_lt(took, 50 + TUN_CLOSE_WAIT_MS + 1000);
+    char buf[256];
+    size_t n = read_all(f.c_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, false, 1001, "idle timeout"), n);
+    n = read_all(f.u_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, true, 1001, "idle timeout"), n);
+    ck_assert_uint_eq(f.st.bytes_up, 0); /* the gateway's own frames are not relayed bytes */
     teardown(&f);
+    ck_assert_uint_eq(tun_open_total(), 0);
+}
+END_TEST
 
+/* Both sides answer: the tunnel ends as soon as they have. */
+START_TEST(test_expiry_answered_ends_at_once)
+{
+    fixture f;
     setup(&f, NULL, NULL, 10000, mono() + 30);
-    spin(&f, 400);
+    char buf[256];
+    size_t n = 0;
+    for (int i = 0; i < 100 && n == 0; i++) {
+        spin(&f, 10);
+        n = read_all(f.c_app, buf, sizeof(buf));
+    }
+    ck_assert_uint_eq(expect_close(buf, n, false, 1008, "token expired"), n);
+    n = read_all(f.u_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, true, 1008, "token expired"), n);
+    ck_assert_int_eq(f.closes, 0);
+    int64_t t0 = mono();
+    /* the client's answer (masked, as a client sends), then the upstream's */
+    ck_assert_int_eq(write(f.c_app, "\x88\x82\x01\x02\x03\x04\x02\xea", 8), 8);
+    ck_assert_int_eq(write(f.u_app, "\x88\x02\x03\xf0", 4), 4);
+    spin(&f, 3000);
     ck_assert_int_eq(f.closes, 1);
     ck_assert_int_eq(f.st.cause, TUN_TOKEN_EXPIRED);
+    ck_assert_int_lt(mono() - t0, 500);
+    ck_assert_int_eq(read(f.c_app, buf, 1), 0); /* write halves shut after the frames */
+    ck_assert_int_eq(read(f.u_app, buf, 1), 0);
+    teardown(&f);
+}
+END_TEST
+
+/* The client is in the middle of a frame: the upstream cannot get a close
+ * frame and is cut off at once; the client, between frames, gets one. */
+START_TEST(test_drain_mid_frame_is_abrupt_on_that_side)
+{
+    fixture f;
+    setup(&f, NULL, NULL, 10000, 0);
+    /* a masked binary frame of 1000 bytes, of which 10 are sent */
+    ck_assert_int_eq(write(f.c_app, "\x82\xfe\x03\xe8kkkk0123456789", 18), 18);
+    spin(&f, 30);
+    char buf[256];
+    ck_assert_uint_eq(read_all(f.u_app, buf, sizeof(buf)), 18);
+    tun_begin_close_all(f.ts, TUN_DRAIN, mono());
+    spin(&f, 30);
+    ck_assert_int_eq(read(f.u_app, buf, sizeof(buf)), 0); /* EOF, no frame */
+    size_t n = read_all(f.c_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, false, 1001, "going away"), n);
+    ck_assert_int_eq(f.closes, 0);
+    /* the client finishes its frame before answering: still read, dropped */
+    static char rest[990 + 6];
+    memcpy(rest + 990, "\x88\x80\x00\x00\x00\x00", 6);
+    ck_assert_int_eq(write(f.c_app, rest, sizeof(rest)), (ssize_t)sizeof(rest));
+    spin(&f, 500);
+    ck_assert_int_eq(f.closes, 1);
+    ck_assert_int_eq(f.st.cause, TUN_DRAIN);
+    ck_assert_int_eq(read(f.u_app, buf, sizeof(buf)), 0); /* nothing relayed */
     teardown(&f);
 
+    /* neither side between frames: nothing to wait for */
+    setup(&f, NULL, NULL, 10000, 0);
+    ck_assert_int_eq(write(f.c_app, "\x82\xfe\x03\xe8kkkk01", 10), 10);
+    ck_assert_int_eq(write(f.u_app,
+                           "\x82\x7e\x03\xe8"
+                           "01",
+                           6),
+                     6);
+    spin(&f, 30);
+    tun_begin_close_all(f.ts, TUN_DRAIN, mono());
+    ck_assert_int_eq(f.closes, 1);
+    ck_assert_int_eq(f.st.cause, TUN_DRAIN);
+    ck_assert_uint_eq(read_all(f.c_app, buf, sizeof(buf)), 6); /* the relayed part only */
+    ck_assert_int_eq(read(f.c_app, buf, 1), 0);
+    teardown(&f);
+}
+END_TEST
+
+/* The client already started a close handshake: the upstream has its close
+ * frame and gets no second one; the client gets the gateway's answer. */
+START_TEST(test_peer_close_in_flight_is_not_doubled)
+{
+    fixture f;
+    setup(&f, NULL, NULL, 10000, 0);
+    ck_assert_int_eq(write(f.c_app, "\x88\x82\x00\x00\x00\x00\x03\xe8", 8), 8);
+    spin(&f, 30);
+    char buf[256];
+    ck_assert_uint_eq(read_all(f.u_app, buf, sizeof(buf)), 8);
+    tun_begin_close_all(f.ts, TUN_DRAIN, mono());
+    tun_begin_close_all(f.ts, TUN_DRAIN, mono()); /* again: no second frame */
+    spin(&f, 30);
+    size_t n = read_all(f.c_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, false, 1001, "going away"), n);
+    ck_assert_int_eq(read(f.u_app, buf, sizeof(buf)), 0); /* shut, nothing more */
+    ck_assert_int_eq(f.closes, 0);
+    ck_assert_int_eq(write(f.u_app, "\x88\x02\x03\xe8", 4), 4); /* the upstream's answer */
+    spin(&f, 500);
+    /* the client answered by its own earlier close: done at once */
+    ck_assert_int_eq(f.closes, 1);
+    ck_assert_int_eq(f.st.cause, TUN_DRAIN);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(test_close_all_writes_frames_without_waiting)
+{
+    fixture f;
     setup(&f, NULL, NULL, 10000, 0);
     tun_close_all(f.ts, TUN_DRAIN);
     ck_assert_int_eq(f.closes, 1);
     ck_assert_int_eq(f.st.cause, TUN_DRAIN);
-    char b;
+    char buf[256];
     spin(&f, 0);
-    ck_assert_int_eq(read(f.c_app, &b, 1), 0); /* both sides see the close */
-    ck_assert_int_eq(read(f.u_app, &b, 1), 0);
+    size_t n = read_all(f.c_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, false, 1001, "going away"), n);
+    ck_assert_int_eq(read(f.c_app, buf, 1), 0); /* then the close */
+    n = read_all(f.u_app, buf, sizeof(buf));
+    ck_assert_uint_eq(expect_close(buf, n, true, 1001, "going away"), n);
+    ck_assert_int_eq(read(f.u_app, buf, 1), 0);
     teardown(&f);
     ck_assert_uint_eq(tun_open_total(), 0); /* every slot given back */
 }
@@ -268,7 +403,11 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_both_ways_with_early_bytes);
     tcase_add_test(tc, test_half_close_keeps_the_other_direction);
     tcase_add_test(tc, test_back_pressure);
-    tcase_add_test(tc, test_idle_and_expiry_and_drain);
+    tcase_add_test(tc, test_idle_close_frames_and_bounded_wait);
+    tcase_add_test(tc, test_expiry_answered_ends_at_once);
+    tcase_add_test(tc, test_drain_mid_frame_is_abrupt_on_that_side);
+    tcase_add_test(tc, test_peer_close_in_flight_is_not_doubled);
+    tcase_add_test(tc, test_close_all_writes_frames_without_waiting);
     tcase_add_test(tc, test_reset_ends_it);
     tcase_add_test(tc, test_reserve_and_names);
     suite_add_tcase(s, tc);
