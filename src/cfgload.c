@@ -1,7 +1,7 @@
 /* cfgload: the generic loader (see cfgload.h): YAML tree with positions,
  * diagnostics, typed access, table-driven mappings and did-you-mean. Nothing
- * here knows what auth, upstreams or routes mean; config.c does. Messages are
- * sorted by position so output reads top-down. */
+ * here knows what auth, upstreams or routes mean; config.c and the section
+ * files in cfgint.h do. Messages are sorted by position so output reads top-down. */
 #include "cfgload.h"
 
 #include <ctype.h>

@@ -1,5 +1,6 @@
 /* cfgload: the generic half of configuration loading, shared by config.c
- * (what auth, upstreams and routes mean) and cfgtab.c (the key table).
+ * and its section files in cfgint.h (what auth, upstreams and routes mean)
+ * and cfgtab.c (the key table).
  *
  * - a YAML tree that keeps every node's line and column (libyaml's document
  *   API would expand aliases and lose where a node came from);
@@ -146,7 +147,7 @@ bool cl_misspelt(const lctx *c, const ynode *m, const char *leaf);
 /* Scalar defaults of a scope's rows into base (0, or -1 when out of memory). */
 int cl_apply_defaults(const char *scope, void *base);
 
-/* A route's scalar keys as written, before config.c gives them meaning. */
+/* A route's scalar keys as written, before cfgroute.c gives them meaning. */
 typedef struct cl_route_raw {
     char *path, *policy, *role, *permission, *org_id_from, *upstream;
     char *strip_prefix;

@@ -1,5 +1,6 @@
 /* cfgtab: the rows. Adding a key is adding a row here (and, for a key with a
- * meaning beyond its type, a check in config.c); docs/configuration.md is
+ * meaning beyond its type, a check in config.c or a
+ * section file of cfgint.h); docs/configuration.md is
  * tested against `authgate check --dump-keys`, so the docs cannot drift. */
 #include "cfgtab.h"
 
