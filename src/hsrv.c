@@ -334,6 +334,9 @@ static size_t consume(hs_thread *t, hs_conn *c, char *buf, size_t len, bool *ful
         rqh_head h;
         rqh_parse(buf + pos, hl, t->hdrs, s->cfg.max_headers, &h);
         pos += hl;
+        /* This head is whole: the next one's deadline starts from its own
+         * first byte (feed), not from this one's. */
+        c->head_since_ms = 0;
         if (h.code != AR_OK) {
             answer(t, c, h.code, NULL, 0);
             return len;
