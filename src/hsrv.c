@@ -486,6 +486,9 @@ static void on_writable(hs_thread *t, hs_conn *c)
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->last_ms = now_ms();
+    /* Reading starts again: a head under way gets its time from now. */
+    if (c->head_since_ms)
+        c->head_since_ms = c->last_ms;
     if (c->pend_len && !c->closing) {
         /* Requests read while answers waited. */
         size_t len = c->pend_len;
@@ -511,18 +514,19 @@ static void sweep(hs_thread *t, int64_t now)
                 conn_close(t, c);
             continue;
         }
+        if (c->state == HC_WRITE) {
+            /* A peer that stopped reading its answers. Not the head deadline:
+             * nothing is read meanwhile, so a head held back is not late. */
+            if (now - c->last_ms >= s->cfg.idle_timeout_ms)
+                conn_close(t, c);
+            continue;
+        }
         if (c->head_since_ms) {
             if (now - c->head_since_ms >= s->cfg.request_timeout_ms) {
                 log_debug("forward_auth listener: a request head took longer than "
                           "limits.request_timeout_ms: connection closed");
                 conn_close(t, c);
             }
-            continue;
-        }
-        if (c->state == HC_WRITE) {
-            /* A peer that stopped reading its answers. */
-            if (now - c->last_ms >= s->cfg.idle_timeout_ms)
-                conn_close(t, c);
             continue;
         }
         int64_t idle_from = c->last_ms;

@@ -799,6 +799,52 @@ START_TEST(test_drain)
 }
 END_TEST
 
+/* Read n answers to GET <prefix><i>, i = 0.., in order and none closing,
+ * writing what is left of req meanwhile. */
+static void read_in_order(client *c, const char *prefix, int n, const char *req, size_t *req_off,
+                          size_t req_len)
+{
+    int got = 0;
+    int64_t until = now_ms() + 60000;
+    char *end;
+    while (got < n) {
+        ck_assert_msg(now_ms() < until, "%d of %d answers", got, n);
+        struct pollfd p = {.fd = c->fd, .events = POLLIN | (*req_off < req_len ? POLLOUT : 0)};
+        ck_assert_int_ge(poll(&p, 1, 1000), 0);
+        if ((p.revents & POLLOUT) && *req_off < req_len) {
+            ssize_t k = send(c->fd, req + *req_off, req_len - *req_off, MSG_NOSIGNAL);
+            if (k > 0)
+                *req_off += (size_t)k;
+        }
+        if (!(p.revents & POLLIN))
+            continue;
+        ssize_t k = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+        if (k < 0 && errno == EAGAIN)
+            continue;
+        ck_assert_msg(k > 0, "connection ended after %d of %d answers", got, n);
+        c->len += (size_t)k;
+        size_t off = 0;
+        while ((end = memmem(c->buf + off, c->len - off, "\r\n\r\n", 4))) {
+            size_t hl = (size_t)(end - (c->buf + off)) + 4;
+            const char *cl = memmem(c->buf + off, hl, "Content-Length: ", 16);
+            ck_assert_ptr_nonnull(cl);
+            size_t blen = (size_t)atol(cl + 16);
+            if (c->len - off < hl + blen)
+                break;
+            char want[64];
+            int wl = snprintf(want, sizeof(want), "X-Target: %s%d\r\n", prefix, got);
+            ck_assert_msg(memmem(c->buf + off, hl, want, (size_t)wl),
+                          "answer %d out of order: %.*s", got, (int)hl, c->buf + off);
+            ck_assert_msg(!memmem(c->buf + off, hl, "Connection: close", 17), "answer %d closes",
+                          got);
+            got++;
+            off += hl + blen;
+        }
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= off;
+    }
+}
+
 /* A client that pipelines without reading: the server stops reading once
  * answers wait, so the client's sends block long before it has written
  * everything, and every answer still comes, in order, once it reads. */
@@ -851,47 +897,46 @@ START_TEST(test_back_pressure)
     ck_assert_int_lt(calls(), sent);
 
     /* now read: every answer, in order, while writing the rest */
-    int got = 0;
-    int64_t until = now_ms() + 60000;
-    char *end;
-    while (got < sent) {
-        ck_assert_msg(now_ms() < until, "%d of %d answers", got, sent);
-        struct pollfd p = {.fd = c->fd, .events = POLLIN | (req_off < req_len ? POLLOUT : 0)};
-        ck_assert_int_ge(poll(&p, 1, 1000), 0);
-        if ((p.revents & POLLOUT) && req_off < req_len) {
-            ssize_t n = send(c->fd, req + req_off, req_len - req_off, MSG_NOSIGNAL);
-            if (n > 0)
-                req_off += (size_t)n;
-        }
-        if (!(p.revents & POLLIN))
-            continue;
-        ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
-        if (n < 0 && errno == EAGAIN)
-            continue;
-        ck_assert_msg(n > 0, "connection ended after %d of %d answers", got, sent);
-        c->len += (size_t)n;
-        size_t off = 0;
-        while ((end = memmem(c->buf + off, c->len - off, "\r\n\r\n", 4))) {
-            size_t hl = (size_t)(end - (c->buf + off)) + 4;
-            const char *cl = memmem(c->buf + off, hl, "Content-Length: ", 16);
-            ck_assert_ptr_nonnull(cl);
-            size_t blen = (size_t)atol(cl + 16);
-            if (c->len - off < hl + blen)
-                break;
-            char want[32];
-            int wl = snprintf(want, sizeof(want), "X-Target: /q%d\r\n", got);
-            ck_assert_msg(memmem(c->buf + off, hl, want, (size_t)wl),
-                          "answer %d out of order: %.*s", got, (int)hl, c->buf + off);
-            ck_assert_msg(!memmem(c->buf + off, hl, "Connection: close", 17), "answer %d closes",
-                          got);
-            got++;
-            off += hl + blen;
-        }
-        memmove(c->buf, c->buf + off, c->len - off);
-        c->len -= off;
-    }
-    ck_assert_int_eq(got, sent);
+    read_in_order(c, "/q", sent, req, &req_off, req_len);
     ck_assert_int_eq(calls(), sent);
+    cl_close(c);
+}
+END_TEST
+
+/* A client that reads slowly is not a client that writes its heads slowly:
+ * heads it sent at once, held back while their answers wait (HS_OUT_MAX),
+ * are not cut off by the request-head deadline. */
+START_TEST(test_slow_reader_is_no_slow_head)
+{
+    hs_config cfg = base_cfg();
+    cfg.threads = 1;
+    cfg.head_cap = 4096;
+    cfg.request_timeout_ms = 300;
+    cfg.idle_timeout_ms = 60000;
+    start(&cfg);
+    client *c = cl_open();
+    /* 2 KB answers to 26-byte requests: one read of heads is more answer
+     * than HS_OUT_MAX, and the answers fill the socket buffers */
+    enum { N = 3000 };
+    char *reqs = malloc(N * 32);
+    ck_assert_ptr_nonnull(reqs);
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(reqs + len, 32, "GET /big%d HTTP/1.1\r\n\r\n", i);
+    cl_send(c, reqs, len);
+    free(reqs);
+    /* hold back well past the deadline; the server stays in step */
+    int64_t t0 = now_ms();
+    int k = -1;
+    while (now_ms() - t0 < 1500 || calls() != k) {
+        k = calls();
+        sleep_ms(200);
+        ck_assert_int_lt(now_ms() - t0, 30000);
+    }
+    ck_assert_int_lt(calls(), N);
+    size_t none = 0;
+    read_in_order(c, "/big", N, "", &none, 0);
+    ck_assert_int_eq(calls(), N);
     cl_close(c);
 }
 END_TEST
@@ -983,6 +1028,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_max_connections);
     tcase_add_test(tc, test_drain);
     tcase_add_test(tc, test_back_pressure);
+    tcase_add_test(tc, test_slow_reader_is_no_slow_head);
     tcase_add_test(tc, test_stop_with_open_connections);
     tcase_add_test(tc, test_answers);
     suite_add_tcase(s, tc);
