@@ -968,6 +968,40 @@ START_TEST(test_stop_with_open_connections)
 }
 END_TEST
 
+/* A peer that sends its requests and then its FIN still gets every answer. */
+START_TEST(test_half_close)
+{
+    start_default();
+    client *c = cl_open();
+    cl_sends(c, "GET /h1 HTTP/1.1\r\n\r\nGET /h2 HTTP/1.1\r\n\r\n");
+    shutdown(c->fd, SHUT_WR);
+    expect_ok(c, "/h1");
+    expect_ok(c, "/h2");
+    expect_closed(c, WAIT_MS);
+    cl_close(c);
+    ck_assert_int_eq(calls(), 2);
+}
+END_TEST
+
+/* A port in use: an error, nothing started, nothing left behind. */
+START_TEST(test_start_error)
+{
+    start_default();
+    hs_config c = base_cfg();
+    srv_addr.sin_port = htons((uint16_t)port);
+    hs_server *second = srv; /* not NULL: hs_start must clear it */
+    char err[256] = "";
+    ck_assert_int_eq(hs_start(&c, &second, err, sizeof(err)), -1);
+    ck_assert_ptr_null(second);
+    ck_assert_msg(err[0], "no reason given");
+    /* the first still answers */
+    client *cl = cl_open();
+    cl_sends(cl, "GET /first HTTP/1.1\r\n\r\n");
+    expect_ok(cl, "/first");
+    cl_close(cl);
+}
+END_TEST
+
 START_TEST(test_answers)
 {
     start_default();
@@ -1030,6 +1064,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_back_pressure);
     tcase_add_test(tc, test_slow_reader_is_no_slow_head);
     tcase_add_test(tc, test_stop_with_open_connections);
+    tcase_add_test(tc, test_half_close);
+    tcase_add_test(tc, test_start_error);
     tcase_add_test(tc, test_answers);
     suite_add_tcase(s, tc);
     return s;
