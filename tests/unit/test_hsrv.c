@@ -947,6 +947,110 @@ START_TEST(test_slow_reader_is_no_slow_head)
 }
 END_TEST
 
+/* Several connections on two threads, each a stream of requests (some with
+ * small bodies, some after empty lines, padded heads) written in pieces of
+ * random size interleaved with the others, its answers read as they come:
+ * each connection gets every answer, in its own order. */
+START_TEST(test_random_streams)
+{
+    start_default();
+    enum { NC = 6, NR = 150 };
+    client *cl[NC];
+    char *stream[NC];
+    size_t slen[NC], soff[NC];
+    int got[NC];
+    unsigned seed = 12345;
+#define RND(n) ((seed = seed * 1103515245u + 12345u) >> 16) % (n)
+    for (int k = 0; k < NC; k++) {
+        cl[k] = cl_open();
+        stream[k] = malloc(NR * 256);
+        ck_assert_ptr_nonnull(stream[k]);
+        size_t n = 0;
+        for (int i = 0; i < NR; i++) {
+            char *o = stream[k] + n;
+            size_t room = NR * 256 - n;
+            int w;
+            switch (RND(4)) {
+            case 0: {
+                unsigned bl = RND(80);
+                w = snprintf(o, room, "POST /r%d HTTP/1.1\r\nContent-Length: %u\r\n\r\n", i, bl);
+                memset(o + w, 'a' + (int)RND(26), bl);
+                w += (int)bl;
+                break;
+            }
+            case 1:
+                w = snprintf(o, room, "\r\nGET /r%d HTTP/1.1\r\n\r\n", i);
+                break;
+            case 2:
+                w = snprintf(o, room, "GET /r%d HTTP/1.1\r\nHost: gw\r\nX-Pad: %0*d\r\n\r\n", i,
+                             (int)RND(120) + 1, 0);
+                break;
+            default:
+                w = snprintf(o, room, "HEAD /r%d HTTP/1.1\r\nHost: gw\r\n\r\n", i);
+                break;
+            }
+            n += (size_t)w;
+        }
+        slen[k] = n;
+        soff[k] = 0;
+        got[k] = 0;
+    }
+    int64_t until = now_ms() + 60000;
+    for (bool more = true; more;) {
+        ck_assert_msg(now_ms() < until, "streams did not finish");
+        more = false;
+        for (int k = 0; k < NC; k++) {
+            if (soff[k] < slen[k]) {
+                size_t piece = 1 + RND(60);
+                if (piece > slen[k] - soff[k])
+                    piece = slen[k] - soff[k];
+                cl_send(cl[k], stream[k] + soff[k], piece);
+                soff[k] += piece;
+            }
+            /* take whatever answers are there */
+            while (got[k] < NR) {
+                char *end = memmem(cl[k]->buf, cl[k]->len, "\r\n\r\n", 4);
+                if (!end) {
+                    if (cl_fill(cl[k], 0) <= 0)
+                        break;
+                    continue;
+                }
+                size_t hl = (size_t)(end - cl[k]->buf) + 4;
+                char want[32];
+                snprintf(want, sizeof(want), "X-Target: /r%d\r\n", got[k]);
+                ck_assert_msg(memmem(cl[k]->buf, hl, want, strlen(want)),
+                              "connection %d answer %d: %.*s", k, got[k], (int)hl, cl[k]->buf);
+                ck_assert_msg(!memmem(cl[k]->buf, hl, "Connection:", 11), "connection %d closes",
+                              k);
+                const char *lenf = memmem(cl[k]->buf, hl, "Content-Length: ", 16);
+                ck_assert_ptr_nonnull(lenf);
+                bool head = memmem(cl[k]->buf, hl, "X-Method: HEAD", 14) != NULL;
+                size_t blen = head ? 0 : (size_t)atol(lenf + 16);
+                if (cl[k]->len < hl + blen) {
+                    if (cl_fill(cl[k], 0) <= 0)
+                        break;
+                    continue;
+                }
+                memmove(cl[k]->buf, cl[k]->buf + hl + blen, cl[k]->len - hl - blen);
+                cl[k]->len -= hl + blen;
+                got[k]++;
+            }
+            if (soff[k] < slen[k] || got[k] < NR)
+                more = true;
+        }
+        if (more)
+            sleep_ms(1);
+    }
+#undef RND
+    for (int k = 0; k < NC; k++) {
+        ck_assert_int_eq(got[k], NR);
+        free(stream[k]);
+        cl_close(cl[k]);
+    }
+    ck_assert_int_eq(calls(), NC * NR);
+}
+END_TEST
+
 START_TEST(test_stop_with_open_connections)
 {
     start_default();
@@ -1069,6 +1173,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_drain);
     tcase_add_test(tc, test_back_pressure);
     tcase_add_test(tc, test_slow_reader_is_no_slow_head);
+    tcase_add_test(tc, test_random_streams);
     tcase_add_test(tc, test_stop_with_open_connections);
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_start_error);
