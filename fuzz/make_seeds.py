@@ -320,9 +320,48 @@ def wsframe_seeds():
         put("wsframe", name, data)
 
 
+def rqhead_seeds():
+    # byte 0: header cap (low 4 bits); bytes 1-2: where the bytes are split
+    def seed(cap, s1, s2, head):
+        return bytes([cap, s1, s2]) + head
+
+    rows = {
+        "plain": seed(8, 10, 5, b"GET /a?b=c HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\r\n"),
+        "split_in_end": seed(8, 38, 1, b"GET / HTTP/1.1\r\nHost: gw\r\nAccept: */*\r\n\r\n"),
+        "pipelined": seed(8, 20, 20, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+        "empty_lines": seed(8, 3, 3, b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
+        "http10_keepalive": seed(8, 0, 0, b"GET / HTTP/1.0\r\nConnection: te, Keep-Alive\r\n\r\n"),
+        "connection_close": seed(8, 0, 0, b"GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"),
+        "cl_body": seed(8, 50, 2, b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),
+        "cl_dup": seed(8, 0, 0, b"POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n"),
+        "cl_overflow": seed(8, 0, 0, b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n"),
+        "chunked": seed(8, 0, 0, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        "expect": seed(8, 0, 0, b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"),
+        "ows": seed(8, 0, 0, b"GET / HTTP/1.1\r\nX-A: \t a b \t \r\nX-B:\r\n\r\n"),
+        "version_2": seed(8, 0, 0, b"GET / HTTP/2.0\r\n\r\n"),
+        "version_12": seed(8, 0, 0, b"GET / HTTP/1.2\r\n\r\n"),
+        "version_garbage": seed(8, 0, 0, b"GET / HTTP/1.x\r\n\r\n"),
+        "target_space": seed(8, 0, 0, b"GET /a b HTTP/1.1\r\n\r\n"),
+        "target_ctl": seed(8, 0, 0, b"GET /a\x01 HTTP/1.1\r\n\r\n"),
+        "no_colon": seed(8, 0, 0, b"GET / HTTP/1.1\r\nHost gw\r\n\r\n"),
+        "space_before_colon": seed(8, 0, 0, b"GET / HTTP/1.1\r\nHost : gw\r\n\r\n"),
+        "obs_fold": seed(8, 0, 0, b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"),
+        "bare_cr": seed(8, 0, 0, b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n"),
+        "bare_lf": seed(8, 0, 0, b"GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n"),
+        "nul": seed(8, 0, 0, b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n"),
+        "cap": seed(2, 0, 0, b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+        "partial": seed(8, 7, 7, b"GET / HTTP/1.1\r\nHost: gw\r\n\r"),
+    }
+    for name, data in rows.items():
+        put("rqhead", name, data)
+
+
 def main():
-    if os.path.isdir(CORPUS):
-        shutil.rmtree(CORPUS)
+    # Only the targets written here are regenerated: seeds kept by hand
+    # (cors) stay.
+    for t in ("canon", "query", "bearer", "jwt", "config", "admit", "wsframe", "rqhead"):
+        if os.path.isdir(os.path.join(CORPUS, t)):
+            shutil.rmtree(os.path.join(CORPUS, t))
     canon_seeds()
     query_seeds()
     bearer_seeds()
@@ -330,6 +369,7 @@ def main():
     config_seeds()
     admit_seeds()
     wsframe_seeds()
+    rqhead_seeds()
     for t in sorted(os.listdir(CORPUS)):
         print("%-8s %d seeds" % (t, len(os.listdir(os.path.join(CORPUS, t)))))
     return 0

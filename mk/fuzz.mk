@@ -14,14 +14,15 @@ FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 # A fixed seed keeps the CI smoke run repeatable; `make fuzz FUZZ_SEED=0` explores.
 FUZZ_SEED          ?= 1
-FUZZ_TARGETS       := canon query bearer jwt config admit cors wsframe
+FUZZ_TARGETS       := canon query bearer jwt config admit cors wsframe rqhead
 FUZZ_OUT           := build/fuzz
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS         = -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) \
                       -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread -Isrc -Ifuzz \
                       $(PKG_CFLAGS)
 # max_len per target: tokens up to the 16 KiB cap, YAML a little over one
-# page of policy, targets and queries around the default URI limit.
+# page of policy, targets and queries around the default URI limit, request
+# heads a few times a default header line.
 FUZZ_MAXLEN_canon  := 8192
 FUZZ_MAXLEN_query  := 4096
 FUZZ_MAXLEN_bearer := 1024
@@ -30,6 +31,7 @@ FUZZ_MAXLEN_config := 16384
 FUZZ_MAXLEN_admit  := 4096
 FUZZ_MAXLEN_cors   := 1024
 FUZZ_MAXLEN_wsframe := 4096
+FUZZ_MAXLEN_rqhead := 8192
 FUZZ_RUN_FLAGS     := -seed=$(FUZZ_SEED) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 FUZZ_LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))

@@ -334,6 +334,9 @@ static size_t consume(hs_thread *t, hs_conn *c, char *buf, size_t len, bool *ful
         rqh_head h;
         rqh_parse(buf + pos, hl, t->hdrs, s->cfg.max_headers, &h);
         pos += hl;
+        /* This head is whole: the next one's deadline starts from its own
+         * first byte (feed), not from this one's. */
+        c->head_since_ms = 0;
         if (h.code != AR_OK) {
             answer(t, c, h.code, NULL, 0);
             return len;
@@ -483,6 +486,9 @@ static void on_writable(hs_thread *t, hs_conn *c)
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->last_ms = now_ms();
+    /* Reading starts again: a head under way gets its time from now. */
+    if (c->head_since_ms)
+        c->head_since_ms = c->last_ms;
     if (c->pend_len && !c->closing) {
         /* Requests read while answers waited. */
         size_t len = c->pend_len;
@@ -508,6 +514,13 @@ static void sweep(hs_thread *t, int64_t now)
                 conn_close(t, c);
             continue;
         }
+        if (c->state == HC_WRITE) {
+            /* A peer that stopped reading its answers. Not the head deadline:
+             * nothing is read meanwhile, so a head held back is not late. */
+            if (now - c->last_ms >= s->cfg.idle_timeout_ms)
+                conn_close(t, c);
+            continue;
+        }
         if (c->head_since_ms) {
             if (now - c->head_since_ms >= s->cfg.request_timeout_ms) {
                 if (s->cfg.aborted)
@@ -515,12 +528,6 @@ static void sweep(hs_thread *t, int64_t now)
                                    AR_CLIENT_HEADER_TIMEOUT);
                 conn_close(t, c);
             }
-            continue;
-        }
-        if (c->state == HC_WRITE) {
-            /* A peer that stopped reading its answers. */
-            if (now - c->last_ms >= s->cfg.idle_timeout_ms)
-                conn_close(t, c);
             continue;
         }
         int64_t idle_from = c->last_ms;
