@@ -108,12 +108,17 @@ const char *hs_status_text(int status)
         return "Request Header Fields Too Large";
     case 501:
         return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     case 505:
         return "HTTP Version Not Supported";
     default:
-        return status >= 500 ? "Internal Server Error" : "Error";
+        /* A code without a row of its own: its class's name. */
+        return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Status";
     }
 }
 

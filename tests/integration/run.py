@@ -19,10 +19,12 @@ sanitizer report in its stderr.
 """
 
 import argparse
+import faulthandler
 import fnmatch
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import unittest
@@ -31,6 +33,31 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
+
+
+# A suite that stops making progress (a test, or a class's set-up or
+# tear-down, waiting on something that never comes) would otherwise hold CI
+# until its own limit: after this long without a test starting or ending,
+# every thread's stack is printed, every process the harness started is
+# stopped, and the run exits non-zero. SIGUSR1 prints the stacks on demand.
+STALL_SECONDS = 900 if os.environ.get("AG_WRAP") else 300
+_progress = [time.time()]
+
+
+def watchdog():
+    _progress[0] = time.time()
+
+
+def _watch():
+    while True:
+        time.sleep(5)
+        if time.time() - _progress[0] > STALL_SECONDS:
+            print("\nno test started or ended for %d s: stacks follow" % STALL_SECONDS,
+                  file=sys.stderr, flush=True)
+            faulthandler.dump_traceback(all_threads=True)
+            harness.kill_all()
+            print("0 passed, 1 failed (stalled)", flush=True)
+            os._exit(1)
 
 
 class Result(unittest.TestResult):
@@ -45,6 +72,7 @@ class Result(unittest.TestResult):
 
     def startTest(self, test):
         super().startTest(test)
+        watchdog()
         self._t0 = time.time()
         if self.verbose:
             print("%s ..." % test.id(), end=" ", flush=True)
@@ -102,6 +130,7 @@ class Result(unittest.TestResult):
 
     def stopTest(self, test):
         super().stopTest(test)
+        watchdog()
         self._t0 = None
 
 
@@ -127,6 +156,9 @@ def matches(test, patterns):
 
 
 def main():
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    watchdog()
+    threading.Thread(target=_watch, daemon=True).start()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build", default="build", help="build directory (build or build/san)")
     ap.add_argument("-k", action="append", default=[], metavar="PATTERN",

@@ -1148,7 +1148,9 @@ START_TEST(test_answers)
     ck_assert_str_eq(hs_status_text(403), "Forbidden");
     ck_assert_str_eq(hs_status_text(431), "Request Header Fields Too Large");
     ck_assert_str_eq(hs_status_text(505), "HTTP Version Not Supported");
-    ck_assert_str_eq(hs_status_text(599), "Internal Server Error");
+    ck_assert_str_eq(hs_status_text(599), "Server Error");
+    ck_assert_str_eq(hs_status_text(502), "Bad Gateway");
+    ck_assert_str_eq(hs_status_text(418), "Client Error");
 }
 END_TEST
 

@@ -72,8 +72,10 @@ static const struct {
     {"GET / HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n", 18},
     {"GET /a HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\r\nbody\r\n\r\n", 37},
     {"POST /p HTTP/1.0\r\nContent-Length: 4\r\n\r\n\r\n\r\n", 39},
-    /* a bare LF and a LF without CR before it are not an end */
-    {"GET / HTTP/1.1\r\nX: a\nb\r\n\n\r\nY: c\r\n\r\n", 35},
+    /* a bare LF inside a line is no end; an empty line of a bare LF is one
+     * (rqh_parse then refuses the head at once, not after the deadline) */
+    {"GET / HTTP/1.1\r\nX: a\nb\r\n\n\r\nY: c\r\n\r\n", 25},
+    {"GET / HTTP/1.1\nHost: f\n\n", 24},
     /* CR CR LF ends no line of its own: the end is the CRLF CRLF inside */
     {"GET / HTTP/1.1\r\nX: \r\r\n\r\n", 24},
     {"G\r\n\r\n", 5},
@@ -109,15 +111,25 @@ START_TEST(test_head_end_whole)
         "GET / HTTP/1.1",
         "GET / HTTP/1.1\r\n",
         "GET / HTTP/1.1\r\n\r",
-        "GET / HTTP/1.1\n\n",
-        "GET / HTTP/1.1\r\n\n",
-        "GET / HTTP/1.1\n\r\n",
         "GET / HTTP/1.1\r\r\n",
         "GET / HTTP/1.1\r\nA: b\r\n",
     };
     for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
         size_t scan = 0;
         ck_assert_msg(rqh_head_end(partial[i], strlen(partial[i]), &scan) == 0, "partial %zu", i);
+    }
+    /* An empty line made of a bare LF ends the head, which rqh_parse refuses:
+     * the client gets its 400 now rather than a silent close later. */
+    static const char *const bare[] = {
+        "GET / HTTP/1.1\n\n",
+        "GET / HTTP/1.1\r\n\n",
+        "GET / HTTP/1.1\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
+        size_t scan = 0, len = strlen(bare[i]);
+        ck_assert_msg(rqh_head_end(bare[i], len, &scan) == len, "bare %zu", i);
+        parse_n(bare[i], len, CAP);
+        ck_assert_msg(P.head.code != AR_OK, "bare %zu parsed", i);
     }
 }
 END_TEST
