@@ -436,7 +436,7 @@ static void on_aborted(void *ctx, int thread, const struct sockaddr *sa, ag_reas
     fa_slot *s = slot_of(f, thread);
     char peer[64];
     peer_string(sa, peer, sizeof(peer));
-    log_info("%s: forward-auth check request from %s not complete within "
+    log_info("%s: no complete forward-auth check request from %s within "
              "limits.request_timeout_ms, closing",
              reason_name(code), peer);
     if (!s || !log_access_enabled())

@@ -208,6 +208,11 @@ static void accept_some(hs_thread *t)
         c->state = HC_READ;
         c->ev = EPOLLIN;
         c->last_ms = now_ms();
+        /* The first request is due within the head deadline too, so that a
+         * connection that never sends one (a scanner, or anyone outside
+         * trusted_peers, which is only judged per request) holds its slot
+         * for request_timeout_ms, not idle_timeout_ms. */
+        c->head_since_ms = c->last_ms;
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
             close(fd);
@@ -524,6 +529,13 @@ static void sweep(hs_thread *t, int64_t now)
              * nothing is read meanwhile, so a head held back is not late. */
             if (now - c->last_ms >= s->cfg.idle_timeout_ms)
                 conn_close(t, c);
+            continue;
+        }
+        if (c->head_since_ms && !c->pend_len && !c->skip &&
+            now - c->last_ms >= s->cfg.idle_timeout_ms) {
+            /* Not a byte of its first request yet: idle, whichever of the
+             * two limits comes first. */
+            conn_close(t, c);
             continue;
         }
         if (c->head_since_ms) {

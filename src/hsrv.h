@@ -16,13 +16,12 @@
  *
  * Limits: max_connections open at once (more are accepted and closed at
  * once), a head must be complete within request_timeout_ms of its first byte
- * and fit head_cap bytes (longer: 414 while the request line is incomplete,
- * 431 after), an idle keep-alive connection is closed after idle_timeout_ms.
- * A body of at most HS_SKIP_MAX bytes (Content-Length) is read and dropped so
- * that the connection stays usable; a larger one, a chunked one, or one sent
- * after Expect: 100-continue is not read: the answer says Connection: close.
- * Answers to pipelined requests go out in order; reading stops while more
- * than HS_OUT_MAX bytes of answers wait for the peer to read them. */
+ * (the first head of a connection: of the accept) and fit head_cap bytes (longer: 414 while the
+ * request line is incomplete, 431 after), an idle keep-alive connection is closed after
+ * idle_timeout_ms. A body of at most HS_SKIP_MAX bytes (Content-Length) is read and dropped so that
+ * the connection stays usable; a larger one, a chunked one, or one sent after Expect: 100-continue
+ * is not read: the answer says Connection: close. Answers to pipelined requests go out in order;
+ * reading stops while more than HS_OUT_MAX bytes of answers wait for the peer to read them. */
 #ifndef AG_HSRV_H
 #define AG_HSRV_H
 

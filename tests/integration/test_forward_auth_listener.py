@@ -176,6 +176,15 @@ class Listener(unittest.TestCase):
         self.assertTrue(new, "no access line for the aborted check")
         self.assertIn('"mode":"forward_auth"', new[0])
         self.assertIn('"decision":"aborted"', new[0])
+        # A connection that never sends its first request is held for the
+        # head deadline, not the idle timeout (60 s here).
+        s = socket.create_connection(("127.0.0.1", self.fa_port), timeout=S.slack(5))
+        try:
+            t0 = time.time()
+            self.assertEqual(s.recv(100), b"")
+            self.assertLess(time.time() - t0, S.slack(3.0))
+        finally:
+            s.close()
 
 
 class TrustOnOpenConnections(unittest.TestCase):

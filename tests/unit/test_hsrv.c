@@ -672,6 +672,14 @@ START_TEST(test_request_timeout)
     expect_ok(c, "/b");
     expect_closed(c, WAIT_MS);
     cl_close(c);
+    /* a connection that never sends its first request: timed from the
+     * accept, not left to the idle timeout */
+    c = cl_open();
+    t0 = now_ms();
+    expect_closed(c, WAIT_MS);
+    ck_assert_int_ge(now_ms() - t0, 150);
+    ck_assert_int_eq(calls(), 1);
+    cl_close(c);
     /* the deadline is not an idle timeout: a connection between requests
      * stays */
     c = cl_open();
