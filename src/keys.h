@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "jwt.h"
+#include "kmeta.h"
 
 typedef struct keys_store keys_store;
 
@@ -57,50 +58,12 @@ typedef struct keys_status {
 } keys_status;
 void keys_get_status(keys_store *ks, keys_status *st);
 
-/* ---- The pieces of a fetch, exported so the unit tests can reach them. ---- */
+/* ---- The pieces of a fetch, exported so the unit tests can reach them; the
+ * pure ones are in kmeta.h. ---- */
 
-#define KEYS_MAX_RESPONSE_BYTES (64 * 1024) /* metadata body cap; PropelAuth's is ~500 B */
-#define KEYS_MAX_API_KEY_BYTES 4096
-#define KEYS_BACKOFF_MIN_MS 500
-#define KEYS_BACKOFF_MAX_MS 60000
-
-/* What one fetch attempt means. The zero value retries, so a forgotten branch
- * never reads as success. */
-typedef enum keys_outcome {
-    KEYS_RETRY = 0, /* network error, timeout, 429, 5xx, other statuses */
-    KEYS_FATAL,     /* definitive: 400/401/404, a 200 that is unusable, TLS refusal */
-    KEYS_OK,
-} keys_outcome;
-
-/* host[:port] of <auth_url> exactly as written (urlparse(auth_url).netloc in
- * propelauth-py): path, query and trailing slash dropped. -1 with a message
- * when there is no host, credentials, or a byte that cannot go in a header. */
-int keys_auth_host(const char *auth_url, char *out, size_t outlen, char *err, size_t errlen);
-/* "https://" + keys_auth_host(<auth_url>), whatever scheme auth_url had. */
-int keys_derive_issuer(const char *auth_url, char *out, size_t outlen, char *err, size_t errlen);
-/* <api_base_url> without trailing slashes + "/api/v1/token_verification_metadata".
- * https only, except plain http to a loopback host (tests and local fakes); *tls
- * says which. -1 with a message otherwise. */
-int keys_metadata_url(const char *api_base_url, char *out, size_t outlen, bool *tls, char *err,
-                      size_t errlen);
-/* The two PropelAuth request headers as malloc'd lines: "Authorization: Bearer
- * <api_key>" (caller cleanses and frees) and "X-Propelauth-url: <host>". -1 if the
- * key is empty, too long or holds a byte outside visible ASCII. */
-int keys_header_lines(const char *api_key, const char *host, char **auth_line, char **host_line,
-                      char *err, size_t errlen);
 /* The API key from exactly one of api_key_env / api_key_file / api_key. The file
  * must not be accessible by group or others; its first line is the key. The
  * message in err never contains the key. *out is malloc'd; cleanse before free. */
 int keys_read_api_key(const cfg_auth *auth, char **out, char *err, size_t errlen);
-/* Meaning of an HTTP status other than 200, with a one-line message naming the
- * cause and <url>. */
-keys_outcome keys_classify_status(long status, const char *url, char *msg, size_t msglen);
-/* A 200 body: a JSON object whose verifier_key_pem is a usable RSA public key.
- * KEYS_OK with *out (new reference) or KEYS_FATAL with a message. */
-keys_outcome keys_parse_metadata(const char *body, size_t len, jwt_key **out, char *msg,
-                                 size_t msglen);
-/* Delay before retry number <attempt> (0-based): 0.5 s doubling to 60 s, then
- * "equal jitter" from <rnd>: a value in [base/2, base]. */
-uint64_t keys_backoff_ms(unsigned attempt, uint32_t rnd);
 
 #endif
