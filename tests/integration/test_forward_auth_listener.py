@@ -32,39 +32,21 @@ def access_lines(path):
         return []
 
 
-class Listener(unittest.TestCase):
-    gw = None
+class Listener(H.ServedCase):
     up = None
-    _skip = None
+    upstream_attr = "up"
 
     @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        cls.up = S.Recorder()
+    def start_upstream(cls):
+        return S.Recorder()
+
+    @classmethod
+    def gateway_config(cls, upstream):
         cls.fa_port = H.free_port()
-        cfg = F.config(cls.up.url, cls.fa_port)
-        cfg.setdefault("limits", {})["request_timeout_ms"] = 400
-        try:
-            cls.gw = H.Gateway(cfg, name="fauth-listener")
-        except Exception:
-            cls.up.stop()
-            raise
         cls.tok = F.tokens()
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.gw.stop() if cls.gw else ""
-        if cls.up:
-            cls.up.stop()
-        if problems:
-            raise AssertionError(problems)
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
+        cfg = F.config(upstream.url, cls.fa_port)
+        cfg.setdefault("limits", {})["request_timeout_ms"] = 400
+        return cfg
 
     def test_pipelined_checks_are_answered_in_order(self):
         good = self.tok["good"]
