@@ -2,6 +2,7 @@
  * passes, the org id header source against what the gateway strips, and the
  * rewrite rules routes[].request_headers and response_headers. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfgtest.h"
@@ -201,6 +202,167 @@ START_TEST(test_org_source_covers_fwd)
 }
 END_TEST
 
+/* ---- contract tests added with the split ---------------------------------- */
+
+#define ROUTE_ANY "routes: [{path: /x, policy: public}]\n"
+
+START_TEST(test_identity_shapes)
+{
+    err_has(BASE_AUTH "identity: [X-User]\nroutes: [{path: /x, policy: public}]\n",
+            "identity: expected a mapping, got a list");
+    err_has(BASE_AUTH "identity: {strip_headers: X-Debug}\nroutes: [{path: /x, policy: public}]\n",
+            "identity.strip_headers: expected a list, got a scalar");
+#define STRIP_LIST BASE_AUTH "identity:\n  strip_headers:\n"
+    char *y = n_entries(STRIP_LIST, 65, "    - X-Strip-", "", ROUTE_ANY);
+    err_has(y, "identity.strip_headers: more than 64 entries");
+    free(y);
+    err_has(BASE_AUTH
+            "identity: {org_header: \"Bad Name\"}\nroutes: [{path: /x, policy: public}]\n",
+            "identity.org_header: \"Bad Name\" is not a valid header name");
+    char long_y[1024], name[200];
+    memset(name, 'a', 150);
+    name[150] = '\0';
+    snprintf(long_y, sizeof(long_y),
+             BASE_AUTH "identity: {user_header: X-%s}\nroutes: [{path: /x, policy: public}]\n",
+             name);
+    err_has(long_y, "\" is too long");
+    /* 64 entries is the limit, not beyond it */
+    y = n_entries(STRIP_LIST, 64, "    - X-Strip-", "", ROUTE_ANY);
+    cfg_config *c = load_ok(y);
+    ck_assert_uint_eq(c->identity.nstrip_headers, 64);
+    ck_assert_str_eq(c->identity.strip_headers[63], "X-Strip-63");
+    cfg_free(c);
+    free(y);
+}
+END_TEST
+
+#define ROUTE_X "routes:\n  - path: /x\n    policy: public\n"
+
+START_TEST(test_rewrite_rules_loaded)
+{
+    cfg_config *c = load_ok(BASE_AUTH ROUTE_X "    request_headers:\n"
+                                              "      set: {X-Env: prod, Content-Type: text/plain}\n"
+                                              "      add: {X-Extra: one}\n"
+                                              "      remove: [Cookie]\n"
+                                              "    response_headers:\n"
+                                              "      set: {Cache-Control: no-store}\n"
+                                              "      remove: [Server, X-User]\n");
+    const cfg_hdr_rules *q = &c->routes[0].req_hdrs, *s = &c->routes[0].resp_hdrs;
+    ck_assert_uint_eq(q->nset, 2);
+    ck_assert_str_eq(q->set[0].name, "X-Env");
+    ck_assert_str_eq(q->set[0].value, "prod");
+    ck_assert_str_eq(q->set[1].name, "Content-Type");
+    ck_assert_str_eq(q->set[1].value, "text/plain");
+    ck_assert_uint_eq(q->nadd, 1);
+    ck_assert_str_eq(q->add[0].name, "X-Extra");
+    ck_assert_str_eq(q->add[0].value, "one");
+    ck_assert_uint_eq(q->nremove, 1);
+    ck_assert_str_eq(q->remove[0].name, "Cookie");
+    ck_assert_ptr_null(q->remove[0].value);
+    ck_assert_uint_eq(s->nset, 1);
+    ck_assert_str_eq(s->set[0].name, "Cache-Control");
+    ck_assert_uint_eq(s->nadd, 0);
+    ck_assert_uint_eq(s->nremove, 2);
+    ck_assert_str_eq(s->remove[1].name, "X-User");
+    cfg_free(c);
+}
+END_TEST
+
+START_TEST(test_rewrite_rule_shapes)
+{
+    err_has(BASE_AUTH ROUTE_X "    request_headers: X-Env\n",
+            "route \"/x\": request_headers: expected a mapping, got a scalar");
+    err_has(BASE_AUTH ROUTE_X "    request_headers: {set: [X-Env]}\n",
+            "route \"/x\": request_headers.set: expected a mapping of header names to values, got "
+            "a list");
+    err_has(BASE_AUTH ROUTE_X "    response_headers: {add: X-Env}\n",
+            "route \"/x\": response_headers.add: expected a mapping of header names to values, got "
+            "a scalar");
+    err_has(BASE_AUTH ROUTE_X "    response_headers: {remove: {X-Env: a}}\n",
+            "route \"/x\": response_headers.remove: expected a list of header names, got a "
+            "mapping");
+    err_has(BASE_AUTH ROUTE_X "    request_headers: {sett: {X-Env: a}}\n", "unknown key \"sett\"");
+    char *y = n_entries(BASE_AUTH ROUTE_X "    request_headers:\n      set:\n", 65, "        X-H-",
+                        ": v", "");
+    err_has(y, "route \"/x\": request_headers.set: more than 64 entries");
+    free(y);
+}
+END_TEST
+
+START_TEST(test_rewrite_rule_names_and_values)
+{
+    err_has(BASE_AUTH ROUTE_X "    request_headers: {set: {\"Bad Name\": v}}\n",
+            "route \"/x\": request_headers.set: \"Bad Name\" is not a valid header name");
+    err_has(BASE_AUTH ROUTE_X "    response_headers: {remove: [\"--\"]}\n",
+            "route \"/x\": response_headers.remove: \"--\" has no letter or digit");
+    err_has(BASE_AUTH ROUTE_X "    request_headers: {add: {X-Env: \"\"}}\n",
+            "route \"/x\": request_headers.add: \"X-Env\": value \"\" is empty or not a header "
+            "value");
+    err_has(BASE_AUTH ROUTE_X "    response_headers: {set: {X-Env: \"a\\nb\"}}\n",
+            "response_headers.set: \"X-Env\": value");
+    err_has(BASE_AUTH ROUTE_X "    request_headers: {set: {X-Env: [a]}}\n",
+            "request_headers.set: expected a string, got a list");
+}
+END_TEST
+
+/* What the gateway owns stays out of a rule: the header table's classes, the
+ * identity and strip names (request side), framing and hop-by-hop names
+ * (response side), the org id source, and Access-Control-* under cors. */
+START_TEST(test_rewrite_rule_gateway_names)
+{
+#define OWN " is the gateway's own (identity, forwarding or transport header); a rewrite rule"
+    static const char *const req[] = {
+        "X-Forwarded-For", "x_forwarded_for", "Authorization",    "Host", "Connection", "X-User",
+        "x.org",           "X-Debug-Tenant",  "Transfer-Encoding"};
+    for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+        char y[768], want[200];
+        snprintf(y, sizeof(y),
+                 BASE_AUTH "identity: {strip_headers: [X-Debug-Tenant]}\n" ROUTE_X
+                           "    request_headers: {remove: [\"%s\"]}\n",
+                 req[i]);
+        snprintf(want, sizeof(want), "request_headers.remove: \"%s\"" OWN, req[i]);
+        err_has(y, want);
+    }
+    static const char *const resp[] = {"Transfer-Encoding", "Connection", "Content-Length"};
+    for (size_t i = 0; i < sizeof(resp) / sizeof(resp[0]); i++) {
+        char y[768], want[200];
+        snprintf(y, sizeof(y), BASE_AUTH ROUTE_X "    response_headers: {set: {\"%s\": x}}\n",
+                 resp[i]);
+        snprintf(want, sizeof(want), "response_headers.set: \"%s\"" OWN, resp[i]);
+        err_has(y, want);
+    }
+#undef OWN
+    /* the org id source, in any spelling, on the request side only */
+    static const char org_route[] = BASE_AUTH "routes:\n"
+                                              "  - path: /x\n"
+                                              "    policy: require_org_member\n"
+                                              "    org_id_from: \"header:X-Tenant\"\n";
+    err_has(BASE_AUTH "routes:\n"
+                      "  - path: /x\n"
+                      "    policy: require_org_member\n"
+                      "    org_id_from: \"header:X-Tenant\"\n"
+                      "    request_headers: {set: {x_tenant: a}}\n",
+            "request_headers.set: \"x_tenant\" is the route's org id source (org_id_from); a "
+            "rewrite rule cannot set or remove it");
+    cfg_config *c = load_ok(BASE_AUTH "routes:\n"
+                                      "  - path: /x\n"
+                                      "    policy: require_org_member\n"
+                                      "    org_id_from: \"header:X-Tenant\"\n"
+                                      "    response_headers: {remove: [X-Tenant]}\n");
+    cfg_free(c);
+    c = load_ok(org_route);
+    cfg_free(c);
+    /* Access-Control-* is the route's cors's; without cors it is the upstream's */
+    err_has(BASE_AUTH ROUTE_X "    cors: {allowed_origins: [\"https://app.example.com\"]}\n"
+                              "    response_headers: {remove: [access-control-allow-origin]}\n",
+            "response_headers.remove: \"access-control-allow-origin\" is set by the route's cors");
+    c = load_ok(BASE_AUTH ROUTE_X
+                "    response_headers: {remove: [access-control-allow-origin]}\n");
+    ck_assert_uint_eq(c->routes[0].resp_hdrs.nremove, 1);
+    cfg_free(c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("cfghdr");
@@ -209,6 +371,11 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_identity_rules);
     tcase_add_test(tc, test_org_header_source_not_stripped);
     tcase_add_test(tc, test_org_source_covers_fwd);
+    tcase_add_test(tc, test_identity_shapes);
+    tcase_add_test(tc, test_rewrite_rules_loaded);
+    tcase_add_test(tc, test_rewrite_rule_shapes);
+    tcase_add_test(tc, test_rewrite_rule_names_and_values);
+    tcase_add_test(tc, test_rewrite_rule_gateway_names);
     suite_add_tcase(s, tc);
     return s;
 }
