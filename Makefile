@@ -75,7 +75,7 @@ $(BUILD)/ag-echo: tools/echo.c | $(BUILD)/obj $(DEPS_STAMP)
 $(BUILD)/ag-wsbench: tools/wsbench.c | $(BUILD)/obj $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a tests/unit/testutil.h | $(BUILD)/tests $(TEST_STAMP)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libauthgate.a $(wildcard tests/unit/*.h) | $(BUILD)/tests $(TEST_STAMP)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libauthgate.a $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/obj $(BUILD)/tests:

@@ -165,7 +165,7 @@ static bool rewrite_name_ok(lctx *c, const ynode *at, const char *where, bool re
 static void hdr_edits(lctx *c, const ynode *n, const char *where, bool request, const cfg_route *r,
                       bool with_value, cfg_hdr_edit **out, size_t *nout)
 {
-    char qb[96];
+    char qb[96], qb2[96];
     if (n->bad)
         return;
     if (n->kind != (with_value ? Y_MAP : Y_SEQ)) {
@@ -203,7 +203,7 @@ static void hdr_edits(lctx *c, const ynode *n, const char *where, bool request, 
             }
             if (!value[0] || !hx_valid_header_value(value, strlen(value))) {
                 cl_err(c, vn->line, vn->col, "%s: %s: value %s is empty or not a header value",
-                       where, QS(qb, name), QS(qb, value));
+                       where, QS(qb, name), QS(qb2, value));
                 free(name);
                 free(value);
                 continue;

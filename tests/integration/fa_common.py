@@ -3,10 +3,10 @@ policy of sec_common with a forward-auth listener, a request set that covers
 every policy with an allowed, a 401 and a 403 answer where the policy has one,
 and a client for the listener that speaks each proxy's dialect.
 
-Not a test module itself (no test_ prefix)."""
+Not a test module itself (no test_ prefix); ListenerCase is reached as
+F.ListenerCase, so discovery does not collect it."""
 
 import http.client
-import json
 
 import harness as H
 import sec_common as S
@@ -70,25 +70,8 @@ def config(upstream_url, fa_port, **fa):
     return S.demo_config(upstream_url, forward_auth=f)
 
 
-class Answer:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def header(self, name):
-        v = [b for a, b in self.headers if a.lower() == name.lower()]
-        return v[0] if v else None
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<%d %r %r>" % (self.status, self.headers, self.body[:200])
-
-
 def call(port, method, target, headers=(), conn=None, body=None):
-    """One check request to the forward-auth listener; returns Answer."""
+    """One check request to the forward-auth listener; returns harness.Resp."""
     own = conn is None
     c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -102,7 +85,7 @@ def call(port, method, target, headers=(), conn=None, body=None):
         if body:
             c.send(body)
         r = c.getresponse()
-        return Answer(r.status, r.getheaders(), r.read())
+        return H.Resp(r.status, r.reason, r.getheaders(), r.read())
     finally:
         if own:
             c.close()
@@ -137,3 +120,35 @@ def envoy_call(port, method, target, tok, extra=(), prefix="/ext-authz"):
     return call(port, method, prefix + target,
                 [("Host", "app.example.com"), ("Content-Length", "0"),
                  ("X-Envoy-Internal", "true")] + auth_headers(tok) + list(extra))
+
+
+class ListenerCase(H.ServedCase):
+    """A recording upstream (sec_common.Recorder) as `up` and the daemon with a
+    forward-auth listener at fa_port: config(url, fa_port) is the daemon's
+    config, gw_name its name; tok holds tokens()."""
+    up = None
+    upstream_attr = "up"
+    gw_name = "fauth"
+
+    @classmethod
+    def config(cls, url, fa_port):
+        raise NotImplementedError
+
+    @classmethod
+    def start_upstream(cls):
+        return S.Recorder()
+
+    @classmethod
+    def gateway_config(cls, upstream):
+        cls.fa_port = H.free_port()
+        return cls.config(upstream.url, cls.fa_port)
+
+    @classmethod
+    def start_gateway(cls, config):
+        return H.Gateway(config, name=cls.gw_name)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.gw is not None:
+            cls.tok = tokens()

@@ -24,41 +24,14 @@ def lines_of(path):
         return []
 
 
-class ForwardAuth(unittest.TestCase):
-    gw = None
-    up = None
-    _skip = None
-
+class ForwardAuth(F.ListenerCase):
     @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        cls.up = S.Recorder()
-        cls.fa_port = H.free_port()
+    def config(cls, url, fa_port):
         cls.admin_port = H.free_port()
-        cfg = F.config(cls.up.url, cls.fa_port, dialects=["original", "forwarded", "envoy"],
+        cfg = F.config(url, fa_port, dialects=["original", "forwarded", "envoy"],
                        envoy_path_prefix="/ext-authz")
         cfg["admin_listen"] = "127.0.0.1:%d" % cls.admin_port
-        try:
-            cls.gw = H.Gateway(cfg, name="fauth")
-        except Exception:
-            cls.up.stop()
-            raise
-        cls.tok = F.tokens()
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.gw.stop() if cls.gw else ""
-        if cls.up:
-            cls.up.stop()
-        if problems:
-            raise AssertionError(problems)
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
+        return cfg
 
     # every policy x {allow, 401, 403} ---------------------------------------
 

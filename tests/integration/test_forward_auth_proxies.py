@@ -47,28 +47,22 @@ def wait_port(port, proc, what, errfile):
 
 
 class ProxyCase:
-    """Mixed into a TestCase: start_proxy() sets self.proxy_port."""
+    """Mixed into a fa_common.ListenerCase: start_proxy() (which sets
+    cls.proxy) at proxy_port, in front of the daemon and the upstream."""
     proxy = None
-    gw = None
-    up = None
-    _skip = None
     # statuses the proxy shows the client for authgate's answers
     passes_other_statuses = True
 
     @classmethod
+    def config(cls, url, fa_port):
+        return F.config(url, fa_port, dialects=[cls.dialect])
+
+    @classmethod
     def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
+        cls.gw_name = "fa-" + cls.name
+        super().setUpClass()
+        if cls.gw is None:
             return
-        why = cls.unavailable()
-        if why:
-            cls._skip = why
-            return
-        cls.up = S.Recorder()
-        cls.fa_port = H.free_port()
-        cls.gw = H.Gateway(F.config(cls.up.url, cls.fa_port, dialects=[cls.dialect]),
-                           name="fa-" + cls.name)
         cls.dir = H.new_tmp(cls.name + "-")
         cls.proxy_port = H.free_port()
         try:
@@ -76,23 +70,13 @@ class ProxyCase:
         except Exception:
             cls.tearDownClass()
             raise
-        cls.tok = F.tokens()
 
     @classmethod
     def tearDownClass(cls):
         if cls.proxy:
             H.stop_proc(cls.proxy)
             cls.proxy = None
-        problems = cls.gw.stop() if cls.gw else ""
-        cls.gw = None
-        if cls.up:
-            cls.up.stop()
-        if problems:
-            raise AssertionError(problems)
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
+        super().tearDownClass()
 
     def through(self, method, target, tok, extra=(), body=None):
         before = len(self.up.reqs())
@@ -154,7 +138,7 @@ class ProxyCase:
         self.assertEqual((status, got), (403, []))
 
 
-class Nginx(ProxyCase, unittest.TestCase):
+class Nginx(ProxyCase, F.ListenerCase):
     name = "nginx"
     dialect = "original"
     passes_other_statuses = False  # auth_request turns them into 500
@@ -188,7 +172,7 @@ class Nginx(ProxyCase, unittest.TestCase):
         wait_port(cls.proxy_port, cls.proxy, "nginx", err)
 
 
-class Caddy(ProxyCase, unittest.TestCase):
+class Caddy(ProxyCase, F.ListenerCase):
     name = "caddy"
     dialect = "forwarded"
 

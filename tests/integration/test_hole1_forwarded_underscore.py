@@ -44,46 +44,21 @@ def spoof_names():
 
 
 class _Base:
-    """Shared cases; each subclass runs them against its own gateway."""
+    """Shared cases; each subclass runs them against its own gateway (a
+    RawUpstreamCase: the RawUpstream as `up`)."""
     TRUST = False
-    gw = None
-    up = None
-    _skip = None
 
     @classmethod
-    def setUpClass(cls):
-        miss = H.missing_binaries()
-        if miss:
-            cls._skip = "not built: %s (run make)" % ", ".join(miss)
-            return
-        H.keys("main")
-        cls.up = H.RawUpstream()
-        cfg = {
+    def config(cls, up):
+        return {
             "auth": {"verifier_key_file": H.keys("main").public, "issuer": H.ISSUER},
-            "upstreams": {"app": {"url": cls.up.url}},
+            "upstreams": {"app": {"url": up.url}},
             "trust_forwarded_headers": cls.TRUST,
             "routes": [
                 {"path": "/public/**", "policy": "public"},
                 {"path": "/api/me", "policy": "require_user"},
             ],
         }
-        try:
-            cls.gw = H.Gateway(cfg, name=cls.__name__)
-        except Exception:
-            cls.up.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.gw.stop() if cls.gw else ""
-        if cls.up:
-            cls.up.stop()
-        if problems:
-            raise AssertionError(problems)
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
 
     def send(self, path, headers, tok=None):
         h = list(headers)
@@ -136,7 +111,7 @@ class _Base:
         self.assertIn(("X-Keep-Me", "kept"), hdrs)
 
 
-class Hole1Untrusted(_Base, unittest.TestCase):
+class Hole1Untrusted(_Base, H.RawUpstreamCase):
     TRUST = False
 
     def test_exact_forwarded_replaced(self):
@@ -145,7 +120,7 @@ class Hole1Untrusted(_Base, unittest.TestCase):
         self.assert_no_spoof(hdrs)
 
 
-class Hole1Trusted(_Base, unittest.TestCase):
+class Hole1Trusted(_Base, H.RawUpstreamCase):
     """trust_forwarded_headers: a proxy in front rewrites X-Forwarded-For, not
     its look-alikes, so only the exact spelling is trusted."""
     TRUST = True
