@@ -2,7 +2,8 @@
  * lifetime:
  *   server.c - the process: configuration, listener, signals, reload, drain;
  *   worker.c - one thread's event loop: accept, libmicrohttpd, upstreams;
- *   front.c  - one request: admission, decision, upstream exchange, response;
+ *   front.c  - one request: admission, decision, upstream exchange; its
+ *              response is fresp.c's, its records fconn.c's (frontint.h);
  *   alog.c   - the record of one request: access log and metrics.
  * Calls go downward only (server -> worker -> front -> alog); the decision
  * (gate.h), forwarding (fwd.h) and the upstream clients (upstream.h) are below
@@ -69,9 +70,9 @@ typedef struct worker {
     int64_t last_trim_ms;
     uint64_t nx;                /* exchanges alive on this worker */
     int finished;               /* atomic: the loop has exited */
-    struct conn_rec *conns;     /* this worker's open connections (front.c) */
-    int64_t conn_next_sweep_ms; /* front.c */
-    bool budget_freed;          /* front.c saw a slot freed at a full budget: wake the workers */
+    struct conn_rec *conns;     /* this worker's open connections (fconn.c) */
+    int64_t conn_next_sweep_ms; /* fconn.c */
+    bool budget_freed;          /* fconn.c saw a slot freed at a full budget: wake the workers */
 } worker;
 
 enum xstate {
@@ -81,8 +82,9 @@ enum xstate {
     XS_RESPONDED, /* a response has been queued to the client */
 };
 
-/* One request on the front end. Every field is written by front.c; the
- * upstream side reaches it only through the callbacks in up_callbacks. */
+/* One request on the front end. Every field is written by front.c, fresp.c or
+ * fconn.c; the upstream side reaches it only through the callbacks in
+ * up_callbacks (fresp.c). */
 struct xchg {
     worker *w;
     struct MHD_Connection *conn;
@@ -190,7 +192,8 @@ void *worker_main(void *arg);
 void worker_destroy(worker *w);
 void worker_wake_all(srv *s);
 
-/* front.c: libmicrohttpd's callbacks and what the loop asks of the front end. */
+/* The front end (access_handler in front.c, the rest in fconn.c):
+ * libmicrohttpd's callbacks and what the loop asks of it. */
 void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn);
 void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
                   enum MHD_RequestTerminationCode toe);
@@ -210,7 +213,7 @@ void xb_put(worker *w, char *p);
 void alog_request(xchg *x, enum MHD_RequestTerminationCode toe);
 
 /* What a tunnel's access-log line says about the handshake that opened it
- * (front.c keeps it for the tunnel's life: the request is gone by then). */
+ * (fresp.c keeps it for the tunnel's life: the request is gone by then). */
 typedef struct tun_record {
     struct MHD_UpgradeResponseHandle *urh;
     char request_id[64];
