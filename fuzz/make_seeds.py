@@ -444,6 +444,10 @@ def kmeta_seeds():
         "base_http_localhost": b"http://LocalHost:80/",
         "base_http_ipv6_loopback": b"http://[::1]:9000/",
         "base_http_ipv6_remote": b"http://[2001:db8::1]/",
+        # found by fuzz_kmeta: junk after a loopback host passed the plain-http rule
+        "base_http_ipv6_junk_port": b"http://[::1]:90https00/",
+        "base_http_ipv6_junk_after": b"http://[::1]evil.example",
+        "base_http_empty_port": b"http://127.0.0.1:/",
         "base_http_remote": b"http://api.example.test",
         "base_http_loopback_lookalike": b"http://127.0.0.1.example.test",
         "base_http_localhost_lookalike": b"http://localhost.example.test",
