@@ -356,10 +356,126 @@ def rqhead_seeds():
         put("rqhead", name, data)
 
 
+# Keys other than the test key, fixed so that the seeds do not change from run
+# to run: an EC P-256 key, an Ed25519 key and a 1024-bit RSA key (all refused).
+EC_PUB = ("-----BEGIN PUBLIC KEY-----\n"
+          "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEzVLWKhBP64cd5h2416F7ItEH/Flz\n"
+          "UB8Yq/O2tpVfgyK0ujRezi1zwsfVEO4yY4IVF2SNPIzi1wguCWQTwvqEFg==\n"
+          "-----END PUBLIC KEY-----\n")
+ED25519_PUB = ("-----BEGIN PUBLIC KEY-----\n"
+               "MCowBQYDK2VwAyEAocD+5PfpK3A6SXpLU689lLXRPMTVbg1r9tygdGhp4zc=\n"
+               "-----END PUBLIC KEY-----\n")
+RSA1024_PUB = ("-----BEGIN PUBLIC KEY-----\n"
+               "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC4ahkvg6KxkM0fA0Zo1KcEM0uv\n"
+               "afwMOSL3uZUUGwOq4JDo5ARr3dHQNKWLLwrImsBYaDsveKA1rJBaCeQs39z3HMx1\n"
+               "v48Z79F7czcTwVb7WbaUZFwpu7AIbz9YemA6zOaAf0auAVL1H+ieE4dSNcJc4fM/\n"
+               "Pb4LNa9AxzHhAVJ2jwIDAQAB\n"
+               "-----END PUBLIC KEY-----\n")
+
+
+def kmeta_seeds():
+    # byte 0 (mod 5) picks the function: 0 body, 1 PEM wrapped in a body,
+    # 2 auth_url NUL api_key, 3 api_base_url, 4 status(8) attempt(4) jitter(4)
+    with open(os.path.join(ROOT, "fuzz", "keys", "test-public.pem")) as f:
+        pub = f.read()
+    with open(KEY) as f:
+        priv = f.read()
+    pkcs1 = subprocess.run(["openssl", "rsa", "-pubin", "-RSAPublicKey_out"], input=pub.encode(),
+                           check=True, capture_output=True).stdout.decode()
+
+    def body(obj):
+        return b"\x00" + json.dumps(obj).encode()
+
+    rows = {
+        "A19_ok_spki": body({"verifier_key_pem": pub}),
+        "A19_ok_pkcs1": body({"verifier_key_pem": pkcs1}),
+        "A19_ok_extra_fields": body({"verifier_key_pem": pub, "issuer": ISS, "x": [1, None]}),
+        "A19_truncated": body({"verifier_key_pem": pub})[:60],
+        "A19_truncated_pem": body({"verifier_key_pem": pub[:200]}),
+        "A19_html": b"\x00<html>maintenance</html>",
+        "A19_wrong_name": body({"verifier_key": pub}),
+        "A19_pem_number": body({"verifier_key_pem": 5}),
+        "A19_pem_null": body({"verifier_key_pem": None}),
+        "A19_pem_array": body({"verifier_key_pem": [pub]}),
+        "A19_array_root": body([{"verifier_key_pem": pub}]),
+        "A19_string_root": body(pub),
+        "A19_duplicate_key": b"\x00" + ('{"verifier_key_pem": %s, "verifier_key_pem": %s}' %
+                                        (json.dumps(pub), json.dumps(EC_PUB))).encode(),
+        "A19_private_key": body({"verifier_key_pem": priv}),
+        "A19_ec_key": body({"verifier_key_pem": EC_PUB}),
+        "A19_ed25519_key": body({"verifier_key_pem": ED25519_PUB}),
+        "A19_rsa1024": body({"verifier_key_pem": RSA1024_PUB}),
+        "A19_two_blocks": body({"verifier_key_pem": pub + EC_PUB}),
+        "A19_nul_in_pem": body({"verifier_key_pem": pub[:100] + "\u0000" + pub[100:]}),
+        "A19_huge_string": body({"verifier_key_pem": "A" * 7000}),
+        "A19_deep": b"\x00" + b"[" * 4000 + b"]" * 4000,
+        "pem_spki": b"\x01" + pub.encode(),
+        "pem_pkcs1": b"\x01" + pkcs1.encode(),
+        "pem_private": b"\x01" + priv.encode(),
+        "pem_ec": b"\x01" + EC_PUB.encode(),
+        "pem_not_base64": b"\x01-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
+        "pem_crlf": b"\x01" + pub.replace("\n", "\r\n").encode(),
+        "pem_leading_text": b"\x01junk\n" + pub.encode(),
+    }
+    urls = {
+        "auth_https": b"https://auth.example.test",
+        "auth_slash_path_query": b"https://auth.example.test/x/y?q=1#f",
+        "auth_port": b"https://auth.example.test:8443/",
+        "auth_http_loopback": b"http://127.0.0.1:8080",
+        "auth_http_remote": b"http://auth.example.test",
+        "auth_userinfo": b"https://user:pw@auth.example.test",
+        "auth_ipv6": b"https://[2001:db8::1]:443/",
+        "auth_no_scheme": b"auth.example.test",
+        "auth_empty_host": b"https:///path",
+        "auth_space": b"https://auth example.test",
+        "auth_crlf": b"https://auth.example.test\r\nX-Evil: 1",
+        "auth_huge_host": b"https://" + b"a" * 400,
+    }
+    for name, u in urls.items():
+        rows[name] = b"\x02" + u + b"\x00" + b"0123456789abcdef-api-key"
+    rows["auth_key_with_space"] = b"\x02https://auth.example.test\x00bad key"
+    rows["auth_key_huge"] = b"\x02https://auth.example.test\x00" + b"k" * 5000
+    bases = {
+        "base_https": b"https://api.example.test",
+        "base_https_path_slashes": b"https://api.example.test/prefix///",
+        "base_https_port": b"https://api.example.test:8443",
+        "base_http_loopback": b"http://127.0.0.1:9000",
+        "base_http_loopback_net": b"http://127.8.9.10",
+        "base_http_localhost": b"http://LocalHost:80/",
+        "base_http_ipv6_loopback": b"http://[::1]:9000/",
+        "base_http_ipv6_remote": b"http://[2001:db8::1]/",
+        # found by fuzz_kmeta: junk after a loopback host passed the plain-http rule
+        "base_http_ipv6_junk_port": b"http://[::1]:90https00/",
+        "base_http_ipv6_junk_after": b"http://[::1]evil.example",
+        "base_http_empty_port": b"http://127.0.0.1:/",
+        "base_http_remote": b"http://api.example.test",
+        "base_http_loopback_lookalike": b"http://127.0.0.1.example.test",
+        "base_http_localhost_lookalike": b"http://localhost.example.test",
+        "base_userinfo": b"http://127.0.0.1@api.example.test",
+        "base_query": b"https://api.example.test/?x=1",
+        "base_fragment": b"https://api.example.test#f",
+        "base_ftp": b"ftp://api.example.test",
+        "base_space": b"https://api.example.test/a b",
+        "base_huge": b"https://api.example.test/" + b"p" * 2100,
+    }
+    for name, u in bases.items():
+        rows[name] = b"\x03" + u
+    # status (8 bytes, big-endian; top bits of byte 0 narrow it), attempt (4), jitter (4)
+    for st in (200, 400, 401, 403, 404, 429, 500, 503, 599, 600, 0, -1):
+        rows["status_%d" % st] = (b"\x04" + bytes([0x80, 0, 0, 0, 0, 0]) +
+                                  (st & 0xffff).to_bytes(2, "big") + bytes([0x80, 0, 0, st & 7]) +
+                                  b"\xff\xff\xff\xff")
+    rows["status_huge"] = b"\x04\x7f\xff\xff\xff\xff\xff\xff\xff\x00\x00\x10\x00\x00\x00\x00\x01"
+    rows["backoff_cap"] = b"\x04\x80\x00\x00\x00\x00\x00\x01\xf4\xff\xff\xff\xff\x12\x34\x56\x78"
+    for name, data in rows.items():
+        put("kmeta", name, data)
+
+
 def main():
     # Only the targets written here are regenerated: seeds kept by hand
     # (cors) stay.
-    for t in ("canon", "query", "bearer", "jwt", "config", "admit", "wsframe", "rqhead"):
+    for t in ("canon", "query", "bearer", "jwt", "config", "admit", "wsframe", "rqhead",
+              "kmeta"):
         if os.path.isdir(os.path.join(CORPUS, t)):
             shutil.rmtree(os.path.join(CORPUS, t))
     canon_seeds()
@@ -370,6 +486,7 @@ def main():
     admit_seeds()
     wsframe_seeds()
     rqhead_seeds()
+    kmeta_seeds()
     for t in sorted(os.listdir(CORPUS)):
         print("%-8s %d seeds" % (t, len(os.listdir(os.path.join(CORPUS, t)))))
     return 0

@@ -14,7 +14,7 @@ FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 # A fixed seed keeps the CI smoke run repeatable; `make fuzz FUZZ_SEED=0` explores.
 FUZZ_SEED          ?= 1
-FUZZ_TARGETS       := canon query bearer jwt config admit cors wsframe rqhead
+FUZZ_TARGETS       := canon query bearer jwt config admit cors wsframe rqhead kmeta
 FUZZ_OUT           := build/fuzz
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS         = -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) \
@@ -32,6 +32,8 @@ FUZZ_MAXLEN_admit  := 4096
 FUZZ_MAXLEN_cors   := 1024
 FUZZ_MAXLEN_wsframe := 4096
 FUZZ_MAXLEN_rqhead := 8192
+# key metadata: a few PEMs (a 2048-bit SPKI is ~450 B), a host past its 300 B cap
+FUZZ_MAXLEN_kmeta  := 8192
 FUZZ_RUN_FLAGS     := -seed=$(FUZZ_SEED) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 FUZZ_LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))

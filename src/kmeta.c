@@ -80,23 +80,33 @@ int keys_derive_issuer(const char *auth_url, char *out, size_t outlen, char *err
     return 0;
 }
 
-/* Host part of an authority (no port, no brackets), for the loopback check. */
+/* Host part of an authority (no port, no brackets), for the loopback check.
+ * Only nothing or ":" and digits may follow the host: "[::1]x" or
+ * "localhost:80x" names no host for certain, so no loopback host either. */
 static bool authority_is_loopback(const char *auth, size_t n)
 {
     char host[KEYS_MAX_HOST_BYTES + 1];
     size_t hlen;
+    const char *end = auth + n, *after;
     if (n > 0 && auth[0] == '[') {
         const char *close = memchr(auth, ']', n);
         if (!close)
             return false;
         hlen = (size_t)(close - auth - 1);
+        after = close + 1;
         auth++;
     } else {
         const char *colon = memchr(auth, ':', n);
         hlen = colon ? (size_t)(colon - auth) : n;
+        after = auth + hlen;
     }
     if (hlen == 0 || hlen > KEYS_MAX_HOST_BYTES)
         return false;
+    if (after < end && *after++ != ':')
+        return false;
+    for (; after < end; after++)
+        if (*after < '0' || *after > '9')
+            return false;
     memcpy(host, auth, hlen);
     host[hlen] = '\0';
     if (ag_streq_ci(host, hlen, "localhost"))

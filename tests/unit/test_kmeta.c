@@ -110,6 +110,34 @@ START_TEST(test_metadata_url)
 }
 END_TEST
 
+/* Found by fuzz/fuzz_kmeta.c: plain http was allowed whenever the text before
+ * the first ':' (or inside the brackets) was a loopback address, whatever
+ * came after it, so "http://[::1]:90https00" and "http://[::1]x" passed a rule
+ * that must name a loopback host. Only ":" and digits may follow it. */
+START_TEST(test_metadata_url_plain_http_needs_a_clean_port)
+{
+    char out[KEYS_MAX_URL_BYTES + 1], err[256];
+    bool tls = true;
+    static const char *bad[] = {"http://[::1]:90https00/", "http://[::1]evil.example",
+                                "http://[::1]]:80",        "http://localhost:80x",
+                                "http://127.0.0.1:8080:1", "http://127.0.0.1:-1"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(bad); i++) {
+        err[0] = '\0';
+        ck_assert_msg(keys_metadata_url(bad[i], out, sizeof(out), &tls, err, sizeof(err)) == -1,
+                      "%s accepted", bad[i]);
+        ck_assert_msg(strstr(err, "loopback") != NULL, "%s: %s", bad[i], err);
+    }
+    static const char *good[] = {"http://[::1]", "http://[::1]:", "http://localhost:65535/p",
+                                 "http://127.0.0.1:"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(good); i++) {
+        tls = true;
+        ck_assert_msg(keys_metadata_url(good[i], out, sizeof(out), &tls, err, sizeof(err)) == 0,
+                      "%s: %s", good[i], err);
+        ck_assert(!tls);
+    }
+}
+END_TEST
+
 START_TEST(test_header_lines)
 {
     char *a = NULL, *h = NULL, err[256];
@@ -282,6 +310,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, test_auth_host_and_issuer);
     tcase_add_test(tc, test_metadata_url);
+    tcase_add_test(tc, test_metadata_url_plain_http_needs_a_clean_port);
     tcase_add_test(tc, test_header_lines);
     tcase_add_test(tc, test_classify_status);
     tcase_add_test(tc, test_A19_parse_metadata_rejects_unusable_keys);
