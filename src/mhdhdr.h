@@ -1,6 +1,6 @@
 /* mhdhdr: a request's headers as libmicrohttpd parsed them, as the gate_header
- * list admission and the decision take. Shared by the proxy front end and the
- * forward-auth listener. */
+ * list admission and the decision take. The proxy front end's; the
+ * forward-auth listener parses its own heads (rqhead.h). */
 #ifndef AG_MHDHDR_H
 #define AG_MHDHDR_H
 
