@@ -136,11 +136,6 @@ struct xchg {
     gate_decision d; /* last: large, initialised by gate_decision_init */
 };
 
-/* proxy.c: the request that goes upstream, built from the admitted headers
- * and the decision. */
-int px_build_head(xchg *x, const up_target *t, ag_buf *out); /* http:// */
-int px_build_lines(xchg *x, ag_buf *out);                    /* https:// */
-
 /* The process (server.c writes it; workers read what they need). */
 typedef struct srv {
     char *config_path;
