@@ -39,7 +39,7 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *soc
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     up_worker *uw = userp;
-    uw->curl_deadline_ms = timeout_ms < 0 ? -1 : up_now_ms() + timeout_ms;
+    uw->curl_deadline_ms = timeout_ms < 0 ? -1 : ag_now_mono_ms() + timeout_ms;
     return 0;
 }
 

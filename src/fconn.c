@@ -119,7 +119,7 @@ void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     if (cr) {
         cr->busy = true;
         cr->x = x;
-        conn_arm(cr, now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms);
+        conn_arm(cr, ag_now_mono_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms);
     }
     return x;
 }
@@ -190,10 +190,10 @@ void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
     } else if (cr) {
         const cfg_limits *lim = &gate_config(x->w->pol->gate)->limits;
         cr->busy = false;
-        cr->idle_since = now_ms();
+        cr->idle_since = ag_now_mono_ms();
         cr->x = NULL;
         cr->deadline_ms = 0;
-        conn_arm(cr, now_ms() + lim->idle_timeout_ms + lim->request_timeout_ms);
+        conn_arm(cr, ag_now_mono_ms() + lim->idle_timeout_ms + lim->request_timeout_ms);
     }
     alog_request(x, toe);
     xchg_free(x);
@@ -209,8 +209,9 @@ void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         conn_rec *r = calloc(1, sizeof(*r));
         if (r) {
             r->conn = conn;
-            r->idle_since = now_ms();
-            r->deadline_ms = now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms;
+            r->idle_since = ag_now_mono_ms();
+            r->deadline_ms =
+                ag_now_mono_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms;
             const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
             if (ci && ci->client_addr)

@@ -109,7 +109,7 @@ void fr_warn_upstream_failure(const xchg *x, up_result r)
     if (!u)
         return;
     size_t i = ((uintptr_t)u >> 4) % AG_ARRAY_LEN(slot);
-    int64_t now = now_ms();
+    int64_t now = ag_now_mono_ms();
     if (slot[i].key == u && now - slot[i].last_ms < 1000) {
         slot[i].held++;
         return;
@@ -309,7 +309,7 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *req_cls, co
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         return; /* xchg_free closes the upstream socket and frees the slot */
     }
-    int64_t now = now_ms();
+    int64_t now = ag_now_mono_ms();
     int64_t expires = 0;
     if (c->websocket.close_on_token_expiry && d->user && id_user_exp(d->user) > 0) {
         int64_t left_s = id_user_exp(d->user) - ag_now_wall();

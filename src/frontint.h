@@ -48,7 +48,7 @@ static inline void suspend(xchg *x)
     if (x->suspended)
         return;
     x->suspended = true;
-    x->suspended_ms = now_ms();
+    x->suspended_ms = ag_now_mono_ms();
     MHD_suspend_connection(x->conn);
 }
 

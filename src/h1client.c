@@ -188,7 +188,7 @@ static void attach(up_exchange *ex, h1_conn *c)
     c->ex = ex;
     ex->conn = c;
     if (c->connecting) /* until connected, the connect timeout is the deadline */
-        ex->deadline_ms = up_now_ms() + ex->connect_timeout_ms;
+        ex->deadline_ms = ag_now_mono_ms() + ex->connect_timeout_ms;
     else
         up_touch(ex);
 }
@@ -206,7 +206,7 @@ static void release(h1_conn *c, bool reusable)
         conn_close(c);
         return;
     }
-    c->idle_since = up_now_ms();
+    c->idle_since = ag_now_mono_ms();
     c->next_idle = p->idle;
     p->idle = c;
     p->nidle++;
@@ -262,7 +262,7 @@ int h1_start(up_exchange *ex, const up_request *rq, up_result *err)
         ex->waiting = true;
         ex->next_wait = ex->uw->waiting_dns;
         ex->uw->waiting_dns = ex;
-        ex->deadline_ms = up_now_ms() + ex->connect_timeout_ms;
+        ex->deadline_ms = ag_now_mono_ms() + ex->connect_timeout_ms;
         return 0;
     }
     if (st != RS_READY) {

@@ -78,11 +78,6 @@ struct hs_server {
     int64_t full_warned_ms;
 };
 
-static int64_t now_ms(void)
-{
-    return (int64_t)(ag_now_mono_ns() / 1000000ull);
-}
-
 const char *hs_status_text(int status)
 {
     switch (status) {
@@ -158,7 +153,7 @@ static bool conn_linger(hs_thread *t, hs_conn *c)
 {
     shutdown(c->fd, SHUT_WR);
     c->state = HC_LINGER;
-    c->linger_until_ms = now_ms() + LINGER_MS;
+    c->linger_until_ms = ag_now_mono_ms() + LINGER_MS;
     free(c->pend);
     c->pend = NULL;
     c->pend_len = 0;
@@ -192,7 +187,7 @@ static void accept_some(hs_thread *t)
             __atomic_sub_fetch(&s->open, 1, __ATOMIC_ACQ_REL);
             close(fd);
             free(c);
-            int64_t now = now_ms();
+            int64_t now = ag_now_mono_ms();
             int64_t last = __atomic_load_n(&s->full_warned_ms, __ATOMIC_ACQUIRE);
             if (now - last >= 1000 &&
                 __atomic_compare_exchange_n(&s->full_warned_ms, &last, now, false, __ATOMIC_ACQ_REL,
@@ -207,7 +202,7 @@ static void accept_some(hs_thread *t)
         c->fd = fd;
         c->state = HC_READ;
         c->ev = EPOLLIN;
-        c->last_ms = now_ms();
+        c->last_ms = ag_now_mono_ms();
         /* The first request is due within the head deadline too, so that a
          * connection that never sends one (a scanner, or anyone outside
          * trusted_peers, which is only judged per request) holds its slot
@@ -307,7 +302,7 @@ static void answer(hs_thread *t, hs_conn *c, ag_reason code, const rqh_head *h, 
         /* No room for the answer: the connection cannot stay in step. */
         c->closing = true;
     }
-    c->last_ms = now_ms();
+    c->last_ms = ag_now_mono_ms();
 }
 
 /* Consume buf[0..len): answer every complete head, skip bodies, stop at a
@@ -436,7 +431,7 @@ static void feed(hs_thread *t, hs_conn *c, size_t len)
         c->pend_len = rest;
         if (rest || c->skip) {
             if (!c->head_since_ms)
-                c->head_since_ms = now_ms();
+                c->head_since_ms = ag_now_mono_ms();
         } else {
             c->head_since_ms = 0;
             c->scan = 0;
@@ -495,7 +490,7 @@ static void on_writable(hs_thread *t, hs_conn *c)
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
-    c->last_ms = now_ms();
+    c->last_ms = ag_now_mono_ms();
     /* Reading starts again: a head under way gets its time from now. */
     if (c->head_since_ms)
         c->head_since_ms = c->last_ms;
@@ -590,7 +585,7 @@ static void *thread_main(void *arg)
                 on_readable(t, c);
             }
         }
-        int64_t now = now_ms();
+        int64_t now = ag_now_mono_ms();
         if (now >= t->next_sweep_ms) {
             sweep(t, now);
             t->next_sweep_ms = now + SWEEP_MS;

@@ -66,13 +66,6 @@ static rs_entry *entry(rs_resolver *r, int id)
     return &r->pages[id / RS_PAGE][id % RS_PAGE];
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* getaddrinfo into an rs_addrs: stream sockets, IPv4/IPv6 only, duplicates
  * (a name listed twice in /etc/hosts) dropped, order kept. */
 static int gai_lookup(const char *host, const char *port, int flags, rs_addrs *out, char *err,
@@ -155,7 +148,7 @@ static bool apply(rs_resolver *r, rs_entry *e, bool ok, const rs_addrs *got, con
     size_t naddr = e->ans.n;
     pthread_mutex_unlock(&e->mu);
 
-    int64_t now = mono_ms();
+    int64_t now = ag_now_mono_ms();
     if (ok) {
         if (e->fail_streak)
             log_info("upstream name %s:%s resolves again (%zu address%s)", e->host, e->port, naddr,
@@ -200,7 +193,7 @@ static void *thread_main(void *arg)
             rs_entry *e = entry(r, i);
             if (e->numeric)
                 continue;
-            if (e->due_ms <= mono_ms()) {
+            if (e->due_ms <= ag_now_mono_ms()) {
                 rs_addrs got;
                 got.n = 0;
                 char why[RS_ERR_MAX] = "";

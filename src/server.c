@@ -335,8 +335,8 @@ int srv_main(const char *config_path, const char *pid_file)
                 sd_notify_msg("STOPPING=1");
                 log_info("shutting down: draining in-flight requests (up to %ld ms)",
                          gate_config(s.gate)->shutdown_grace_ms);
-                s.stop_deadline_ms = now_ms() + gate_config(s.gate)->shutdown_grace_ms;
-                s.drain_start_ms = now_ms();
+                s.stop_deadline_ms = ag_now_mono_ms() + gate_config(s.gate)->shutdown_grace_ms;
+                s.drain_start_ms = ag_now_mono_ms();
             } else {
                 log_info("second signal: exiting now");
             }

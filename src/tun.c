@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -496,13 +495,6 @@ fail:
     return -1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void tun_event(tun_set *ts, uint64_t data, uint32_t events)
 {
     (void)ts;
@@ -513,13 +505,13 @@ void tun_event(tun_set *ts, uint64_t data, uint32_t events)
     if (t->closing) {
         if (events & EPOLLERR)
             side_done(t, s, true);
-        run_closing(t, mono_ms());
+        run_closing(t, ag_now_mono_ms());
         return;
     }
     if ((events & EPOLLERR) || ((events & EPOLLHUP) && t->dir[s].len > 0 && !t->dir[s].eof)) {
         /* A reset, or a side gone both ways while we hold bytes we could not
          * read: nothing more can move. */
-        t->last_ms = mono_ms();
+        t->last_ms = ag_now_mono_ms();
         tun_end(t, side_cause(s));
         return;
     }
@@ -530,7 +522,7 @@ void tun_event(tun_set *ts, uint64_t data, uint32_t events)
         mask |= 1u << s;
     if (events & (EPOLLOUT | EPOLLHUP))
         mask |= 1u << (1 - s);
-    run(t, mono_ms(), mask);
+    run(t, ag_now_mono_ms(), mask);
 }
 
 void tun_sweep(tun_set *ts, int64_t now_ms)
@@ -571,7 +563,7 @@ void tun_begin_close_all(tun_set *ts, tun_cause why, int64_t now_ms)
 
 void tun_close_all(tun_set *ts, tun_cause why)
 {
-    int64_t now = mono_ms();
+    int64_t now = ag_now_mono_ms();
     while (ts->live) {
         tun *t = ts->live;
         /* The close frames go out if the sockets take them now; nobody

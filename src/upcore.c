@@ -7,11 +7,6 @@
 
 #include "httpx.h"
 
-int64_t up_now_ms(void)
-{
-    return (int64_t)(ag_now_mono_ns() / 1000000ull);
-}
-
 void up_link(up_exchange *ex)
 {
     up_worker *uw = ex->uw;
@@ -44,7 +39,7 @@ void up_unlink(up_exchange *ex)
 
 void up_touch(up_exchange *ex)
 {
-    ex->deadline_ms = up_now_ms() + ex->timeout_ms;
+    ex->deadline_ms = ag_now_mono_ms() + ex->timeout_ms;
 }
 
 void up_exchange_free(up_exchange *ex)

@@ -87,7 +87,6 @@ void up_touch(up_exchange *ex); /* progress: the inactivity deadline restarts */
 void up_finish(up_exchange *ex, up_result r);
 /* Free the exchange's own memory (not the client's), without a callback. */
 void up_exchange_free(up_exchange *ex);
-int64_t up_now_ms(void);
 /* Validate a response head given as lines; decides framing. */
 up_result up_check_head(const char *lines, size_t len, int64_t *content_length, bool *chunked);
 

@@ -48,6 +48,7 @@ int ag_hexval(int c);            /* -1 if not a hex digit */
 /* Seconds since the epoch (wall clock; token times) and a monotonic clock in ns. */
 int64_t ag_now_wall(void);
 uint64_t ag_now_mono_ns(void);
+int64_t ag_now_mono_ms(void); /* the same clock, in milliseconds */
 
 /* 64-bit hash (for caches and tables; not cryptographic). */
 uint64_t ag_hash64(const void *data, size_t len, uint64_t seed);

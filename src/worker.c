@@ -169,7 +169,7 @@ static void peek_add(worker *w, int fd, struct sockaddr_storage *ss, socklen_t s
     p->fd = fd;
     p->sl = sl;
     memcpy(&p->ss, ss, sizeof(p->ss));
-    p->deadline_ms = now_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms;
+    p->deadline_ms = ag_now_mono_ms() + gate_config(w->pol->gate)->limits.request_timeout_ms;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
                              .data.u64 = PEEK_TAG | (uint64_t)(uintptr_t)p};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -345,13 +345,13 @@ void *worker_main(void *arg)
              * no connection is left, the grace is over, or on a second
              * signal. */
             listener_arm(w, false);
-            peek_sweep(w, now_ms(), true);
-            front_drain_idle(w, now_ms(), s->drain_start_ms);
+            peek_sweep(w, ag_now_mono_ms(), true);
+            front_drain_idle(w, ag_now_mono_ms(), s->drain_start_ms);
             /* Tunnels get their WebSocket close handshake in the last part
              * of the grace, so the worker still leaves by the deadline. */
-            if (now_ms() >= s->stop_deadline_ms - TUN_CLOSE_WAIT_MS)
-                tun_begin_close_all(w->tuns, TUN_DRAIN, now_ms());
-            if (stopping > 1 || w->open_conns == 0 || now_ms() >= s->stop_deadline_ms)
+            if (ag_now_mono_ms() >= s->stop_deadline_ms - TUN_CLOSE_WAIT_MS)
+                tun_begin_close_all(w->tuns, TUN_DRAIN, ag_now_mono_ms());
+            if (stopping > 1 || w->open_conns == 0 || ag_now_mono_ms() >= s->stop_deadline_ms)
                 break;
         } else if (!w->accepting && cn_has_room(s->budget)) {
             listener_arm(w, true);
@@ -362,7 +362,7 @@ void *worker_main(void *arg)
             t = (int64_t)mt;
         if (w->mhd_big && MHD_get_timeout(w->mhd_big, &mt) == MHD_YES && (int64_t)mt < t)
             t = (int64_t)mt;
-        t = up_sweep(w->up, now_ms(), t);
+        t = up_sweep(w->up, ag_now_mono_ms(), t);
         int n = epoll_wait(w->ep, evs, (int)AG_ARRAY_LEN(evs), (int)t);
         if (n < 0 && errno != EINTR)
             break;
@@ -404,12 +404,12 @@ void *worker_main(void *arg)
         }
         for (int i = 0; i < ngone; i++)
             front_client_gone(gone[i]);
-        up_sweep(w->up, now_ms(), 0);
-        tun_sweep(w->tuns, now_ms());
-        front_sweep(w, now_ms());
+        up_sweep(w->up, ag_now_mono_ms(), 0);
+        tun_sweep(w->tuns, ag_now_mono_ms());
+        front_sweep(w, ag_now_mono_ms());
         if (w->peeking)
-            peek_sweep(w, now_ms(), false);
-        maybe_trim(w, now_ms());
+            peek_sweep(w, ag_now_mono_ms(), false);
+        maybe_trim(w, ag_now_mono_ms());
         MHD_run(w->mhd);
         if (w->mhd_big && (big_kick || big_busy(w->mhd_big))) {
             big_kick = false;

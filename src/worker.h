@@ -176,11 +176,6 @@ typedef struct conn_rec {
 
 #define PEEK_TAG (1ull << 58) /* epoll data: an accepted socket whose first head is awaited */
 
-static inline int64_t now_ms(void)
-{
-    return (int64_t)(ag_now_mono_ns() / 1000000ull);
-}
-
 /* worker.c */
 int worker_init(worker *w, srv *s, int id);
 void *worker_main(void *arg);

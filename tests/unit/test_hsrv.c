@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hsrv.h"
+#include "util.h"
 #include "testutil.h"
 
 #define WAIT_MS 5000
@@ -159,13 +160,6 @@ static void teardown(void)
 
 /* ---- the client ---------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -291,10 +285,10 @@ static const char *field(const char *name)
 static int read_answer(client *c, bool head_only)
 {
     memset(&A, 0, sizeof(A));
-    int64_t until = now_ms() + WAIT_MS;
+    int64_t until = ag_now_mono_ms() + WAIT_MS;
     char *end;
     while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
-        if (cl_fill(c, (int)(until - now_ms())) <= 0)
+        if (cl_fill(c, (int)(until - ag_now_mono_ms())) <= 0)
             return 0;
     size_t hl = (size_t)(end - c->buf) + 4;
     ck_assert_uint_lt(hl, sizeof(A.head));
@@ -306,7 +300,7 @@ static int read_answer(client *c, bool head_only)
     size_t want = head_only ? 0 : (size_t)A.content_length;
     ck_assert_uint_le(want, sizeof(A.body) - 1);
     while (c->len < hl + want)
-        if (cl_fill(c, (int)(until - now_ms())) <= 0)
+        if (cl_fill(c, (int)(until - ag_now_mono_ms())) <= 0)
             return 0;
     memcpy(A.body, c->buf + hl, want);
     A.body_len = want;
@@ -329,12 +323,12 @@ static void expect_ok(client *c, const char *target)
 static int64_t expect_closed(client *c, int ms)
 {
     ck_assert_msg(c->len == 0, "%zu bytes left unread", c->len);
-    int64_t t0 = now_ms(), until = t0 + ms;
+    int64_t t0 = ag_now_mono_ms(), until = t0 + ms;
     for (;;) {
-        ssize_t n = cl_fill(c, (int)(until - now_ms()));
+        ssize_t n = cl_fill(c, (int)(until - ag_now_mono_ms()));
         ck_assert_msg(n <= 0, "%zd more bytes: %.60s", n, c->buf);
         ck_assert_msg(n != -2, "still open after %d ms", ms);
-        return now_ms() - t0;
+        return ag_now_mono_ms() - t0;
     }
 }
 
@@ -660,10 +654,10 @@ START_TEST(test_request_timeout)
     /* a stalled partial head */
     /* timed from before the send: the server's clock starts later */
     client *c = cl_open();
-    int64_t t0 = now_ms();
+    int64_t t0 = ag_now_mono_ms();
     cl_sends(c, "GET /p HTTP/1.1\r\nHost:");
     expect_closed(c, WAIT_MS);
-    ck_assert_int_ge(now_ms() - t0, 199);
+    ck_assert_int_ge(ag_now_mono_ms() - t0, 199);
     ck_assert_int_eq(calls(), 0);
     cl_close(c);
     /* a stalled body */
@@ -675,9 +669,9 @@ START_TEST(test_request_timeout)
     /* a connection that never sends its first request: timed from the
      * accept, not left to the idle timeout */
     c = cl_open();
-    t0 = now_ms();
+    t0 = ag_now_mono_ms();
     expect_closed(c, WAIT_MS);
-    ck_assert_int_ge(now_ms() - t0, 150);
+    ck_assert_int_ge(ag_now_mono_ms() - t0, 150);
     ck_assert_int_eq(calls(), 1);
     cl_close(c);
     /* the deadline is not an idle timeout: a connection between requests
@@ -733,17 +727,17 @@ START_TEST(test_idle_timeout)
     /* timed from before the send (the connect): the server's clock starts
      * later */
     client *c = cl_open();
-    int64_t t0 = now_ms();
+    int64_t t0 = ag_now_mono_ms();
     cl_sends(c, "GET /i HTTP/1.1\r\n\r\n");
     expect_ok(c, "/i");
     expect_closed(c, WAIT_MS);
-    ck_assert_int_ge(now_ms() - t0, 299);
+    ck_assert_int_ge(ag_now_mono_ms() - t0, 299);
     cl_close(c);
     /* a connection that never sends a byte */
-    t0 = now_ms();
+    t0 = ag_now_mono_ms();
     c = cl_open();
     expect_closed(c, WAIT_MS);
-    ck_assert_int_ge(now_ms() - t0, 299);
+    ck_assert_int_ge(ag_now_mono_ms() - t0, 299);
     cl_close(c);
 }
 END_TEST
@@ -768,7 +762,7 @@ START_TEST(test_max_connections)
     /* a place freed is a place taken again */
     cl_close(a);
     bool answered = false;
-    for (int64_t until = now_ms() + WAIT_MS; !answered && now_ms() < until;) {
+    for (int64_t until = ag_now_mono_ms() + WAIT_MS; !answered && ag_now_mono_ms() < until;) {
         c = cl_open();
         cl_sends_any(c, "GET /d HTTP/1.1\r\n\r\n");
         answered = read_answer(c, false) == 1;
@@ -820,10 +814,10 @@ static void read_in_order(client *c, const char *prefix, int n, const char *req,
                           size_t req_len)
 {
     int got = 0;
-    int64_t until = now_ms() + 60000;
+    int64_t until = ag_now_mono_ms() + 60000;
     char *end;
     while (got < n) {
-        ck_assert_msg(now_ms() < until, "%d of %d answers", got, n);
+        ck_assert_msg(ag_now_mono_ms() < until, "%d of %d answers", got, n);
         struct pollfd p = {.fd = c->fd, .events = POLLIN | (*req_off < req_len ? POLLOUT : 0)};
         ck_assert_int_ge(poll(&p, 1, 1000), 0);
         if ((p.revents & POLLOUT) && *req_off < req_len) {
@@ -882,14 +876,14 @@ START_TEST(test_back_pressure)
     size_t req_len = 0, req_off = 0;
     int sent = 0; /* requests begun */
     int last_calls = -1;
-    int64_t t0 = now_ms(), since = t0;
+    int64_t t0 = ag_now_mono_ms(), since = t0;
     bool held = false;
-    while (!held && now_ms() - t0 < 30000) {
+    while (!held && ag_now_mono_ms() - t0 < 30000) {
         int k = calls();
         if (k != last_calls) {
             last_calls = k;
-            since = now_ms();
-        } else if (now_ms() - since >= 1500 && k < sent) {
+            since = ag_now_mono_ms();
+        } else if (ag_now_mono_ms() - since >= 1500 && k < sent) {
             held = true;
         }
         if (req_off == req_len) {
@@ -941,12 +935,12 @@ START_TEST(test_slow_reader_is_no_slow_head)
     cl_send(c, reqs, len);
     free(reqs);
     /* hold back well past the deadline; the server stays in step */
-    int64_t t0 = now_ms();
+    int64_t t0 = ag_now_mono_ms();
     int k = -1;
-    while (now_ms() - t0 < 1500 || calls() != k) {
+    while (ag_now_mono_ms() - t0 < 1500 || calls() != k) {
         k = calls();
         sleep_ms(200);
-        ck_assert_int_lt(now_ms() - t0, 30000);
+        ck_assert_int_lt(ag_now_mono_ms() - t0, 30000);
     }
     ck_assert_int_lt(calls(), N);
     size_t none = 0;
@@ -1004,9 +998,9 @@ START_TEST(test_random_streams)
         soff[k] = 0;
         got[k] = 0;
     }
-    int64_t until = now_ms() + 60000;
+    int64_t until = ag_now_mono_ms() + 60000;
     for (bool more = true; more;) {
-        ck_assert_msg(now_ms() < until, "streams did not finish");
+        ck_assert_msg(ag_now_mono_ms() < until, "streams did not finish");
         more = false;
         for (int k = 0; k < NC; k++) {
             if (soff[k] < slen[k]) {
