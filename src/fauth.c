@@ -42,15 +42,7 @@ static int dialect_header(const gate_header *h)
 
 static bool method_token(const char *m, size_t len)
 {
-    if (len == 0 || len > 32)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)m[i];
-        if (!(ch >= 'A' && ch <= 'Z') && !(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') &&
-            !strchr("!#$%&'*+-.^_`|~", ch))
-            return false;
-    }
-    return true;
+    return len <= 32 && hx_is_token(m, len);
 }
 
 void fa_original_of(const cfg_forward_auth *cfg, const fa_call *call, gate_header *out,

@@ -141,14 +141,19 @@ static bool is_tchar(unsigned char c)
     return (k_tchar[c >> 6] >> (c & 63)) & 1;
 }
 
-bool hx_valid_header_name(const char *name, size_t len)
+bool hx_is_token(const char *s, size_t len)
 {
-    if (!name || len == 0)
+    if (!s || len == 0)
         return false;
     for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)name[i]))
+        if (!is_tchar((unsigned char)s[i]))
             return false;
     return true;
+}
+
+bool hx_valid_header_name(const char *name, size_t len)
+{
+    return hx_is_token(name, len);
 }
 
 /* field-value = *( VCHAR / obs-text / SP / HTAB ). An empty value is valid

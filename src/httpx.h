@@ -15,7 +15,9 @@
 int hx_parse_bearer(const char *v, size_t len, const char **tok, size_t *tok_len,
                     const char **reason);
 
-/* RFC 9110 token characters only, non-empty. */
+/* An RFC 9110 token: tchar only, non-empty (header names, methods). */
+bool hx_is_token(const char *s, size_t len);
+/* A header name is a token. */
 bool hx_valid_header_name(const char *name, size_t len);
 /* No CR, LF, NUL or other controls except HTAB. */
 bool hx_valid_header_value(const char *v, size_t len);

@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include "admit.h"
+#include "fwd.h"
+#include "httpx.h"
 #include "util.h"
 
 size_t rqh_skip_empty_lines(const char *buf, size_t len)
@@ -40,33 +43,6 @@ size_t rqh_head_end(const char *buf, size_t len, size_t *scan)
     return 0;
 }
 
-static bool tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* Comma-separated tokens of a Connection value, for "close" / "keep-alive". */
-static void connection_tokens(const char *v, size_t len, bool *close, bool *keep)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t b = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (ag_streq_ci(v + b, e - b, "close"))
-            *close = true;
-        else if (ag_streq_ci(v + b, e - b, "keep-alive"))
-            *keep = true;
-    }
-}
-
 static void refuse(rqh_head *h, ag_reason code)
 {
     h->code = code;
@@ -76,11 +52,8 @@ static void refuse(rqh_head *h, ag_reason code)
 static ag_reason request_line(char *buf, size_t end, rqh_head *h)
 {
     char *sp1 = memchr(buf, ' ', end);
-    if (!sp1 || sp1 == buf)
+    if (!sp1 || !hx_is_token(buf, (size_t)(sp1 - buf)))
         return AR_BAD_REQUEST_LINE;
-    for (char *p = buf; p < sp1; p++)
-        if (!tchar((unsigned char)*p))
-            return AR_BAD_REQUEST_LINE;
     char *t = sp1 + 1;
     char *sp2 = memchr(t, ' ', (size_t)(buf + end - t));
     if (!sp2 || sp2 == t)
@@ -175,19 +148,14 @@ void rqh_parse(char *buf, size_t len, gate_header *hdrs, size_t cap, rqh_head *h
         if (ag_streq_ci(g->name, g->name_len, "content-length")) {
             h->n_content_length++;
             uint64_t n = 0;
-            bool ok = g->value_len > 0;
-            for (size_t k = 0; ok && k < g->value_len; k++) {
-                if (v[k] < '0' || v[k] > '9' || n > (UINT64_MAX - 9) / 10)
-                    ok = false;
-                else
-                    n = n * 10 + (uint64_t)(v[k] - '0');
-            }
+            bool ok = adm_content_length(v, g->value_len, &n) == 0;
             h->content_length_ok = ok && h->n_content_length == 1;
             h->content_length = n;
         } else if (ag_streq_ci(g->name, g->name_len, "transfer-encoding")) {
             h->has_te = true;
         } else if (ag_streq_ci(g->name, g->name_len, "connection")) {
-            connection_tokens(v, g->value_len, &conn_close, &conn_keep);
+            conn_close = conn_close || fwd_has_token(v, g->value_len, "close");
+            conn_keep = conn_keep || fwd_has_token(v, g->value_len, "keep-alive");
         } else if (ag_streq_ci(g->name, g->name_len, "expect")) {
             if (ag_streq_ci(v, g->value_len, "100-continue"))
                 h->expect_continue = true;
