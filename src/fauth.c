@@ -225,8 +225,11 @@ static const char *decision_name(const gate_decision *d)
     return "deny";
 }
 
+/* One access line: decision and status as the answer gave them (or
+ * "aborted" and 0 for a check that never came). */
 static void access_log(uint64_t elapsed_ns, const char *rid, const char *peer, const char *method,
-                       const fa_original *o, const gate_decision *d)
+                       const fa_original *o, const gate_decision *d, const char *decision,
+                       int status)
 {
     alog_rec rec = {
         .request_id = rid,
@@ -235,9 +238,9 @@ static void access_log(uint64_t elapsed_ns, const char *rid, const char *peer, c
         .d = d,
         .target = o->target,
         .target_len = o->target_len,
-        .decision = decision_name(d),
+        .decision = decision,
         .reason = d->reason ? d->reason : "",
-        .status = d->outcome == GATE_FORWARD ? 200 : d->status,
+        .status = status,
         .duration_ms = (double)elapsed_ns / 1e6,
         .mode = "forward_auth",
     };
@@ -413,9 +416,11 @@ respond:
         refuse(&d, AR_OUT_OF_MEMORY);
     }
     uint64_t elapsed = ag_now_mono_ns() - rq->t0_ns;
-    access_log(elapsed, s->rid, peer, o.method ? o.method : (h ? h->method : "-"), &o, &d);
-    met_request_forward_auth(s->shard, d.route ? d.route->path : NULL,
-                             d.outcome == GATE_FORWARD ? 200 : d.status, decision_name(&d),
+    const char *decision = decision_name(&d);
+    int status = d.outcome == GATE_FORWARD ? 200 : d.status;
+    access_log(elapsed, s->rid, peer, o.method ? o.method : (h ? h->method : "-"), &o, &d, decision,
+               status);
+    met_request_forward_auth(s->shard, d.route ? d.route->path : NULL, status, decision,
                              d.reason ? d.reason : "", (double)elapsed / 1e9);
     if (d.cache_used)
         met_cache(s->shard, d.cache_hit);
@@ -439,19 +444,7 @@ static void on_aborted(void *ctx, int thread, const struct sockaddr *sa, ag_reas
     d.reason = reason_name(code);
     fa_original o = {0};
     hx_request_id(NULL, 0, &s->rid_state, s->rid);
-    alog_rec rec = {
-        .request_id = s->rid,
-        .peer = peer,
-        .method = "-",
-        .d = &d,
-        .target = o.target,
-        .target_len = 0,
-        .decision = "aborted",
-        .reason = d.reason,
-        .status = 0,
-        .mode = "forward_auth",
-    };
-    alog_write(&rec);
+    access_log(0, s->rid, peer, "-", &o, &d, "aborted", 0);
     gate_decision_clear(&d);
 }
 
