@@ -2,7 +2,6 @@
  * (hsrv.h): every answer is decided from the check request's head alone. */
 #include "fauth.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -191,28 +190,6 @@ static void request_id(fa_slot *s, const gate_header *h, size_t n)
     hx_request_id(NULL, 0, &s->rid_state, s->rid);
 }
 
-static void peer_string(const struct sockaddr *sa, char *out, size_t cap)
-{
-    out[0] = '\0';
-    if (!sa)
-        return;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)cap);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)cap);
-}
-
-static void refuse(gate_decision *d, ag_reason code)
-{
-    d->outcome = GATE_REFUSE;
-    d->code = code;
-    d->status = reason_status(code);
-    d->error = reason_error(code);
-    d->reason = reason_name(code);
-}
-
 static const char *decision_name(const gate_decision *d)
 {
     if (d->outcome == GATE_FORWARD)
@@ -351,7 +328,7 @@ static void on_request(void *ctx, int thread, const hs_request *rq, hs_reply *ou
     const rqh_head *h = rq->head;
     /* Rendered only for a line that shows it: most answers write none. */
     if (log_access_enabled())
-        peer_string(rq->peer, peer, sizeof(peer));
+        na_addr_string(rq->peer, peer, sizeof(peer));
     s->rid[0] = '\0';
 
     if (!na_cidr_match(fc->peers, fc->npeers, rq->peer)) {
@@ -359,16 +336,16 @@ static void on_request(void *ctx, int thread, const hs_request *rq, hs_reply *ou
          * as anyone's. Checked on every request, so that a reload that drops
          * a peer holds for its open connections too. */
         if (!peer[0])
-            peer_string(rq->peer, peer, sizeof(peer));
+            na_addr_string(rq->peer, peer, sizeof(peer));
         warn_untrusted(s, peer);
-        refuse(&d, AR_FA_UNTRUSTED_PEER);
+        gate_refuse(&d, AR_FA_UNTRUSTED_PEER);
         request_id(s, NULL, 0);
         out->close = true;
         goto respond;
     }
     if (rq->code != AR_OK || !h) {
         /* The check request itself could not be read (rqhead.h). */
-        refuse(&d, rq->code);
+        gate_refuse(&d, rq->code != AR_OK ? rq->code : AR_INTERNAL);
         request_id(s, NULL, 0);
         goto respond;
     }
@@ -382,7 +359,7 @@ static void on_request(void *ctx, int thread, const hs_request *rq, hs_reply *ou
     };
     fa_original_of(fc, &call, s->orig, &o);
     if (o.code != AR_OK) {
-        refuse(&d, o.code);
+        gate_refuse(&d, o.code);
         goto respond;
     }
     /* Admission and the decision exactly as in proxy mode, on the original
@@ -413,7 +390,7 @@ static void on_request(void *ctx, int thread, const hs_request *rq, hs_reply *ou
 respond:
     if (answer(s, &d, c, out) != 0) {
         *out = (hs_reply){.status = 500, .close = true};
-        refuse(&d, AR_OUT_OF_MEMORY);
+        gate_refuse(&d, AR_OUT_OF_MEMORY);
     }
     uint64_t elapsed = ag_now_mono_ns() - rq->t0_ns;
     const char *decision = decision_name(&d);
@@ -432,7 +409,7 @@ static void on_aborted(void *ctx, int thread, const struct sockaddr *sa, ag_reas
     fa_server *f = ctx;
     fa_slot *s = slot_of(f, thread);
     char peer[64];
-    peer_string(sa, peer, sizeof(peer));
+    na_addr_string(sa, peer, sizeof(peer));
     log_info("%s: no complete forward-auth check request from %s within "
              "limits.request_timeout_ms, closing",
              reason_name(code), peer);

@@ -3,7 +3,7 @@
  * upstream exchange through upstream.h. The answer is fresp.c's, the
  * connection and exchange records fconn.c's (frontint.h). Runs on the
  * worker's thread; nothing here blocks. */
-#include <arpa/inet.h>
+
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "fwd.h"
 #include "gate.h"
 #include "httpx.h"
+#include "netaddr.h"
 #include "mhdhdr.h"
 #include "tun.h"
 #include "frontint.h"
@@ -146,16 +147,7 @@ static void client_address(xchg *x)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    x->client_addr[0] = '\0';
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, x->client_addr,
-                  sizeof(x->client_addr));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, x->client_addr,
-                  sizeof(x->client_addr));
+    na_addr_string(ci ? ci->client_addr : NULL, x->client_addr, sizeof(x->client_addr));
 }
 
 /* Headers arrived: check framing and limits that libmicrohttpd 0.9.75 does not

@@ -136,7 +136,7 @@ void gate_decision_clear(gate_decision *d)
 }
 
 /* Every outcome is written by one of these two, from the reason table. */
-static void reject(gate_decision *d, ag_reason code)
+void gate_refuse(gate_decision *d, ag_reason code)
 {
     d->outcome = GATE_REFUSE;
     d->code = code;
@@ -223,15 +223,15 @@ static bool cors_preflight_decide(const gate *g, const gate_request *req, gate_d
         break;
     case CORS_DENY_METHOD:
         d->origin = NULL; /* a refused preflight reflects nothing */
-        reject(d, AR_CORS_METHOD_DENIED);
+        gate_refuse(d, AR_CORS_METHOD_DENIED);
         break;
     case CORS_DENY_HEADERS:
         d->origin = NULL;
-        reject(d, AR_CORS_HEADERS_DENIED);
+        gate_refuse(d, AR_CORS_HEADERS_DENIED);
         break;
     case CORS_DENY_ORIGIN:
     default:
-        reject(d, AR_CORS_ORIGIN_DENIED);
+        gate_refuse(d, AR_CORS_ORIGIN_DENIED);
         break;
     }
     return true;
@@ -300,7 +300,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
                 canon_query_get(d->query, d->query_len, r->org_name, qv, sizeof(qv), &qlen);
             if (qs == CANON_Q_AMBIGUOUS || qs == CANON_Q_MALFORMED ||
                 (qs == CANON_Q_FOUND && (qlen != len || memcmp(qv, d->org_id, len) != 0))) {
-                reject(d, AR_ORG_ID_AMBIGUOUS);
+                gate_refuse(d, AR_ORG_ID_AMBIGUOUS);
                 return -1;
             }
         }
@@ -314,7 +314,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
         if (qs == CANON_Q_ABSENT)
             return 0;
         if (qs == CANON_Q_AMBIGUOUS) {
-            reject(d, AR_ORG_ID_AMBIGUOUS);
+            gate_refuse(d, AR_ORG_ID_AMBIGUOUS);
             return -1;
         }
         if (qs != CANON_Q_FOUND)
@@ -329,7 +329,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
              * source, so a look-alike is a second copy, not another header. */
             if (hdr_name_eq(h->name, h->name_len, r->org_name, strlen(r->org_name))) {
                 if (found) {
-                    reject(d, AR_ORG_ID_AMBIGUOUS);
+                    gate_refuse(d, AR_ORG_ID_AMBIGUOUS);
                     return -1;
                 }
                 found = h;
@@ -352,7 +352,7 @@ static int extract_org_id(const gate *g, const cfg_route *r, const rt_match *m,
     return 0;
 invalid:
     d->org_id[0] = '\0';
-    reject(d, AR_ORG_ID_INVALID);
+    gate_refuse(d, AR_ORG_ID_INVALID);
     return -1;
 }
 
@@ -440,20 +440,20 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     };
     const char *why = NULL;
     if (!d->path) {
-        reject(d, AR_OUT_OF_MEMORY);
+        gate_refuse(d, AR_OUT_OF_MEMORY);
         return;
     }
     size_t cap = d->path_cap;
     if (GATE_PATH_CAP(c->limits.max_uri_bytes) < cap)
         cap = GATE_PATH_CAP(c->limits.max_uri_bytes);
     if (req->target_len > c->limits.max_uri_bytes) {
-        reject(d, AR_LIMIT_URI);
+        gate_refuse(d, AR_LIMIT_URI);
         return;
     }
     if (canon_target(req->target, req->target_len, &co, d->path, cap, &d->path_len, &d->query,
                      &d->query_len, &why) != 0 ||
         (d->query && canon_query_check(d->query, d->query_len, &why) != 0)) {
-        reject(d, target_reason(why));
+        gate_refuse(d, target_reason(why));
         return;
     }
 
@@ -465,9 +465,9 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
     if (!m.data) {
         if (m.allow) {
             d->allow = m.allow;
-            reject(d, AR_METHOD_NOT_ALLOWED);
+            gate_refuse(d, AR_METHOD_NOT_ALLOWED);
         } else {
-            reject(d, AR_NO_ROUTE);
+            gate_refuse(d, AR_NO_ROUTE);
         }
         return;
     }
@@ -483,7 +483,7 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
         /* Without a key an optional route can still serve anonymous requests,
          * but a token it cannot check must not silently lose its identity. */
         if (in.token == POL_KEYS_UNAVAILABLE && r->policy.kind == POL_OPTIONAL_USER) {
-            reject(d, AR_KEYS_UNAVAILABLE);
+            gate_refuse(d, AR_KEYS_UNAVAILABLE);
             return;
         }
         if (!keys && pol_needs_token(r->policy.kind))
@@ -501,23 +501,23 @@ void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cach
 
     pol_decide(&r->policy, &in, &d->pol);
     if (d->pol.outcome != POL_ALLOW) {
-        reject(d, d->pol.code);
+        gate_refuse(d, d->pol.code);
         return;
     }
     if (!r->upstream) {
         /* The loader gives every route an upstream; never forward nowhere. */
-        reject(d, AR_INTERNAL);
+        gate_refuse(d, AR_INTERNAL);
         return;
     }
     if (d->pol.inject_user && d->user) {
         d->x_user = id_user_header(d->user, c->identity.user_orgs, d->pol.org, &d->scratch);
         if (!d->x_user) {
-            reject(d, AR_OUT_OF_MEMORY);
+            gate_refuse(d, AR_OUT_OF_MEMORY);
             return;
         }
         if (c->limits.max_identity_bytes && strlen(d->x_user) > c->limits.max_identity_bytes) {
             d->x_user = NULL;
-            reject(d, AR_IDENTITY_TOO_LARGE);
+            gate_refuse(d, AR_IDENTITY_TOO_LARGE);
             return;
         }
     }

@@ -105,6 +105,9 @@ void gate_decision_init(gate_decision *d);
  * exchange, sized for the configured URI limit). */
 void gate_decision_init_buf(gate_decision *d, char *path, size_t cap);
 void gate_decision_clear(gate_decision *d); /* drops the user reference, frees scratch */
+/* A refusal for code, every field from the reason table (a code that answers
+ * nothing of its own, such as AR_OK, is a programming error: asserted). */
+void gate_refuse(gate_decision *d, ag_reason code);
 
 /* Decide. keys may be NULL (not loaded). cache may be NULL. */
 void gate_decide(const gate *g, const keys_snapshot *keys, struct tc_cache *cache,

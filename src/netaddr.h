@@ -29,4 +29,8 @@ int na_cidr_parse(const char *s, na_cidr *out);
  * matches as the IPv4 address it carries. */
 bool na_cidr_match(const na_cidr *v, size_t n, const struct sockaddr *sa);
 
+/* A peer's address as text ("192.0.2.7", "::1") for logs; "" when sa is NULL
+ * or neither IPv4 nor IPv6. */
+void na_addr_string(const struct sockaddr *sa, char *out, size_t cap);
+
 #endif
