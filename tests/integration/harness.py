@@ -829,6 +829,25 @@ def dechunk(buf):
 # Base test cases: one upstream + one gateway per class, skipping cleanly when
 # the binaries have not been built.
 
+class OwnGatewayCase(unittest.TestCase):
+    """Each test starts a gateway of its own as self.gw (or none); tearDown
+    stops it and fails the test on a sanitizer report. setUpClass sets _skip
+    when the tests cannot run."""
+    _skip = None
+
+    def setUp(self):
+        if self._skip:
+            self.skipTest(self._skip)
+        self.gw = None
+
+    def tearDown(self):
+        if self.gw is not None:
+            stop_proc(self.gw.proc)
+            san = sanitizer_findings(self.gw.err)
+            if san:
+                self.fail("sanitizer report in authgate stderr:\n" + san)
+
+
 class ServedCase(unittest.TestCase):
     """One upstream and one authgate in front of it per class. A subclass says
     in which class attribute the upstream lives (upstream_attr), starts it

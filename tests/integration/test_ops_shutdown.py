@@ -14,7 +14,7 @@ import harness as H
 import ops_helpers as O
 
 
-class Drain(unittest.TestCase):
+class Drain(H.OwnGatewayCase):
     echo = None
 
     @classmethod
@@ -31,18 +31,6 @@ class Drain(unittest.TestCase):
     def tearDownClass(cls):
         if cls.echo is not None:
             cls.echo.stop()
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
-        self.gw = None
-
-    def tearDown(self):
-        if self.gw is not None:
-            H.stop_proc(self.gw.proc)
-            san = H.sanitizer_findings(self.gw.err)
-            if san:
-                self.fail("sanitizer report in authgate stderr:\n" + san)
 
     def start(self, grace_ms, env=None):
         self.admin = O.Admin(H.free_port())

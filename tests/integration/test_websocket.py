@@ -428,7 +428,7 @@ def H_slack(s):
     return s * (4 if H.is_sanitizer_build() else 1)
 
 
-class OwnGateway(unittest.TestCase):
+class OwnGateway(H.OwnGatewayCase):
     """Tests that need a gateway of their own (limits, signals)."""
 
     @classmethod
@@ -448,18 +448,6 @@ class OwnGateway(unittest.TestCase):
     def tearDownClass(cls):
         if getattr(cls, "backend", None) is not None:
             cls.backend.stop()
-
-    def setUp(self):
-        if self._skip:
-            self.skipTest(self._skip)
-        self.gw = None
-
-    def tearDown(self):
-        if self.gw is not None:
-            H.stop_proc(self.gw.proc)
-            san = H.sanitizer_findings(self.gw.err)
-            if san:
-                self.fail("sanitizer report in authgate stderr:\n" + san)
 
     def start(self, ws=None, **top):
         routes = [{"path": "/ws/**", "policy": "require_user", "websocket": True}]
