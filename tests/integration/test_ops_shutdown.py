@@ -8,7 +8,6 @@ import signal
 import socket
 import threading
 import time
-import unittest
 
 import harness as H
 import ops_helpers as O
