@@ -242,11 +242,6 @@ uint64_t ag_now_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int64_t ag_now_mono_ms(void)
-{
-    return (int64_t)(ag_now_mono_ns() / 1000000ull);
-}
-
 /* A multiply-mix hash over 8-byte words: fast on long tokens, seeded per process
  * so bucket placement cannot be predicted from outside. */
 uint64_t ag_hash64(const void *data, size_t len, uint64_t seed)

@@ -48,7 +48,11 @@ int ag_hexval(int c);            /* -1 if not a hex digit */
 /* Seconds since the epoch (wall clock; token times) and a monotonic clock in ns. */
 int64_t ag_now_wall(void);
 uint64_t ag_now_mono_ns(void);
-int64_t ag_now_mono_ms(void); /* the same clock, in milliseconds */
+/* The same clock in milliseconds; inline, as the request path reads it often. */
+static inline int64_t ag_now_mono_ms(void)
+{
+    return (int64_t)(ag_now_mono_ns() / 1000000ull);
+}
 
 /* 64-bit hash (for caches and tables; not cryptographic). */
 uint64_t ag_hash64(const void *data, size_t len, uint64_t seed);
